@@ -1,0 +1,73 @@
+/**
+ * The coded errors of the API and the HTTP status each one answers with.
+ * A code is a stable machine field of the error envelope: never rename one.
+ */
+export const ErrorCodes = {
+  VALIDATION: 400,
+  BAD_REQUEST: 400,
+  UNAUTHORIZED: 401,
+  SESSION_NOT_FOUND: 404,
+  STATUS_NOT_FOUND: 404,
+  FILE_NOT_FOUND: 404,
+  PAIRING_CODE_NOT_FOUND: 404,
+  ROUTE_NOT_FOUND: 404,
+  SESSION_EXISTS: 409,
+  SESSION_NOT_CONNECTED: 409,
+  SESSION_ALREADY_CONNECTED: 409,
+  PAYLOAD_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  RATE_LIMITED: 429,
+  INTERNAL: 500,
+  WHATSAPP_REFUSED: 502,
+  DEPENDENCY_UNAVAILABLE: 503,
+  NO_WORKER: 503,
+  WORKER_TIMEOUT: 504
+} as const
+
+/** One of the codes in {@link ErrorCodes}. */
+export type ErrorCode = keyof typeof ErrorCodes
+
+/** Default human readable message of each code, used when an error is raised without one. */
+export const ErrorMessages: { readonly [K in ErrorCode]: string } = {
+  VALIDATION: 'Invalid request',
+  BAD_REQUEST: 'Bad request',
+  UNAUTHORIZED: 'Missing or invalid API key',
+  SESSION_NOT_FOUND: 'Session not found',
+  STATUS_NOT_FOUND: 'Status not found',
+  FILE_NOT_FOUND: 'File not found',
+  PAIRING_CODE_NOT_FOUND: 'No pairing code available',
+  ROUTE_NOT_FOUND: 'Route not found',
+  SESSION_EXISTS: 'A session with this id already exists',
+  SESSION_NOT_CONNECTED: 'Session is not connected',
+  SESSION_ALREADY_CONNECTED: 'Session is already connected',
+  PAYLOAD_TOO_LARGE: 'Payload too large',
+  UNSUPPORTED_MEDIA_TYPE: 'Unsupported media type',
+  RATE_LIMITED: 'Rate limit exceeded',
+  INTERNAL: 'Internal server error',
+  WHATSAPP_REFUSED: 'WhatsApp refused the message',
+  DEPENDENCY_UNAVAILABLE: 'A dependency is unavailable',
+  NO_WORKER: 'No worker available',
+  WORKER_TIMEOUT: 'The worker did not answer in time'
+}
+
+/** An expected, coded failure; the API's error handler turns it into the error envelope. */
+export class AppError extends Error {
+  override readonly name = 'AppError'
+  readonly code: ErrorCode
+  readonly statusCode: number
+  readonly details?: unknown
+
+  constructor (code: ErrorCode, message?: string, details?: unknown, options?: { cause?: unknown }) {
+    super(message ?? ErrorMessages[code], options)
+    this.code = code
+    this.statusCode = ErrorCodes[code]
+    if (details !== undefined) this.details = details
+  }
+}
+
+/** True when `value` is an {@link AppError} (also across duplicated module copies). */
+export function isAppError (value: unknown): value is AppError {
+  return value instanceof AppError ||
+    (value instanceof Error && value.name === 'AppError' &&
+      typeof (value as AppError).code === 'string' && (value as AppError).code in ErrorCodes)
+}
