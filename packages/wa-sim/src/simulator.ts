@@ -1,0 +1,726 @@
+import {
+  Curve, aesDecryptCTR, aesDecryptGCM, aesEncryptCTR, derivePairingCodeKey, encodeBigEndian, getBinaryNodeChild,
+  getBinaryNodeChildBuffer, getBinaryNodeChildren, hkdf, hmacSign, jidDecode, proto, S_WHATSAPP_NET,
+  type BinaryNode
+} from '@whiskeysockets/baileys'
+import { randomBytes } from 'node:crypto'
+import type { WebSocket } from 'ws'
+import { Connection } from './connection.ts'
+import { decryptStatusForRecipients } from './status-decrypt.ts'
+import { newKeyPair, type KeyPair } from './keys.ts'
+import { buildCertChain, NoiseResponder } from './noise.ts'
+import { newAccount, newState, type AccountState, type DeviceState, type SimState, type StatusRecord } from './state.ts'
+
+const ACCOUNT_SIG_PREFIX = Buffer.from([6, 0])
+const QR_REFS = 6
+
+/** One entry of a device's connection log. */
+export interface ConnectionLogEntry {
+  at: number
+  event: 'connect' | 'login' | 'login-refused' | 'disconnect' | 'replaced' | 'logged-out' | 'dropped' | 'refused'
+  connId?: number
+  /** Authenticated connections of this device open right after the event. */
+  open: number
+  detail?: string
+}
+
+export interface DeviceLog {
+  entries: ConnectionLogEntry[]
+  open: number
+  maxOpen: number
+}
+
+interface PendingCode {
+  conn: Connection
+  phone: string
+  wrappedCompanionEphemeral: Buffer
+  companionNoisePub: Buffer
+  platform: string
+  ref: Buffer
+  /** Set when the phone side has answered, waiting for companion_finish. */
+  primary?: { ephemeral: KeyPair, companionEphemeralPub: Buffer, account: AccountState, settle: (r: LinkResult) => void }
+}
+
+/** The outcome of a link attempt made from a simulated phone. */
+export type LinkResult = { linked: true, jid: string, lid: string, deviceId: number } | { linked: false, error: string }
+
+export interface Faults {
+  refuseUntil: number
+  /** Delay before each reply, per account phone ('*' for all). */
+  delayMs: Record<string, number>
+  /** Error acks to answer the next messages of an account with. */
+  errorAcks: Record<string, { code: string, remaining: number }>
+}
+
+type Waiter = { match: (s: StatusRecord) => boolean, resolve: (s: StatusRecord) => void }
+
+export interface SimulatorOptions {
+  /** host:port that media_conn announces (the HTTPS media host). */
+  mediaHost: () => string
+  /** Reads an uploaded media blob by its path (for recipients' downloads). */
+  fetchMedia: (url: string) => Promise<Buffer>
+  state?: SimState
+}
+
+/** The simulated WhatsApp server and every simulated phone. Transport-agnostic: feed it WebSockets. */
+export class Simulator {
+  state: SimState
+  readonly faults: Faults = { refuseUntil: 0, delayMs: {}, errorAcks: {} }
+  private readonly conns = new Set<Connection>()
+  private readonly logs = new Map<string, DeviceLog>()
+  private readonly qrRefs = new Map<string, Connection>()
+  private readonly pendingCodes = new Map<string, PendingCode>()
+  private readonly offline = new Map<string, BinaryNode[]>()
+  private readonly decrypting = new Map<string, Promise<void>>()
+  private readonly statusWaiters = new Set<Waiter>()
+  private readonly decryptQueue = new Map<string, Promise<unknown>>()
+
+  constructor (private readonly opts: SimulatorOptions) {
+    this.state = opts.state ?? newState()
+  }
+
+  /** The root public key (base64) a client must trust: the value of WA_TRUST_ROOT. */
+  get trustRoot () { return this.state.root.public.toString('base64') }
+
+  // ---------------------------------------------------------------- accounts
+
+  createAccount (phone: string, name = `User ${phone}`, lid?: string): AccountState {
+    if (this.state.accounts[phone]) throw new SimError(409, `account ${phone} exists`)
+    const account = newAccount(phone, name, lid)
+    this.state.accounts[phone] = account
+    return account
+  }
+
+  account (phone: string): AccountState {
+    const account = this.state.accounts[phone]
+    if (!account) throw new SimError(404, `no account ${phone}`)
+    return account
+  }
+
+  private accountByUser (user: string, server: string | undefined): AccountState | undefined {
+    if (server === 'lid') return Object.values(this.state.accounts).find(a => a.lid === user)
+    return this.state.accounts[user]
+  }
+
+  /** Makes each pair of the given phones contacts of each other. */
+  addContacts (phone: string, others: string[]) {
+    const account = this.account(phone)
+    for (const other of others) {
+      const peer = this.account(other)
+      if (!account.contacts.includes(other)) account.contacts.push(other)
+      if (!peer.contacts.includes(phone)) peer.contacts.push(phone)
+    }
+  }
+
+  // ---------------------------------------------------------------- connections
+
+  /** Takes a new client WebSocket (path /ws/chat). */
+  accept (ws: WebSocket) {
+    const noise = new NoiseResponder(this.state.serverStatic, pub => buildCertChain(this.state, pub))
+    const conn = new Connection(ws, noise, {
+      onPayload: (c, p) => this.onPayload(c, p),
+      onNode: (c, n) => this.onNode(c, n),
+      onClose: c => this.onClose(c),
+      replyDelayMs: c => (c.phone && this.faults.delayMs[c.phone]) || this.faults.delayMs['*'] || 0
+    })
+    this.conns.add(conn)
+  }
+
+  /** Whether new connections are refused right now (the "refuse connections" fault). */
+  refusing () { return Date.now() < this.faults.refuseUntil }
+
+  noteRefused () {
+    this.log('*', { event: 'refused' })
+  }
+
+  private log (deviceKey: string, entry: Omit<ConnectionLogEntry, 'at' | 'open'>, delta = 0): DeviceLog {
+    let log = this.logs.get(deviceKey)
+    if (!log) { log = { entries: [], open: 0, maxOpen: 0 }; this.logs.set(deviceKey, log) }
+    log.open += delta
+    log.maxOpen = Math.max(log.maxOpen, log.open)
+    log.entries.push({ at: Date.now(), open: log.open, ...entry })
+    if (log.entries.length > 1000) log.entries.splice(0, log.entries.length - 1000)
+    return log
+  }
+
+  /** The connection log of one device ("phone:device"), or every device's when no key is given. */
+  connectionLog (deviceKey?: string): Record<string, DeviceLog> {
+    if (deviceKey) return { [deviceKey]: this.logs.get(deviceKey) ?? { entries: [], open: 0, maxOpen: 0 } }
+    return Object.fromEntries(this.logs)
+  }
+
+  private openConns (deviceKey: string) {
+    return [...this.conns].filter(c => c.deviceKey === deviceKey && !c.closed)
+  }
+
+  private onClose (conn: Connection) {
+    this.conns.delete(conn)
+    for (const [ref, c] of this.qrRefs) if (c === conn) this.qrRefs.delete(ref)
+    for (const [phone, p] of this.pendingCodes) if (p.conn === conn && !p.primary) this.pendingCodes.delete(phone)
+    if (conn.deviceKey) this.log(conn.deviceKey, { event: 'disconnect', connId: conn.id }, -1)
+  }
+
+  private async onPayload (conn: Connection, payload: proto.ClientPayload) {
+    const pairing = payload.devicePairingData
+    if (pairing && !payload.username) {
+      const skeyId = Buffer.from(pairing.eSkeyId ?? [])
+      conn.registration = {
+        identityPub: Buffer.from(pairing.eIdent ?? []),
+        registrationId: Buffer.from(pairing.eRegid ?? []).readUInt32BE(0),
+        signedPreKey: {
+          keyId: (skeyId[0]! << 16) | (skeyId[1]! << 8) | skeyId[2]!,
+          public: Buffer.from(pairing.eSkeyVal ?? []),
+          signature: Buffer.from(pairing.eSkeySig ?? [])
+        },
+        platform: 'web'
+      }
+      const refs: BinaryNode[] = []
+      for (let i = 0; i < QR_REFS; i++) {
+        const ref = randomBytes(18).toString('base64url')
+        this.qrRefs.set(ref, conn)
+        refs.push({ tag: 'ref', attrs: {}, content: Buffer.from(ref) })
+      }
+      await conn.send({
+        tag: 'iq',
+        attrs: { from: S_WHATSAPP_NET, type: 'set', id: conn.nextTag(), xmlns: 'md' },
+        content: [{ tag: 'pair-device', attrs: {}, content: refs }]
+      })
+      return
+    }
+    const phone = String(payload.username ?? '')
+    const deviceId = payload.device ?? 0
+    const account = this.state.accounts[phone]
+    const device = account?.devices[String(deviceId)]
+    const deviceKey = `${phone}:${deviceId}`
+    if (!account || !device || !conn.noisePub || !device.noisePub.equals(conn.noisePub)) {
+      this.log(deviceKey, { event: 'login-refused', connId: conn.id, detail: 'unknown device' })
+      await conn.sendAndClose({ tag: 'failure', attrs: { reason: '401', location: 'sim' } })
+      return
+    }
+    // A second login of one device replaces the first, as WhatsApp does (440 on the old socket).
+    for (const old of this.openConns(deviceKey)) {
+      this.log(deviceKey, { event: 'replaced', connId: old.id })
+      void old.sendAndClose({ tag: 'stream:error', attrs: {}, content: [{ tag: 'conflict', attrs: { type: 'replaced' } }] })
+    }
+    conn.deviceKey = deviceKey
+    conn.phone = phone
+    conn.deviceId = deviceId
+    this.log(deviceKey, { event: 'login', connId: conn.id }, +1)
+    await conn.send({
+      tag: 'success',
+      attrs: {
+        t: String(Math.floor(Date.now() / 1000)),
+        lid: `${account.lid}@lid`,
+        props: '1',
+        abprops: '1',
+        location: 'sim',
+        creation: String(Math.floor(device.linkedAt / 1000))
+      }
+    })
+    const queued = this.offline.get(deviceKey) ?? []
+    this.offline.delete(deviceKey)
+    for (const node of queued) await conn.send({ ...node, attrs: { ...node.attrs, offline: '1' } })
+    await conn.send({ tag: 'ib', attrs: { from: S_WHATSAPP_NET }, content: [{ tag: 'offline', attrs: { count: String(queued.length) } }] })
+  }
+
+  // ---------------------------------------------------------------- nodes from clients
+
+  private async onNode (conn: Connection, node: BinaryNode) {
+    switch (node.tag) {
+      case 'iq': return this.onIq(conn, node)
+      case 'message': return this.onMessage(conn, node)
+      default: // receipts, acks, presence, ib: nothing to answer
+    }
+  }
+
+  private result (conn: Connection, iq: BinaryNode, content?: BinaryNode[]) {
+    return conn.send({ tag: 'iq', attrs: { from: S_WHATSAPP_NET, type: 'result', id: iq.attrs.id! }, content })
+  }
+
+  private async onIq (conn: Connection, iq: BinaryNode) {
+    const child = Array.isArray(iq.content) ? (iq.content[0] as BinaryNode | undefined) : undefined
+    if (iq.attrs.type === 'result' || iq.attrs.type === 'error') {
+      if (child?.tag === 'pair-device-sign') {
+        // Linking done: the client must restart with its new credentials.
+        await conn.sendAndClose({ tag: 'stream:error', attrs: { code: '515' } })
+      }
+      return
+    }
+    const xmlns = iq.attrs.xmlns
+    if (xmlns === 'encrypt') return this.onEncryptIq(conn, iq, child)
+    if (xmlns === 'usync') return this.result(conn, iq, [this.usync(iq)])
+    if (xmlns === 'w:m' && child?.tag === 'media_conn') {
+      return this.result(conn, iq, [{
+        tag: 'media_conn',
+        attrs: { auth: randomBytes(16).toString('base64url'), ttl: '3600', auth_ttl: '3600', max_buckets: '12' },
+        content: [{ tag: 'host', attrs: { hostname: this.opts.mediaHost(), maxContentLengthBytes: String(100 * 1024 * 1024) } }]
+      }])
+    }
+    if (xmlns === 'md' && child?.tag === 'link_code_companion_reg') return this.onLinkCode(conn, iq, child)
+    if (xmlns === 'md' && child?.tag === 'remove-companion-device') {
+      await this.result(conn, iq)
+      if (conn.phone && conn.deviceId !== undefined) this.removeDevice(conn.phone, conn.deviceId, 'client logout')
+      return
+    }
+    return this.result(conn, iq)
+  }
+
+  private async onEncryptIq (conn: Connection, iq: BinaryNode, child?: BinaryNode) {
+    const device = this.connDevice(conn)
+    switch (child?.tag) {
+      case 'count':
+        return this.result(conn, iq, [{ tag: 'count', attrs: { value: String(Object.keys(device?.preKeys ?? {}).length) } }])
+      case 'digest':
+        return this.result(conn, iq, [{ tag: 'digest', attrs: {} }])
+      case 'rotate': {
+        const skey = getBinaryNodeChild(child, 'skey')
+        if (device && skey) device.signedPreKey = parseSignedKey(skey)
+        return this.result(conn, iq)
+      }
+      case 'key':
+        return this.result(conn, iq, [{ tag: 'list', attrs: {}, content: getBinaryNodeChildren(child, 'user').map(u => this.preKeyBundle(u.attrs.jid!)) }])
+      default: {
+        // Pre-key upload: registration, type, identity, list, skey.
+        const list = getBinaryNodeChild(iq, 'list')
+        if (device && list) {
+          for (const key of getBinaryNodeChildren(list, 'key')) {
+            const id = Buffer.from(getBinaryNodeChildBuffer(key, 'id')!)
+            device.preKeys[String((id[0]! << 16) | (id[1]! << 8) | id[2]!)] = Buffer.from(getBinaryNodeChildBuffer(key, 'value')!)
+          }
+          const skey = getBinaryNodeChild(iq, 'skey')
+          if (skey) device.signedPreKey = parseSignedKey(skey)
+        }
+        return this.result(conn, iq)
+      }
+    }
+  }
+
+  private connDevice (conn: Connection): DeviceState | undefined {
+    if (!conn.phone || conn.deviceId === undefined) return undefined
+    return this.state.accounts[conn.phone]?.devices[String(conn.deviceId)]
+  }
+
+  /** Answers a usync query: devices, LID and contact protocols. */
+  private usync (iq: BinaryNode): BinaryNode {
+    const usync = getBinaryNodeChild(iq, 'usync')!
+    const query = getBinaryNodeChild(usync, 'query')
+    const wants = new Set((Array.isArray(query?.content) ? query.content : []).map(n => (n as BinaryNode).tag))
+    const users = getBinaryNodeChildren(getBinaryNodeChild(usync, 'list'), 'user')
+    const out: BinaryNode[] = []
+    for (const user of users) {
+      let jid = user.attrs.jid
+      let account: AccountState | undefined
+      const contactNode = getBinaryNodeChild(user, 'contact')
+      if (jid) {
+        const decoded = jidDecode(jid)
+        account = decoded ? this.accountByUser(decoded.user, decoded.server) : undefined
+      } else if (contactNode) {
+        const phone = Buffer.from(contactNode.content as Uint8Array ?? []).toString().replace(/\D/g, '')
+        account = this.state.accounts[phone]
+        jid = `${phone}@s.whatsapp.net`
+      }
+      if (!jid) continue
+      const content: BinaryNode[] = []
+      if (wants.has('devices')) {
+        const devices: BinaryNode[] = account
+          ? [{ tag: 'device', attrs: { id: '0' } }, ...Object.values(account.devices).map(d => ({ tag: 'device', attrs: { id: String(d.id), 'key-index': String(d.keyIndex) } }))]
+          : []
+        content.push({ tag: 'devices', attrs: {}, content: [{ tag: 'device-list', attrs: {}, content: devices }] })
+      }
+      if (wants.has('lid') && account) content.push({ tag: 'lid', attrs: { val: `${account.lid}@lid` } })
+      if (wants.has('contact')) content.push({ tag: 'contact', attrs: { type: account ? 'in' : 'out' } })
+      out.push({ tag: 'user', attrs: { jid: account && !user.attrs.jid ? `${account.phone}@s.whatsapp.net` : jid }, content })
+    }
+    return { tag: 'usync', attrs: { ...usync.attrs }, content: [{ tag: 'result', attrs: {} }, { tag: 'list', attrs: {}, content: out }] }
+  }
+
+  /** A pre-key bundle for a device jid (phone devices get a fresh one-time pre-key each time). */
+  private preKeyBundle (jid: string): BinaryNode {
+    const decoded = jidDecode(jid)
+    const account = decoded ? this.accountByUser(decoded.user, decoded.server) : undefined
+    const deviceId = decoded?.device ?? 0
+    if (!account || (deviceId !== 0 && !account.devices[String(deviceId)])) {
+      return { tag: 'user', attrs: { jid }, content: [{ tag: 'error', attrs: { code: '404', text: 'item-not-found' } }] }
+    }
+    const keyNode = (id: number, pub: Buffer): BinaryNode => ({
+      tag: 'key', attrs: {}, content: [{ tag: 'id', attrs: {}, content: encodeBigEndian(id, 3) }, { tag: 'value', attrs: {}, content: pub }]
+    })
+    const skeyNode = (keyId: number, pub: Buffer, sig: Buffer): BinaryNode => ({
+      tag: 'skey',
+      attrs: {},
+      content: [{ tag: 'id', attrs: {}, content: encodeBigEndian(keyId, 3) }, { tag: 'value', attrs: {}, content: pub }, { tag: 'signature', attrs: {}, content: sig }]
+    })
+    let reg: number, identity: Buffer, skey: BinaryNode, key: BinaryNode | undefined
+    if (deviceId === 0) {
+      const id = account.nextPreKeyId++
+      const pair = newKeyPair()
+      ;(account.keys['pre-key'] ??= {})[String(id)] = pair
+      reg = account.registrationId
+      identity = account.identity.public
+      skey = skeyNode(account.signedPreKey.keyId, account.signedPreKey.keyPair.public, account.signedPreKey.signature)
+      key = keyNode(id, pair.public)
+    } else {
+      const device = account.devices[String(deviceId)]!
+      reg = device.registrationId
+      identity = device.identityPub
+      skey = skeyNode(device.signedPreKey.keyId, device.signedPreKey.public, device.signedPreKey.signature)
+      const first = Object.keys(device.preKeys)[0]
+      if (first) {
+        key = keyNode(Number(first), device.preKeys[first]!)
+        delete device.preKeys[first]
+      }
+    }
+    const content: BinaryNode[] = [
+      { tag: 'registration', attrs: {}, content: encodeBigEndian(reg) },
+      { tag: 'type', attrs: {}, content: Buffer.from([5]) },
+      { tag: 'identity', attrs: {}, content: identity },
+      skey
+    ]
+    if (key) content.push(key)
+    return { tag: 'user', attrs: { jid }, content }
+  }
+
+  // ---------------------------------------------------------------- linking
+
+  private async onLinkCode (conn: Connection, iq: BinaryNode, reg: BinaryNode) {
+    const stage = reg.attrs.stage
+    const phone = (reg.attrs.jid ?? '').split('@')[0]!.split(':')[0]!
+    if (stage === 'companion_hello') {
+      const ref = randomBytes(16)
+      this.pendingCodes.set(phone, {
+        conn,
+        phone,
+        wrappedCompanionEphemeral: Buffer.from(getBinaryNodeChildBuffer(reg, 'link_code_pairing_wrapped_companion_ephemeral_pub')!),
+        companionNoisePub: Buffer.from(getBinaryNodeChildBuffer(reg, 'companion_server_auth_key_pub')!),
+        platform: Buffer.from(getBinaryNodeChildBuffer(reg, 'companion_platform_display') ?? Buffer.from('web')).toString(),
+        ref
+      })
+      return this.result(conn, iq, [{ tag: 'link_code_companion_reg', attrs: {}, content: [{ tag: 'link_code_pairing_ref', attrs: {}, content: ref }] }])
+    }
+    if (stage === 'companion_finish') {
+      const pending = this.pendingCodes.get(phone)
+      if (!pending?.primary || pending.conn !== conn) {
+        return conn.send({ tag: 'iq', attrs: { from: S_WHATSAPP_NET, type: 'error', id: iq.attrs.id! }, content: [{ tag: 'error', attrs: { code: '400', text: 'bad-request' } }] })
+      }
+      this.pendingCodes.delete(phone)
+      const { ephemeral, companionEphemeralPub, account, settle } = pending.primary
+      const wrapped = Buffer.from(getBinaryNodeChildBuffer(reg, 'link_code_pairing_wrapped_key_bundle')!)
+      const companionIdentity = Buffer.from(getBinaryNodeChildBuffer(reg, 'companion_identity_public')!)
+      const sharedEphemeral = Curve.sharedKey(ephemeral.private, companionEphemeralPub)
+      let bundle: Buffer
+      try {
+        const key = hkdf(sharedEphemeral, 32, { salt: wrapped.subarray(0, 32), info: 'link_code_pairing_key_bundle_encryption_key' })
+        bundle = aesDecryptGCM(wrapped.subarray(44), Buffer.from(key), wrapped.subarray(32, 44), Buffer.alloc(0))
+      } catch {
+        // The code typed on the phone did not match: the key bundle cannot be opened, nothing is linked.
+        settle({ linked: false, error: 'wrong pairing code' })
+        return conn.send({ tag: 'iq', attrs: { from: S_WHATSAPP_NET, type: 'error', id: iq.attrs.id! }, content: [{ tag: 'error', attrs: { code: '401', text: 'not-authorized' } }] })
+      }
+      if (!bundle.subarray(0, 32).equals(companionIdentity) || !bundle.subarray(32, 64).equals(account.identity.public)) {
+        settle({ linked: false, error: 'key bundle mismatch' })
+        return conn.send({ tag: 'iq', attrs: { from: S_WHATSAPP_NET, type: 'error', id: iq.attrs.id! }, content: [{ tag: 'error', attrs: { code: '401', text: 'not-authorized' } }] })
+      }
+      const random = bundle.subarray(64, 96)
+      const identityShared = Curve.sharedKey(account.identity.private, companionIdentity)
+      const advSecret = Buffer.from(hkdf(Buffer.concat([sharedEphemeral, identityShared, random]), 32, { info: 'adv_secret' }))
+      await this.result(conn, iq)
+      settle(await this.pairSuccess(conn, account, companionIdentity, advSecret, pending.companionNoisePub, pending.platform))
+      return
+    }
+    return this.result(conn, iq)
+  }
+
+  /**
+   * The person types the code shown by the client on the phone of `phone`.
+   * Resolves once the client finished (or failed) the exchange.
+   */
+  async enterPairingCode (phone: string, code: string, timeoutMs = 15_000): Promise<LinkResult> {
+    const account = this.account(phone)
+    const pending = this.pendingCodes.get(phone)
+    if (!pending || pending.conn.closed) throw new SimError(404, `no client is waiting for a pairing code for ${phone}`)
+    if (pending.primary) throw new SimError(409, 'a code was already entered for this request')
+    const typed = code.replace(/[^0-9A-Za-z]/g, '').toUpperCase()
+    // The phone unwraps the companion's ephemeral key with the typed code; a wrong code yields garbage.
+    const w = pending.wrappedCompanionEphemeral
+    const companionEphemeralPub = aesDecryptCTR(w.subarray(48, 80), await derivePairingCodeKey(typed, w.subarray(0, 32)), w.subarray(32, 48))
+    const ephemeral = newKeyPair()
+    const salt = randomBytes(32)
+    const iv = randomBytes(16)
+    const wrappedPrimary = Buffer.concat([salt, iv, aesEncryptCTR(ephemeral.public, await derivePairingCodeKey(typed, salt), iv)])
+    const result = new Promise<LinkResult>((resolve) => {
+      const timer = setTimeout(() => { this.pendingCodes.delete(phone); resolve({ linked: false, error: 'client did not finish the exchange' }) }, timeoutMs)
+      pending.primary = { ephemeral, companionEphemeralPub, account, settle: r => { clearTimeout(timer); resolve(r) } }
+    })
+    await pending.conn.send({
+      tag: 'notification',
+      attrs: { from: S_WHATSAPP_NET, type: 'link_code_companion_reg', id: pending.conn.nextTag(), t: String(Math.floor(Date.now() / 1000)) },
+      content: [{
+        tag: 'link_code_companion_reg',
+        attrs: { stage: 'primary_hello' },
+        content: [
+          { tag: 'link_code_pairing_ref', attrs: {}, content: pending.ref },
+          { tag: 'primary_identity_pub', attrs: {}, content: account.identity.public },
+          { tag: 'link_code_pairing_wrapped_primary_ephemeral_pub', attrs: {}, content: wrappedPrimary }
+        ]
+      }]
+    })
+    return result
+  }
+
+  /** Whether a client waits for a pairing code to be typed on this phone. */
+  pairingCodePending (phone: string) {
+    const p = this.pendingCodes.get(phone)
+    return !!p && !p.conn.closed && !p.primary
+  }
+
+  /** The phone of `phone` scans a QR string that a client emitted. */
+  async scanQr (phone: string, qr: string): Promise<LinkResult> {
+    const account = this.account(phone)
+    const data = qr.includes('#') ? qr.slice(qr.indexOf('#') + 1) : qr
+    const [ref, noiseB64, identityB64, advB64] = data.split(',')
+    const conn = ref ? this.qrRefs.get(ref) : undefined
+    if (!conn || conn.closed || !noiseB64 || !identityB64 || !advB64) throw new SimError(404, 'this QR code is not (or no longer) valid')
+    if (!conn.noisePub?.equals(Buffer.from(noiseB64, 'base64'))) throw new SimError(400, 'QR code does not match its connection')
+    for (const [r, c] of this.qrRefs) if (c === conn) this.qrRefs.delete(r)
+    return this.pairSuccess(conn, account, Buffer.from(identityB64, 'base64'), Buffer.from(advB64, 'base64'), conn.noisePub, conn.registration?.platform ?? 'web')
+  }
+
+  private async pairSuccess (conn: Connection, account: AccountState, companionIdentity: Buffer, advSecret: Buffer, noisePub: Buffer, platform: string): Promise<LinkResult> {
+    const reg = conn.registration
+    if (!reg) return { linked: false, error: 'connection is not registering' }
+    const deviceId = account.nextDeviceId++
+    const keyIndex = account.nextKeyIndex++
+    const deviceDetails = proto.ADVDeviceIdentity.encode({ rawId: Math.floor(Math.random() * 2 ** 31), timestamp: Math.floor(Date.now() / 1000), keyIndex }).finish()
+    const accountSignature = Curve.sign(account.identity.private, Buffer.concat([ACCOUNT_SIG_PREFIX, deviceDetails, companionIdentity]))
+    const signed = proto.ADVSignedDeviceIdentity.encode({ details: deviceDetails, accountSignatureKey: account.identity.public, accountSignature }).finish()
+    const hmac = hmacSign(Buffer.from(signed), advSecret)
+    account.devices[String(deviceId)] = {
+      id: deviceId,
+      noisePub,
+      identityPub: companionIdentity,
+      registrationId: reg.registrationId,
+      signedPreKey: reg.signedPreKey,
+      preKeys: {},
+      keyIndex,
+      platform,
+      linkedAt: Date.now()
+    }
+    const jid = `${account.phone}:${deviceId}@s.whatsapp.net`
+    const lid = `${account.lid}:${deviceId}@lid`
+    await conn.send({
+      tag: 'iq',
+      attrs: { from: S_WHATSAPP_NET, type: 'set', id: conn.nextTag(), xmlns: 'md' },
+      content: [{
+        tag: 'pair-success',
+        attrs: {},
+        content: [
+          { tag: 'device-identity', attrs: {}, content: proto.ADVSignedDeviceIdentityHMAC.encode({ details: signed, hmac }).finish() },
+          { tag: 'platform', attrs: { name: 'smba' } },
+          { tag: 'device', attrs: { jid, lid } }
+        ]
+      }]
+    })
+    this.log(`${account.phone}:${deviceId}`, { event: 'connect', connId: conn.id, detail: 'linked' })
+    return { linked: true, jid, lid, deviceId }
+  }
+
+  // ---------------------------------------------------------------- faults and device management
+
+  private deviceConns (phone: string, deviceId?: number) {
+    return [...this.conns].filter(c => c.phone === phone && !c.closed && (deviceId === undefined || c.deviceId === deviceId))
+  }
+
+  /** The phone removes a linked device: 401 device_removed on its socket, and it can no longer log in. */
+  logoutDevice (phone: string, deviceId: number) {
+    const account = this.account(phone)
+    if (!account.devices[String(deviceId)]) throw new SimError(404, `no device ${phone}:${deviceId}`)
+    for (const conn of this.deviceConns(phone, deviceId)) {
+      this.log(conn.deviceKey!, { event: 'logged-out', connId: conn.id })
+      void conn.sendAndClose({ tag: 'stream:error', attrs: { code: '401' }, content: [{ tag: 'conflict', attrs: { type: 'device_removed' } }] })
+    }
+    this.removeDevice(phone, deviceId, 'removed from phone')
+  }
+
+  private removeDevice (phone: string, deviceId: number, detail: string) {
+    const account = this.state.accounts[phone]
+    if (!account?.devices[String(deviceId)]) return
+    delete account.devices[String(deviceId)]
+    this.offline.delete(`${phone}:${deviceId}`)
+    this.log(`${phone}:${deviceId}`, { event: 'logged-out', detail })
+  }
+
+  /** Another client took over the device: 440 replaced on its socket. */
+  replaceDevice (phone: string, deviceId: number) {
+    const conns = this.deviceConns(phone, deviceId)
+    for (const conn of conns) {
+      this.log(conn.deviceKey!, { event: 'replaced', connId: conn.id })
+      void conn.sendAndClose({ tag: 'stream:error', attrs: {}, content: [{ tag: 'conflict', attrs: { type: 'replaced' } }] })
+    }
+    return conns.length
+  }
+
+  /** Drops the device's sockets without a word (the client sees 428). */
+  dropDevice (phone: string, deviceId?: number) {
+    const conns = this.deviceConns(phone, deviceId)
+    for (const conn of conns) {
+      this.log(conn.deviceKey!, { event: 'dropped', connId: conn.id })
+      conn.terminate()
+    }
+    return conns.length
+  }
+
+  /** Refuses every new connection for `ms` milliseconds. */
+  refuseConnections (ms: number) { this.faults.refuseUntil = Date.now() + ms }
+
+  /** Delays every reply to an account's devices ('*': every account). */
+  setDelay (phone: string, ms: number) {
+    if (ms > 0) this.faults.delayMs[phone] = ms
+    else delete this.faults.delayMs[phone]
+  }
+
+  /** Answers the account's next `count` messages with an error ack carrying `code`. */
+  failNextMessages (phone: string, code: string, count = 1) {
+    this.account(phone)
+    this.faults.errorAcks[phone] = { code, remaining: count }
+  }
+
+  // ---------------------------------------------------------------- messages
+
+  private async onMessage (conn: Connection, node: BinaryNode) {
+    const id = node.attrs.id!
+    const to = node.attrs.to ?? ''
+    const phone = conn.phone
+    const t = String(Math.floor(Date.now() / 1000))
+    const fault = phone ? this.faults.errorAcks[phone] : undefined
+    let error: string | undefined
+    if (fault && fault.remaining > 0) {
+      error = fault.code
+      if (--fault.remaining === 0) delete this.faults.errorAcks[phone!]
+    }
+    await conn.send({ tag: 'ack', attrs: { class: 'message', id, from: to, t, ...(error ? { error } : {}) } })
+    if (to !== 'status@broadcast' || !phone || conn.deviceId === undefined) return
+    const account = this.state.accounts[phone]!
+    const participants = getBinaryNodeChildren(getBinaryNodeChild(node, 'participants'), 'to').map(p => {
+      const enc = getBinaryNodeChild(p, 'enc')!
+      return { jid: p.attrs.jid!, type: enc.attrs.type!, ciphertext: Buffer.from(enc.content as Uint8Array) }
+    })
+    const skmsgNode = getBinaryNodeChildren(node, 'enc').find(e => e.attrs.type === 'skmsg')
+    if (error) {
+      this.recordStatus({ id, sender: phone, senderDevice: conn.deviceId, receivedAt: Date.now(), type: 'unknown', audience: participants.map(p => p.jid), recipients: [], ack: { error } })
+      return
+    }
+    // Each recipient phone decrypts in arrival order (sender-key chains are sequential).
+    const senderDevice = conn.deviceId
+    const work = decryptStatusForRecipients({
+      sim: this,
+      sender: account,
+      senderDevice,
+      messageId: id,
+      participants,
+      skmsg: skmsgNode ? Buffer.from(skmsgNode.content as Uint8Array) : undefined,
+      isEdit: node.attrs.edit
+    })
+    const key = phone
+    const prev = this.decryptQueue.get(key) ?? Promise.resolve()
+    const next = prev.then(() => work()).catch(() => undefined)
+    this.decryptQueue.set(key, next)
+    this.decrypting.set(id, next.then(() => undefined))
+    void next.finally(() => this.decrypting.delete(id))
+  }
+
+  /** Called by the decryption step with a finished record. */
+  recordStatus (record: StatusRecord) {
+    this.state.statuses.push(record)
+    for (const w of this.statusWaiters) if (w.match(record)) { this.statusWaiters.delete(w); w.resolve(record) }
+  }
+
+  /** Marks a status revoked (a `delete` sent by its author). */
+  recordRevoke (sender: string, targetId: string) {
+    const status = this.state.statuses.find(s => s.sender === sender && s.id === targetId)
+    if (status) status.revokedAt = Date.now()
+    for (const w of this.statusWaiters) if (status && w.match(status)) { this.statusWaiters.delete(w); w.resolve(status) }
+  }
+
+  fetchMedia (url: string) { return this.opts.fetchMedia(url) }
+
+  /** Statuses an account sent, once every pending decryption finished. */
+  async statuses (phone: string): Promise<StatusRecord[]> {
+    this.account(phone)
+    await Promise.all([...this.decrypting.values()])
+    return this.state.statuses.filter(s => s.sender === phone)
+  }
+
+  /** Waits for a status matching `match` (already recorded or arriving within the timeout). */
+  waitForStatus (match: (s: StatusRecord) => boolean, timeoutMs = 15_000): Promise<StatusRecord> {
+    const found = this.state.statuses.find(match)
+    if (found) return Promise.resolve(found)
+    return new Promise((resolve, reject) => {
+      const waiter: Waiter = { match, resolve: s => { clearTimeout(timer); resolve(s) } }
+      const timer = setTimeout(() => { this.statusWaiters.delete(waiter); reject(new SimError(408, 'no such status arrived in time')) }, timeoutMs)
+      this.statusWaiters.add(waiter)
+    })
+  }
+
+  // ---------------------------------------------------------------- viewers
+
+  /**
+   * Contacts view a status: read receipts (and `played` for video) go to every linked device of the sender,
+   * or wait for the device to come back online. Viewers default to every recipient that decrypted it.
+   */
+  async viewStatus (sender: string, statusId: string, opts: { viewers?: string[], at?: number, by?: 'pn' | 'lid', played?: boolean } = {}) {
+    const account = this.account(sender)
+    await Promise.all([...this.decrypting.values()])
+    const status = this.state.statuses.find(s => s.sender === sender && s.id === statusId)
+    if (!status) throw new SimError(404, `no status ${statusId} from ${sender}`)
+    const decrypted = status.recipients.filter(r => r.decrypted).map(r => r.phone)
+    const viewers = opts.viewers ?? decrypted.filter(p => p !== sender)
+    for (const v of viewers) if (!decrypted.includes(v)) throw new SimError(400, `${v} did not receive status ${statusId}`)
+    const t = String(Math.floor((opts.at ?? Date.now()) / 1000))
+    const played = opts.played ?? status.type === 'video'
+    let delivered = 0
+    let queued = 0
+    for (const deviceId of Object.keys(account.devices)) {
+      const deviceKey = `${sender}:${deviceId}`
+      const conns = this.openConns(deviceKey)
+      for (const viewer of viewers) {
+        const viewerAccount = this.account(viewer)
+        const participant = opts.by === 'lid' ? `${viewerAccount.lid}@lid` : `${viewer}@s.whatsapp.net`
+        const receipts: BinaryNode[] = [{ tag: 'receipt', attrs: { from: 'status@broadcast', id: statusId, participant, t, type: 'read' } }]
+        if (played) receipts.push({ tag: 'receipt', attrs: { from: 'status@broadcast', id: statusId, participant, t, type: 'played' } })
+        for (const receipt of receipts) {
+          const withId = { ...receipt, attrs: { ...receipt.attrs } }
+          if (conns[0]) { await conns[0].send(withId); delivered++ } else {
+            const q = this.offline.get(deviceKey) ?? []
+            q.push(withId)
+            if (q.length > 100_000) q.shift()
+            this.offline.set(deviceKey, q)
+            queued++
+          }
+        }
+      }
+    }
+    return { viewers: viewers.length, delivered, queued }
+  }
+
+  // ---------------------------------------------------------------- lifecycle
+
+  /** Closes every client socket. */
+  closeAll () {
+    for (const conn of this.conns) conn.terminate()
+    this.conns.clear()
+  }
+}
+
+function parseSignedKey (skey: BinaryNode) {
+  const id = Buffer.from(getBinaryNodeChildBuffer(skey, 'id')!)
+  return {
+    keyId: (id[0]! << 16) | (id[1]! << 8) | id[2]!,
+    public: Buffer.from(getBinaryNodeChildBuffer(skey, 'value')!),
+    signature: Buffer.from(getBinaryNodeChildBuffer(skey, 'signature')!)
+  }
+}
+
+/** An error with the HTTP status the control API answers with. */
+export class SimError extends Error {
+  constructor (readonly status: number, message: string) { super(message) }
+}

@@ -1,0 +1,63 @@
+import t from 'tap'
+import { DisconnectReason } from '@whiskeysockets/baileys'
+import { startSimulator } from '../src/index.ts'
+import { cloneAuth, connectClient, exitWhenDone, linkClient } from '../src/testing.ts'
+
+exitWhenDone(t)
+
+t.test('QR link, then re-login with saved creds', async t => {
+  const s = await startSimulator()
+  t.teardown(() => s.close())
+  await s.client.createAccount('15550000001')
+  const client = await linkClient(s.settings, s.client, '15550000001', 'qr')
+  t.match(client.sock.user?.id, /^15550000001:1@s\.whatsapp\.net$/)
+  const account = await s.client.account('15550000001')
+  t.equal(account.devices.length, 1, 'the phone lists one linked device')
+  const saved = cloneAuth(client.auth)
+  client.end()
+  await client.closed
+  const again = connectClient(s.settings, saved)
+  t.teardown(() => again.end())
+  await again.waitFor(u => u.connection === 'open')
+  t.notOk(again.updates.some(u => u.qr), 'no QR shown on re-login')
+  t.equal((await s.client.account('15550000001')).devices.length, 1, 'still one device: no re-link')
+  const log = await s.client.deviceConnections('15550000001', 1)
+  t.equal(log.maxOpen, 1, 'never two connections of the device at once')
+})
+
+t.test('pairing-code link; a wrong code links nothing', async t => {
+  const s = await startSimulator()
+  t.teardown(() => s.close())
+  await s.client.createAccount('15550000002')
+
+  const { connectClient: connect, newMemoryAuth } = await import('../src/testing.ts')
+  const auth = newMemoryAuth()
+  const first = connect(s.settings, auth)
+  t.teardown(() => first.end())
+  await first.waitFor(u => !!u.qr)
+  const code = await first.sock.requestPairingCode('15550000002')
+  t.match(code, /^[0-9A-Z]{8}$/, 'an 8-character code')
+  t.ok((await s.client.pairingCodePending('15550000002')).pending, 'the phone sees a pending request')
+  const wrong = code.split('').reverse().join('') === code ? 'ZZZZZZZZ' : code.split('').reverse().join('')
+  const failed = await s.client.enterPairingCode('15550000002', wrong)
+  t.same(failed, { linked: false, error: 'wrong pairing code' })
+  t.equal((await s.client.account('15550000002')).devices.length, 0, 'nothing linked after a wrong code')
+  t.notOk(first.updates.some(u => u.connection === 'open'), 'the client did not log in')
+
+  const client = await linkClient(s.settings, s.client, '15550000002', 'code')
+  t.teardown(() => client.end())
+  t.match(client.sock.user?.id, /^15550000002:1@s\.whatsapp\.net$/)
+  t.equal(client.sock.user?.lid, `${(await s.client.account('15550000002')).lid}:1@lid`, 'the LID from pair-success')
+  t.equal((await s.client.account('15550000002')).devices.length, 1)
+})
+
+t.test('a device that does not exist is refused with 401', async t => {
+  const s = await startSimulator()
+  t.teardown(() => s.close())
+  await s.client.createAccount('15550000003')
+  const { newMemoryAuth } = await import('../src/testing.ts')
+  const auth = newMemoryAuth()
+  auth.creds.me = { id: '15550000003:7@s.whatsapp.net', name: '~' }
+  const c = connectClient(s.settings, auth)
+  t.equal(await c.closed, DisconnectReason.loggedOut)
+})
