@@ -1,0 +1,38 @@
+import fp from 'fastify-plugin'
+import type { FastifyRequest, onRequestHookHandler } from 'fastify'
+import { AppError } from '@wss/shared'
+import { createApiKeyVerifier, extractApiKey } from '../../lib/api-key.ts'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** True when `candidate` is one of the configured API keys (constant time). */
+    verifyApiKey: (candidate: unknown) => boolean
+    /** The onRequest hook that guards `/api`: 401 in the envelope without a valid key. */
+    authenticate: onRequestHookHandler
+  }
+  interface FastifyContextConfig {
+    /** Also accept `?apiKey=` (browsers cannot set headers on a WebSocket). */
+    allowQueryApiKey?: boolean
+  }
+}
+
+function presentedKey (request: FastifyRequest): string | undefined {
+  const fromHeaders = extractApiKey(request.headers)
+  if (fromHeaders !== undefined) return fromHeaders
+  if (request.routeOptions.config.allowQueryApiKey === true) {
+    const query = request.query as { apiKey?: unknown } | undefined
+    if (typeof query?.apiKey === 'string') return query.apiKey
+  }
+  return undefined
+}
+
+/** API key authentication: one verifier for HTTP, WebSocket and Socket.IO. */
+export default fp(async function auth (fastify) {
+  const verify = createApiKeyVerifier(fastify.config.apiKeys)
+  fastify.decorate('verifyApiKey', verify)
+  fastify.decorate('authenticate', async function authenticate (request, reply) {
+    if (verify(presentedKey(request))) return
+    reply.header('www-authenticate', 'Bearer realm="api"')
+    throw new AppError('UNAUTHORIZED')
+  } satisfies onRequestHookHandler)
+}, { name: 'auth' })

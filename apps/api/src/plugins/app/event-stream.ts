@@ -1,0 +1,100 @@
+import fp from 'fastify-plugin'
+import type { FastifyBaseLogger } from 'fastify'
+import type { WebSocket } from '@fastify/websocket'
+import { parseSessionIds, SessionFilter, MAX_FILTER_SESSIONS } from '../../lib/session-filter.ts'
+
+export interface EventStream {
+  /** Starts streaming events to an upgraded socket, filtered as asked. */
+  attach: (socket: WebSocket, filter: SessionFilter, log: FastifyBaseLogger) => void
+  /** How many clients are streaming now. */
+  readonly size: number
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    eventStream: EventStream
+  }
+}
+
+interface Client { socket: WebSocket, filter: SessionFilter, alive: boolean, log: FastifyBaseLogger }
+
+const HEARTBEAT_MS = 30_000
+// A client this far behind is not reading; dropping it protects the node's memory.
+const MAX_BUFFERED_BYTES = 8 * 1024 * 1024
+const INVALID_IDS = `sessionId must be one or more ids matching ^[A-Za-z0-9_-]{1,64}$ (at most ${MAX_FILTER_SESSIONS})`
+
+function handleFrame (client: Client, raw: Buffer | ArrayBuffer | Buffer[]): void {
+  const send = (value: unknown) => client.socket.send(JSON.stringify(value))
+  let message: { action?: unknown, sessionId?: unknown }
+  try {
+    message = JSON.parse(Buffer.isBuffer(raw) ? raw.toString('utf8') : Buffer.from(raw as ArrayBuffer).toString('utf8'))
+  } catch {
+    send({ success: false, error: 'Frames must be JSON: {"action":"subscribe"|"unsubscribe","sessionId":"..."}', code: 'VALIDATION' })
+    return
+  }
+  const action = message?.action
+  if (action !== 'subscribe' && action !== 'unsubscribe') {
+    send({ success: false, error: 'action must be "subscribe" or "unsubscribe"', code: 'VALIDATION' })
+    return
+  }
+  const ids = parseSessionIds(message.sessionId)
+  if (ids === null || (action === 'subscribe' && !client.filter.subscribe(ids))) {
+    send({ success: false, action, error: INVALID_IDS, code: 'VALIDATION' })
+    return
+  }
+  if (action === 'unsubscribe') client.filter.unsubscribe(ids)
+  send({ success: true, action, data: client.filter.snapshot() })
+}
+
+/**
+ * The plain WebSocket event stream behind `GET /api/events`: frames `{ event, data }`,
+ * filtered per client, with a heartbeat that drops dead peers.
+ */
+export default fp(async function eventStream (fastify) {
+  const clients = new Set<Client>()
+
+  const stop = fastify.events.onEvent(event => {
+    if (clients.size === 0) return
+    const frame = JSON.stringify(event)
+    for (const client of clients) {
+      if (!client.filter.matches(event.data.sessionId) || client.socket.readyState !== client.socket.OPEN) continue
+      if (client.socket.bufferedAmount > MAX_BUFFERED_BYTES) {
+        client.log.warn('event stream client too slow, disconnecting')
+        client.socket.terminate()
+        continue
+      }
+      client.socket.send(frame)
+    }
+  })
+
+  const heartbeat = setInterval(() => {
+    for (const client of clients) {
+      if (!client.alive) {
+        client.socket.terminate()
+        continue
+      }
+      client.alive = false
+      client.socket.ping()
+    }
+  }, HEARTBEAT_MS)
+  heartbeat.unref()
+
+  fastify.decorate('eventStream', {
+    attach (socket, filter, log) {
+      const client: Client = { socket, filter, alive: true, log }
+      clients.add(client)
+      socket.on('pong', () => { client.alive = true })
+      socket.on('message', raw => handleFrame(client, raw))
+      socket.on('close', () => { clients.delete(client) })
+    },
+    get size () { return clients.size }
+  } satisfies EventStream)
+
+  fastify.addHook('onClose', async () => {
+    stop()
+    clearInterval(heartbeat)
+    for (const client of clients) client.socket.terminate()
+    clients.clear()
+  })
+}, { name: 'event-stream', dependencies: ['event-relay'] })
+

@@ -1,0 +1,87 @@
+import fp from 'fastify-plugin'
+import type { Socket } from 'socket.io'
+import { ErrorMessages, type ErrorCode } from '@wss/shared'
+import { extractApiKey } from '../../lib/api-key.ts'
+import { parseSessionIds, SessionFilter, MAX_FILTER_SESSIONS } from '../../lib/session-filter.ts'
+import type { SocketData } from '../external/websocket.ts'
+
+/** Room of clients that take every session's events. */
+export const ALL_SESSIONS_ROOM = 'sessions:*'
+/** Room of clients that asked for one session's events. */
+export const sessionRoom = (sessionId: string) => `session:${sessionId}`
+
+type Ack = (answer: unknown) => void
+type ClientSocket = Socket<never, never, never, SocketData>
+
+/** A connect_error the client can read: `err.message` and `err.data.code`. */
+function refusal (code: ErrorCode, message: string = ErrorMessages[code]): Error {
+  return Object.assign(new Error(message), { data: { success: false, error: message, code } })
+}
+
+const INVALID_IDS = `sessionId must be one or more comma-separated ids matching ^[A-Za-z0-9_-]{1,64}$ (at most ${MAX_FILTER_SESSIONS})`
+
+// The rooms mirror the filter, so one emit to (all-room ∪ session-room) reaches each client once.
+function syncRooms (socket: ClientSocket): void {
+  const { filter } = socket.data
+  if (filter.all) {
+    void socket.join(ALL_SESSIONS_ROOM)
+    return
+  }
+  void socket.leave(ALL_SESSIONS_ROOM)
+  const wanted = new Set(filter.sessionIds.map(sessionRoom))
+  for (const room of socket.rooms) {
+    if (room.startsWith('session:') && !wanted.has(room)) void socket.leave(room)
+  }
+  void socket.join([...wanted])
+}
+
+/**
+ * Socket.IO clients: the handshake needs the API key (`auth.apiKey`, `x-api-key` or Bearer);
+ * `sessionId` in the handshake query, and `subscribe` / `unsubscribe` messages, narrow what
+ * a client receives. Relays every bus event to the rooms that want it.
+ */
+export default fp(async function socketIoRelay (fastify) {
+  const { io } = fastify
+
+  io.use((socket, next) => {
+    const { auth, headers, query } = socket.handshake
+    const key = typeof auth?.apiKey === 'string' ? auth.apiKey : extractApiKey(headers)
+    if (!fastify.verifyApiKey(key)) return next(refusal('UNAUTHORIZED'))
+    let initial: string[] | null = null
+    if (query.sessionId !== undefined) {
+      initial = parseSessionIds(query.sessionId)
+      if (initial === null) return next(refusal('VALIDATION', INVALID_IDS))
+    }
+    socket.data.filter = new SessionFilter(initial)
+    next()
+  })
+
+  io.on('connection', socket => {
+    syncRooms(socket)
+    const change = (action: 'subscribe' | 'unsubscribe') => (payload: unknown, ack?: Ack) => {
+      const ids = parseSessionIds(payload)
+      const reply = typeof ack === 'function' ? ack : () => {}
+      if (ids === null) {
+        reply({ success: false, error: INVALID_IDS, code: 'VALIDATION' })
+        return
+      }
+      if (action === 'subscribe') {
+        if (!socket.data.filter.subscribe(ids)) {
+          reply({ success: false, error: INVALID_IDS, code: 'VALIDATION' })
+          return
+        }
+      } else {
+        socket.data.filter.unsubscribe(ids)
+      }
+      syncRooms(socket)
+      reply({ success: true, data: socket.data.filter.snapshot() })
+    }
+    socket.on('subscribe', change('subscribe'))
+    socket.on('unsubscribe', change('unsubscribe'))
+  })
+
+  const stop = fastify.events.onEvent(({ event, data }) => {
+    io.to(ALL_SESSIONS_ROOM).to(sessionRoom(data.sessionId)).emit(event, data)
+  })
+  fastify.addHook('onClose', async () => { stop() })
+}, { name: 'socket-io-relay', dependencies: ['websocket', 'event-relay', 'auth'] })

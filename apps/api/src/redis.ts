@@ -1,0 +1,94 @@
+import { Redis, type RedisOptions } from 'ioredis'
+import type { FastifyBaseLogger } from 'fastify'
+
+export interface RedisClients {
+  /** Request-path commands: fails fast while Redis is down instead of queueing. */
+  redis: Redis
+  /** Dedicated pub/sub connection for the event relay; waits and resubscribes by itself. */
+  subscriber: Redis
+}
+
+// Reconnect forever with a capped backoff, so the node heals by itself when Redis returns.
+const retryStrategy = (times: number) => Math.min(times * 100, 1000)
+
+/** Request-path options: a request must fail in well under a second when Redis is unreachable. */
+export const REQUEST_PATH_OPTIONS: RedisOptions = {
+  enableOfflineQueue: false,
+  connectTimeout: 500,
+  commandTimeout: 1000,
+  maxRetriesPerRequest: 1,
+  retryStrategy
+}
+
+/** Creates the API node's two Redis connections; the caller owns them and quits them at shutdown. */
+export function createRedisClients (url: string, log: FastifyBaseLogger): RedisClients {
+  const redis = new Redis(url, { ...REQUEST_PATH_OPTIONS, connectionName: 'wss-api' })
+  const subscriber = new Redis(url, {
+    connectTimeout: 2000,
+    maxRetriesPerRequest: null,
+    retryStrategy,
+    connectionName: 'wss-api-events'
+  })
+  watch(redis, log.child({ redis: 'commands' }))
+  watch(subscriber, log.child({ redis: 'events' }))
+  return { redis, subscriber }
+}
+
+// One log line per outage and one on recovery, not one per reconnect attempt.
+function watch (client: Redis, log: FastifyBaseLogger): void {
+  let down = false
+  client.on('error', (err: Error) => {
+    if (down) return
+    down = true
+    log.warn({ err }, 'redis unavailable')
+  })
+  client.on('ready', () => {
+    if (!down) return
+    down = false
+    log.info('redis reconnected')
+  })
+}
+
+/** Closes clients politely, falling back to a hard disconnect; never throws. */
+export async function closeRedisClients (...clients: Redis[]): Promise<void> {
+  await Promise.all(clients.map(async client => {
+    if (client.status === 'end') return
+    try {
+      if (client.status === 'ready') await client.quit()
+      else client.disconnect()
+    } catch {
+      client.disconnect()
+    }
+  }))
+}
+
+/** Waits until a client is ready, or rejects after `timeoutMs`. */
+export async function waitForRedis (client: Redis, timeoutMs = 2000): Promise<void> {
+  if (client.status === 'ready') return
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => { cleanup(); reject(new Error('redis not ready in time')) }, timeoutMs)
+    const onReady = () => { cleanup(); resolve() }
+    const cleanup = () => { clearTimeout(timer); client.off('ready', onReady) }
+    client.on('ready', onReady)
+  })
+}
+
+const CONNECTION_MESSAGES = [
+  "Stream isn't writeable",
+  'Command timed out',
+  'Connection is closed',
+  'Socket timeout',
+  'connect ETIMEDOUT',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EHOSTUNREACH',
+  'ENOTFOUND',
+  'EPIPE'
+]
+
+/** True for errors that mean "Redis is unreachable" (as opposed to a command Redis rejected). */
+export function isRedisUnavailableError (err: unknown): boolean {
+  if (!(err instanceof Error)) return false
+  if (err.name === 'MaxRetriesPerRequestError') return true
+  return CONNECTION_MESSAGES.some(m => err.message.includes(m))
+}

@@ -1,0 +1,18 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { notFoundHandler } from '../../plugins/app/error-handler.ts'
+import events from './events.ts'
+
+/**
+ * The `/api` scope. Its hooks run for every route in it, the WebSocket upgrade and unknown
+ * `/api` paths alike: rate limit first (so key guessing is limited too), then the API key.
+ * Routes slot in below, one file or folder per URL segment (sessions/, statuses/, upload-*).
+ */
+const api: FastifyPluginAsyncTypebox = async fastify => {
+  fastify.addHook('onRequest', fastify.rateLimit())
+  fastify.addHook('onRequest', fastify.authenticate)
+  fastify.setNotFoundHandler(notFoundHandler)
+
+  await fastify.register(events)
+}
+
+export default api
