@@ -53,7 +53,7 @@ export async function makeMigration(opts: MakeMigrationOptions): Promise<MakeMig
     sql = '-- Write this migration by hand.\n'
   } else {
     const from = await lastSnapshot(migrationsDir)
-    const engine = await openSchemaEngine({ connectionString: opts.connectionString })
+    const { engine, close } = await openSchemaEngine({ connectionString: opts.connectionString })
     try {
       const to: DiffTarget = { tag: 'schemaDatamodel', files: [{ path: schemaPath, content: schema }] }
       const summary = await engine.diff({ from, to, script: false, exitCode: true, filters: NO_FILTERS })
@@ -62,7 +62,7 @@ export async function makeMigration(opts: MakeMigrationOptions): Promise<MakeMig
       const script = await engine.diff({ from, to, script: true, exitCode: null, filters: NO_FILTERS })
       sql = script.stdout ?? ''
     } finally {
-      engine.free()
+      await close()
     }
   }
 
@@ -89,13 +89,13 @@ export async function hasUnmigratedChanges(opts: {
   const schemaPath = opts.schemaPath ?? defaultSchemaPath
   const schema = await readFile(schemaPath, 'utf8')
   const from = await lastSnapshot(path.resolve(opts.migrationsDir ?? defaultMigrationsDir))
-  const engine = await openSchemaEngine({ connectionString: opts.connectionString })
+  const { engine, close } = await openSchemaEngine({ connectionString: opts.connectionString })
   try {
     const to: DiffTarget = { tag: 'schemaDatamodel', files: [{ path: schemaPath, content: schema }] }
     const summary = await engine.diff({ from, to, script: false, exitCode: true, filters: NO_FILTERS })
     return summary.exitCode === 2
   } finally {
-    engine.free()
+    await close()
   }
 }
 

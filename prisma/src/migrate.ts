@@ -28,7 +28,7 @@ export interface MigrateResult {
 export async function migrate(databaseUrl: string, opts: MigrateOptions = {}): Promise<MigrateResult> {
   const createdDatabase = opts.createDatabase === false ? false : await ensureDatabase(databaseUrl)
   const migrationsList = await readMigrationList(opts.migrationsDir ?? defaultMigrationsDir)
-  const engine = await openSchemaEngine({ connectionString: databaseUrl, log: opts.log })
+  const { engine, close } = await openSchemaEngine({ connectionString: databaseUrl, log: opts.log })
   try {
     const { appliedMigrationNames } = await engine.applyMigrations({ migrationsList, filters: NO_FILTERS })
     return {
@@ -37,7 +37,7 @@ export async function migrate(databaseUrl: string, opts: MigrateOptions = {}): P
       total: migrationsList.migrationDirectories.length,
     }
   } finally {
-    engine.free()
+    await close()
   }
 }
 

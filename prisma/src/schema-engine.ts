@@ -9,6 +9,7 @@ import { readdir, readFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import path from 'node:path'
 import { PrismaPg } from '@prisma/adapter-pg'
+import pg from 'pg'
 import { bindMigrationAwareSqlAdapterFactory } from '@prisma/driver-adapter-utils'
 import type {
   MigrationDirectory,
@@ -37,6 +38,12 @@ export const defaultMigrationsDir = path.join(packageDir, 'migrations')
 
 let gluePromise: Promise<Glue> | undefined
 
+// The engine arms timers (e.g. the 10 s advisory-lock timeout) that it never
+// clears, each keeping the process alive for its full delay after the work is
+// done. They are tracked here and cleared once no engine is open.
+const engineTimers = new Set<ReturnType<typeof setTimeout>>()
+let openEngines = 0
+
 // The wasm-bindgen glue keeps the instance in module state, so it is
 // instantiated once per process, on first use (never at import time).
 function loadGlue(): Promise<Glue> {
@@ -45,8 +52,19 @@ function loadGlue(): Promise<Glue> {
     const require = createRequire(import.meta.url)
     const gluePath = require.resolve('@prisma/schema-engine-wasm/schema_engine_bg')
     const bytes = readFileSync(path.join(path.dirname(gluePath), 'schema_engine_bg.wasm'))
+    const imports: Record<string, unknown> = { ...glue }
+    for (const name of Object.keys(imports).filter((n) => n.startsWith('__wbg_setTimeout_'))) {
+      imports[name] = (callback: () => void, ms: number) => {
+        const timer = setTimeout(() => {
+          engineTimers.delete(timer)
+          callback()
+        }, ms >>> 0)
+        engineTimers.add(timer)
+        return timer
+      }
+    }
     const module = await wasmApi().compile(bytes)
-    const instance = await wasmApi().instantiate(module, { './schema_engine_bg.js': glue })
+    const instance = await wasmApi().instantiate(module, { './schema_engine_bg.js': imports })
     const exports = instance.exports as unknown as { __wbindgen_start(): void }
     ;(glue as unknown as { __wbg_set_wasm(w: unknown): void }).__wbg_set_wasm(instance.exports)
     exports.__wbindgen_start()
@@ -59,7 +77,7 @@ function loadGlue(): Promise<Glue> {
 }
 
 export interface OpenEngineOptions {
-  /** Database the engine connects to (and next to which it creates shadow databases). */
+  /** Database the engine connects to. */
   connectionString: string
   /** Schema files to hand the engine; not needed to apply migrations. */
   datamodels?: Array<[path: string, content: string]>
@@ -67,13 +85,54 @@ export interface OpenEngineOptions {
   log?: (line: string) => void
 }
 
-/** Starts a schema engine; call `engine.free()` when done. */
-export async function openSchemaEngine(opts: OpenEngineOptions): Promise<SchemaEngine> {
+export interface SchemaEngineHandle {
+  engine: SchemaEngine
+  /** Frees the engine and closes its connections. */
+  close(): Promise<void>
+}
+
+/**
+ * Starts a schema engine on its own pg pool. Always `close()` it: the engine
+ * does not close its connections when freed, and the one that ran
+ * `applyMigrations` keeps holding Prisma's migration advisory lock until its
+ * connection closes, which would stall every other migrator.
+ */
+export async function openSchemaEngine(opts: OpenEngineOptions): Promise<SchemaEngineHandle> {
   const glue = await loadGlue()
-  const adapter = bindMigrationAwareSqlAdapterFactory(
-    new PrismaPg({ connectionString: opts.connectionString }),
-  )
-  return glue.SchemaEngine.new({ datamodels: opts.datamodels }, opts.log ?? (() => {}), adapter)
+  const pool = new pg.Pool({ connectionString: opts.connectionString, max: 2 })
+  pool.on('error', () => {})
+  const adapter = bindMigrationAwareSqlAdapterFactory(new PrismaPg(pool))
+  openEngines++
+  const release = async () => {
+    try {
+      await pool.end()
+    } finally {
+      if (--openEngines === 0) {
+        for (const timer of engineTimers) clearTimeout(timer)
+        engineTimers.clear()
+      }
+    }
+  }
+  let engine: SchemaEngine
+  try {
+    engine = await glue.SchemaEngine.new({ datamodels: opts.datamodels }, opts.log ?? (() => {}), adapter)
+  } catch (err) {
+    await release()
+    throw err
+  }
+  let closed = false
+  return {
+    engine,
+    async close() {
+      if (closed) return
+      closed = true
+      try {
+        engine.free()
+      } finally {
+        await release()
+      }
+    },
+  }
 }
 
 /** Version (git hash) of the loaded schema engine. */
