@@ -69,9 +69,14 @@ export async function startSimulator (opts: StartOptions = {}): Promise<RunningS
   })
   const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 * 1024 })
   server.on('upgrade', (req, socket, head) => {
-    if (!req.url?.startsWith('/ws/chat') || sim.refusing()) {
-      if (sim.refusing()) sim.noteRefused()
-      socket.end('HTTP/1.1 503 Service Unavailable\r\n\r\n')
+    if (sim.refusing()) {
+      // As an unreachable edge server looks to the client: the connection is cut before the upgrade.
+      sim.noteRefused()
+      socket.destroy()
+      return
+    }
+    if (!req.url?.startsWith('/ws/chat')) {
+      socket.end('HTTP/1.1 404 Not Found\r\n\r\n')
       return
     }
     wss.handleUpgrade(req, socket, head, ws => sim.accept(ws))
