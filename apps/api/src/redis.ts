@@ -73,22 +73,17 @@ export async function waitForRedis (client: Redis, timeoutMs = 2000): Promise<vo
   })
 }
 
-const CONNECTION_MESSAGES = [
-  "Stream isn't writeable",
+// What ioredis rejects a command with when it cannot reach the server. Only these exact
+// messages count: a generic ECONNRESET from elsewhere must stay a (masked) 500.
+const UNAVAILABLE_MESSAGES = new Set([
+  "Stream isn't writeable and enableOfflineQueue options is false",
   'Command timed out',
-  'Connection is closed',
-  'Socket timeout',
-  'connect ETIMEDOUT',
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'EHOSTUNREACH',
-  'ENOTFOUND',
-  'EPIPE'
-]
+  'Connection is closed.'
+])
 
 /** True for errors that mean "Redis is unreachable" (as opposed to a command Redis rejected). */
 export function isRedisUnavailableError (err: unknown): boolean {
   if (!(err instanceof Error)) return false
   if (err.name === 'MaxRetriesPerRequestError') return true
-  return CONNECTION_MESSAGES.some(m => err.message.includes(m))
+  return UNAVAILABLE_MESSAGES.has(err.message) || err.message.startsWith('Socket timeout. Expecting data')
 }

@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto'
+import type { Writable } from 'node:stream'
 import Fastify, { type FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { Redis } from 'ioredis'
 import app, { serverOptions } from '../src/app.ts'
 import { loadConfig } from '../src/config.ts'
+import { loggerOptions } from '../src/logger.ts'
 import { closeRedisClients, createRedisClients, waitForRedis } from '../src/redis.ts'
 
 /** Keys every test app accepts: API_KEY="KEY,ROTATED_KEY". */
@@ -23,6 +25,8 @@ export interface BuildOptions {
   listen?: boolean
   /** Skip waiting for Redis (tests that point at a closed port). */
   redisDown?: boolean
+  /** Log as server.ts does (LOG_LEVEL from env), into this stream. */
+  logStream?: Writable
 }
 
 /** A unique Redis key prefix, so tests never share keys or channels by accident. */
@@ -37,7 +41,10 @@ export async function build (t: Tap, options: BuildOptions = {}): Promise<Fastif
     LOG_LEVEL: 'silent',
     ...options.env
   })
-  const fastify = Fastify({ ...serverOptions(config), logger: false })
+  const logger = options.logStream === undefined
+    ? false
+    : { ...(loggerOptions(config, false) as object), stream: options.logStream }
+  const fastify = Fastify({ ...serverOptions(config), logger })
   const { redis, subscriber } = createRedisClients(config.REDIS_URL, fastify.log)
   t.teardown(async () => {
     await fastify.close()

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { build, KEY, ROTATED_KEY } from './helper.ts'
+import { build, KEY, ROTATED_KEY } from '../../helper.ts'
 
 // Any /api path exercises the hook; an unknown one answers 404 once the key is accepted.
 const url = '/api/does-not-exist'

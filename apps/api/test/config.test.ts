@@ -1,0 +1,61 @@
+import t from 'tap'
+import { ConfigError, loadConfig } from '../src/config.ts'
+
+t.test('defaults', async t => {
+  const config = loadConfig({ API_KEY: 'k' })
+  t.match(config, {
+    PORT: 3000,
+    HOST: '0.0.0.0',
+    DATABASE_URL: 'postgresql://postgres@127.0.0.1:5432/wss',
+    REDIS_URL: 'redis://127.0.0.1:6379',
+    REDIS_PREFIX: 'wss',
+    RATE_LIMIT_MAX: 300,
+    RATE_LIMIT_WINDOW_MS: 900000,
+    MAX_UPLOAD_MB: 16,
+    SEND_TIMEOUT_MS: 30000,
+    LOG_LEVEL: 'info',
+    trustProxy: false
+  })
+  t.same(config.apiKeys, ['k'])
+  t.notOk('API_KEY' in config, 'the raw key list is not kept')
+})
+
+t.test('numbers are coerced and empty variables count as unset', async t => {
+  const config = loadConfig({ API_KEY: 'k', PORT: '8080', RATE_LIMIT_MAX: '5', MAX_UPLOAD_MB: '0.5', HOST: '' })
+  t.equal(config.PORT, 8080)
+  t.equal(config.RATE_LIMIT_MAX, 5)
+  t.equal(config.MAX_UPLOAD_MB, 0.5)
+  t.equal(config.HOST, '0.0.0.0')
+})
+
+t.test('API_KEY holds several keys for rotation', async t => {
+  t.same(loadConfig({ API_KEY: 'old-key, new-key,,' }).apiKeys, ['old-key', 'new-key'])
+})
+
+t.test('TRUST_PROXY forms', async t => {
+  t.equal(loadConfig({ API_KEY: 'k', TRUST_PROXY: 'false' }).trustProxy, false)
+  t.equal(loadConfig({ API_KEY: 'k', TRUST_PROXY: 'TRUE' }).trustProxy, true)
+  t.equal(loadConfig({ API_KEY: 'k', TRUST_PROXY: '2' }).trustProxy, 2)
+  t.same(loadConfig({ API_KEY: 'k', TRUST_PROXY: '10.0.0.0/8, 127.0.0.1,::1,loopback' }).trustProxy, ['10.0.0.0/8', '127.0.0.1', '::1', 'loopback'])
+})
+
+t.test('a bad variable is named, its value never echoed', async t => {
+  const cases: Array<[Record<string, string>, string]> = [
+    [{}, 'API_KEY'],
+    [{ API_KEY: ' , ' }, 'API_KEY'],
+    [{ API_KEY: 'k', PORT: 'eighty' }, 'PORT'],
+    [{ API_KEY: 'k', PORT: '70000' }, 'PORT'],
+    [{ API_KEY: 'k', REDIS_URL: 'http://secret-host' }, 'REDIS_URL'],
+    [{ API_KEY: 'k', DATABASE_URL: 'mysql://secret-host' }, 'DATABASE_URL'],
+    [{ API_KEY: 'k', LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
+    [{ API_KEY: 'k', TRUST_PROXY: '10.0.0.0/99' }, 'TRUST_PROXY'],
+    [{ API_KEY: 'k', TRUST_PROXY: 'secret-host' }, 'TRUST_PROXY'],
+    [{ API_KEY: 'k', REDIS_PREFIX: 'has space' }, 'REDIS_PREFIX']
+  ]
+  for (const [env, variable] of cases) {
+    const err = t.throws(() => loadConfig(env), ConfigError, variable) as unknown as ConfigError
+    t.equal(err.variable, variable)
+    t.match(err.message, new RegExp(`^Invalid configuration: ${variable} `))
+    t.notMatch(err.message, /secret-host|eighty/)
+  }
+})

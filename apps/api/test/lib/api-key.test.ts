@@ -1,0 +1,26 @@
+import t from 'tap'
+import { createApiKeyVerifier, extractApiKey, maskApiKeyInUrl } from '../../src/lib/api-key.ts'
+
+t.test('the verifier accepts each configured key and nothing else', async t => {
+  const verify = createApiKeyVerifier(['first-key', 'second-key'])
+  t.ok(verify('first-key'))
+  t.ok(verify('second-key'))
+  for (const bad of ['', 'first-ke', 'first-keyy', 'FIRST-KEY', undefined, null, 42, ['first-key'], 'x'.repeat(5000)]) {
+    t.notOk(verify(bad), String(JSON.stringify(bad)).slice(0, 20))
+  }
+})
+
+t.test('extractApiKey reads x-api-key first, then a Bearer token', async t => {
+  t.equal(extractApiKey({ 'x-api-key': 'a' }), 'a')
+  t.equal(extractApiKey({ authorization: 'Bearer b' }), 'b')
+  t.equal(extractApiKey({ 'x-api-key': 'a', authorization: 'Bearer b' }), 'a')
+  t.equal(extractApiKey({ authorization: 'Basic b' }), undefined)
+  t.equal(extractApiKey({ authorization: 'Bearer' }), undefined)
+  t.equal(extractApiKey({}), undefined)
+})
+
+t.test('maskApiKeyInUrl hides the query key only', async t => {
+  t.equal(maskApiKeyInUrl('/api/events?apiKey=s3cret&sessionId=a'), '/api/events?apiKey=[REDACTED]&sessionId=a')
+  t.equal(maskApiKeyInUrl('/api/events?sessionId=a&apikey=s3cret'), '/api/events?sessionId=a&apikey=[REDACTED]')
+  t.equal(maskApiKeyInUrl('/api/sessions'), '/api/sessions')
+})

@@ -1,0 +1,71 @@
+import t from 'tap'
+import { build, KEY, uniquePrefix } from '../../helper.ts'
+
+const auth = { 'x-api-key': KEY }
+const url = '/api/nothing-here'
+
+t.test('two app instances sharing Redis share one counter per IP', async t => {
+  const env = { REDIS_PREFIX: uniquePrefix(), RATE_LIMIT_MAX: '3', RATE_LIMIT_WINDOW_MS: '60000' }
+  const nodeA = await build(t, { env })
+  const nodeB = await build(t, { env })
+
+  const first = await nodeA.inject({ method: 'GET', url, headers: auth })
+  t.equal(first.statusCode, 404)
+  t.equal(first.headers['x-ratelimit-limit'], '3')
+  t.equal(first.headers['x-ratelimit-remaining'], '2')
+  t.equal((await nodeB.inject({ method: 'GET', url, headers: auth })).headers['x-ratelimit-remaining'], '1', 'node B sees node A\'s request')
+  t.equal((await nodeA.inject({ method: 'GET', url, headers: auth })).headers['x-ratelimit-remaining'], '0')
+
+  const limited = await nodeB.inject({ method: 'GET', url, headers: auth })
+  t.equal(limited.statusCode, 429)
+  t.match(limited.headers['content-type'], /application\/json/)
+  const body = limited.json()
+  t.match(body, { success: false, code: 'RATE_LIMITED', error: /^Rate limit exceeded, retry in / })
+  t.equal(body.details.limit, 3)
+  const retryAfter = Number(limited.headers['retry-after'])
+  t.ok(retryAfter > 0 && retryAfter <= 60, `retry-after ${retryAfter}`)
+  t.equal(limited.headers['x-ratelimit-limit'], '3')
+  t.equal(limited.headers['x-ratelimit-remaining'], '0')
+  t.ok(Number(limited.headers['x-ratelimit-reset']) > 0, 'x-ratelimit-reset')
+})
+
+t.test('the limit counts unauthenticated requests too (key guessing)', async t => {
+  const app = await build(t, { env: { RATE_LIMIT_MAX: '2' } })
+  await app.inject({ method: 'GET', url, headers: { 'x-api-key': 'guess-1' } })
+  await app.inject({ method: 'GET', url, headers: { 'x-api-key': 'guess-2' } })
+  const res = await app.inject({ method: 'GET', url, headers: auth })
+  t.equal(res.statusCode, 429, 'even the right key waits')
+})
+
+t.test('only /api is limited', async t => {
+  const app = await build(t, { env: { RATE_LIMIT_MAX: '1' } })
+  for (let i = 0; i < 3; i++) {
+    const res = await app.inject({ method: 'GET', url: '/healthz' })
+    t.equal(res.statusCode, 200)
+    t.equal(res.headers['x-ratelimit-limit'], undefined)
+  }
+  t.equal((await app.inject({ method: 'GET', url: '/readyz' })).statusCode, 200)
+  t.equal((await app.inject({ method: 'GET', url: '/docs/json' })).statusCode, 200)
+})
+
+t.test('separate Redis prefixes keep separate counters', async t => {
+  const nodeA = await build(t, { env: { RATE_LIMIT_MAX: '1' } })
+  const nodeB = await build(t, { env: { RATE_LIMIT_MAX: '1' } })
+  t.equal((await nodeA.inject({ method: 'GET', url, headers: auth })).statusCode, 404)
+  t.equal((await nodeB.inject({ method: 'GET', url, headers: auth })).statusCode, 404)
+  t.equal((await nodeA.inject({ method: 'GET', url, headers: auth })).statusCode, 429)
+})
+
+t.test('X-Forwarded-For counts only when TRUST_PROXY says so', async t => {
+  const untrusting = await build(t, { env: { RATE_LIMIT_MAX: '1' } })
+  await untrusting.inject({ method: 'GET', url, headers: { ...auth, 'x-forwarded-for': '203.0.113.1' } })
+  const spoofed = await untrusting.inject({ method: 'GET', url, headers: { ...auth, 'x-forwarded-for': '203.0.113.2' } })
+  t.equal(spoofed.statusCode, 429, 'a forged header does not buy a fresh counter')
+
+  const trusting = await build(t, { env: { RATE_LIMIT_MAX: '1', TRUST_PROXY: '127.0.0.1' } })
+  await trusting.inject({ method: 'GET', url, headers: { ...auth, 'x-forwarded-for': '203.0.113.1' } })
+  const other = await trusting.inject({ method: 'GET', url, headers: { ...auth, 'x-forwarded-for': '203.0.113.2' } })
+  t.equal(other.statusCode, 404, 'behind a trusted proxy each client has its own counter')
+  const same = await trusting.inject({ method: 'GET', url, headers: { ...auth, 'x-forwarded-for': '203.0.113.1' } })
+  t.equal(same.statusCode, 429)
+})

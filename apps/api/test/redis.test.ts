@@ -1,0 +1,38 @@
+import t from 'tap'
+import { build, KEY } from './helper.ts'
+
+// A closed port stands in for a Redis outage without disturbing the shared Redis.
+const DOWN = { REDIS_URL: 'redis://127.0.0.1:6390' }
+
+t.test('Redis down: a Redis-dependent request answers 503 fast', async t => {
+  const app = await build(t, {
+    env: DOWN,
+    redisDown: true,
+    extend: fastify => {
+      fastify.get('/test/uses-redis', async () => ({ value: await fastify.redis.get('anything') }))
+    }
+  })
+  const started = performance.now()
+  const res = await app.inject({ method: 'GET', url: '/test/uses-redis' })
+  const elapsed = performance.now() - started
+  t.equal(res.statusCode, 503)
+  t.same(res.json(), { success: false, error: 'A dependency is unavailable', code: 'DEPENDENCY_UNAVAILABLE' })
+  t.ok(elapsed < 500, `answered in ${Math.round(elapsed)} ms`)
+})
+
+t.test('Redis down: /readyz is 503 naming redis, quickly', async t => {
+  const app = await build(t, { env: DOWN, redisDown: true })
+  const started = performance.now()
+  const res = await app.inject({ method: 'GET', url: '/readyz' })
+  t.equal(res.statusCode, 503)
+  t.same(res.json(), { status: 'unavailable', checks: { database: 'ok', redis: 'down' } })
+  t.ok(performance.now() - started < 500, 'fails fast')
+})
+
+t.test('Redis down: the rate limiter lets /api requests through', async t => {
+  const app = await build(t, { env: DOWN, redisDown: true })
+  const res = await app.inject({ method: 'GET', url: '/api/nothing-here', headers: { 'x-api-key': KEY } })
+  t.equal(res.statusCode, 404, 'reaches routing instead of failing on the counter')
+  const noKey = await app.inject({ method: 'GET', url: '/api/nothing-here' })
+  t.equal(noKey.statusCode, 401, 'auth still applies')
+})

@@ -1,0 +1,41 @@
+import t from 'tap'
+import { build } from '../helper.ts'
+
+t.test('/healthz is 200 without touching dependencies', async t => {
+  const app = await build(t, { checkDatabase: async () => { throw new Error('db down') } })
+  const res = await app.inject({ method: 'GET', url: '/healthz' })
+  t.equal(res.statusCode, 200)
+  t.same(res.json(), { status: 'ok' })
+})
+
+t.test('/readyz is 200 when the database and Redis answer', async t => {
+  const app = await build(t)
+  const res = await app.inject({ method: 'GET', url: '/readyz' })
+  t.equal(res.statusCode, 200)
+  t.same(res.json(), { status: 'ready', checks: { database: 'ok', redis: 'ok' } })
+})
+
+t.test('/readyz is 503 naming the database when its check throws', async t => {
+  const app = await build(t, { checkDatabase: async () => { throw new Error('ECONNREFUSED 127.0.0.1:5432') } })
+  const res = await app.inject({ method: 'GET', url: '/readyz' })
+  t.equal(res.statusCode, 503)
+  t.same(res.json(), { status: 'unavailable', checks: { database: 'down', redis: 'ok' } })
+  t.notMatch(res.body, /ECONNREFUSED/, 'the reason stays in the logs')
+})
+
+t.test('/readyz does not hang on a database check that never answers', async t => {
+  const app = await build(t, { checkDatabase: () => new Promise(() => {}) })
+  const started = performance.now()
+  const res = await app.inject({ method: 'GET', url: '/readyz' })
+  t.equal(res.statusCode, 503)
+  t.equal(res.json().checks.database, 'down')
+  t.ok(performance.now() - started < 2000, 'bounded by the check timeout')
+})
+
+t.test('/readyz is 503 once the node is marked unready for shutdown', async t => {
+  const app = await build(t)
+  app.readiness.markUnready()
+  const res = await app.inject({ method: 'GET', url: '/readyz' })
+  t.equal(res.statusCode, 503)
+  t.same(res.json(), { status: 'shutting_down', checks: { database: 'ok', redis: 'ok' } })
+})

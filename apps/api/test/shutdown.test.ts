@@ -1,0 +1,29 @@
+import t from 'tap'
+import WebSocket from 'ws'
+import { io as connect } from 'socket.io-client'
+import { baseUrl, build, KEY, nextValue } from './helper.ts'
+
+t.test('close() ends Socket.IO and WebSocket clients promptly', async t => {
+  const app = await build(t, { listen: true })
+  const url = baseUrl(app)
+  const socket = connect(url, { transports: ['websocket'], reconnection: false, forceNew: true, auth: { apiKey: KEY } })
+  t.teardown(() => { socket.disconnect() })
+  const ws = new WebSocket(`${url.replace('http', 'ws')}/api/events`, { headers: { 'x-api-key': KEY } })
+  ws.on('error', () => {})
+  t.teardown(() => { ws.terminate() })
+  await Promise.all([
+    nextValue<void>(cb => socket.once('connect', () => cb())),
+    nextValue<void>(cb => ws.once('open', () => cb()))
+  ])
+
+  const socketGone = nextValue<string>(cb => socket.once('disconnect', cb), 3000, 'socket.io disconnect')
+  const wsGone = nextValue<number>(cb => ws.once('close', cb), 3000, 'websocket close')
+  const started = performance.now()
+  app.readiness.markUnready()
+  t.equal((await app.inject({ method: 'GET', url: '/readyz' })).statusCode, 503, 'unready before intake stops')
+  await app.close()
+  t.ok(performance.now() - started < 2000, 'close did not wait on open sockets')
+  await socketGone
+  await wsGone
+  t.not(app.server.listening, true, 'no longer listening')
+})
