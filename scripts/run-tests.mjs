@@ -12,8 +12,8 @@ function run (args) {
   })
 }
 
-const typecheck = await run(['run', 'typecheck', '--force', '--concurrency=2', '--output-logs=errors-only'])
-const tests = await run(['run', 'test', '--force', '--concurrency=1', '--output-logs=full'])
+const typecheck = await run(['run', 'typecheck', '--force', '--continue', '--concurrency=2', '--output-logs=errors-only'])
+const tests = await run(['run', 'test', '--force', '--continue', '--concurrency=1', '--output-logs=full'])
 
 let passed = 0, failed = 0, skipped = 0
 const seen = new Set()

@@ -1,0 +1,258 @@
+import type { Redis } from 'ioredis'
+
+/**
+ * Session ownership across worker processes and hosts.
+ *
+ * - Liveness: each worker renews `{p}:worker:{id}` (TTL leaseTtlMs). One command per worker per
+ *   renewal, whatever its number of sessions.
+ * - Owner registry: `{p}:owner:{sessionId}` = "workerId|generation"; `{p}:owned:{workerId}` is the
+ *   set of a worker's sessions. A session's lease holds while its owner's liveness key exists.
+ * - Fencing: the generation comes from Postgres (the caller's claimGeneration), where every write
+ *   of session state is checked against it.
+ * - Self-fencing: a worker that could not renew for selfFenceAfterMs (< leaseTtlMs) stops all its
+ *   sessions before its key can expire, so a new owner never overlaps with it.
+ */
+export interface OwnershipOptions {
+  redis: Redis
+  prefix: string
+  workerId: string
+  /** Extra facts published with the liveness key (host, pid). */
+  info?: Record<string, unknown>
+  leaseTtlMs?: number
+  renewEveryMs?: number
+  selfFenceAfterMs?: number
+  /** Increments the session's fencing generation in Postgres; resolves null when the session is gone. */
+  claimGeneration (sessionId: string): Promise<bigint | null>
+  /** Sessions this worker must stop now (lease lost or taken over). */
+  onLost (sessionIds: string[], reason: 'fenced' | 'taken-over'): void
+  /** Called once renewals succeed again after a fence. */
+  onRecovered? (): void
+  /** Number of sessions this worker runs, published as its load. */
+  load (): number
+  onError? (err: unknown): void
+}
+
+export interface OwnerRecord { workerId: string, generation: bigint | null, alive: boolean }
+export interface LiveWorker { id: string, load: number, info: Record<string, unknown> }
+
+// Takes the owner key when it is free, names this worker already, or names a worker whose
+// liveness key has expired. Marks it "pending" until the Postgres generation is known.
+const CLAIM = `
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  local w = string.match(cur, '^([^|]*)|')
+  if w ~= ARGV[1] and redis.call('EXISTS', ARGV[2] .. w) == 1 then return 0 end
+  if w and w ~= ARGV[1] then redis.call('SREM', ARGV[3] .. w, ARGV[4]) end
+end
+if redis.call('EXISTS', ARGV[2] .. ARGV[1]) == 0 then return -1 end
+redis.call('SET', KEYS[1], ARGV[1] .. '|pending')
+redis.call('SADD', ARGV[3] .. ARGV[1], ARGV[4])
+return 1
+`
+// Sets the generation only if this worker still holds the claim.
+const CONFIRM = `
+local cur = redis.call('GET', KEYS[1])
+if cur and string.match(cur, '^([^|]*)|') == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[1] .. '|' .. ARGV[2])
+  return 1
+end
+return 0
+`
+const RELEASE = `
+local cur = redis.call('GET', KEYS[1])
+if cur and string.match(cur, '^([^|]*)|') == ARGV[1] then redis.call('DEL', KEYS[1]) end
+redis.call('SREM', KEYS[2], ARGV[2])
+return 1
+`
+
+/** Creates the ownership client of one worker process. */
+export function createOwnership (opts: OwnershipOptions) {
+  const { redis, prefix, workerId } = opts
+  const leaseTtlMs = opts.leaseTtlMs ?? 8000
+  const renewEveryMs = opts.renewEveryMs ?? 2000
+  const selfFenceAfterMs = opts.selfFenceAfterMs ?? Math.max(leaseTtlMs - 2500, renewEveryMs * 2)
+  const workerKey = (id: string) => `${prefix}:worker:${id}`
+  const ownerKey = (sessionId: string) => `${prefix}:owner:${sessionId}`
+  const ownedKey = (id: string) => `${prefix}:owned:${id}`
+  const workersKey = `${prefix}:workers`
+  const owned = new Map<string, bigint>()
+  let lastRenewed = 0
+  let fenced = false
+  let timer: NodeJS.Timeout | undefined
+  let stopped = false
+
+  const renew = async () => {
+    const value = JSON.stringify({ load: opts.load(), at: Date.now(), ...opts.info })
+    await redis.multi().set(workerKey(workerId), value, 'PX', leaseTtlMs).sadd(workersKey, workerId).exec()
+    lastRenewed = Date.now()
+    if (fenced) {
+      fenced = false
+      opts.onRecovered?.()
+    }
+    // Sessions another worker took over (after an outage longer than the lease) stop here.
+    const ids = [...owned.keys()]
+    if (ids.length) {
+      const values = await redis.mget(ids.map(ownerKey))
+      const lost = ids.filter((id, i) => !values[i]?.startsWith(`${workerId}|`))
+      if (lost.length) {
+        for (const id of lost) owned.delete(id)
+        opts.onLost(lost, 'taken-over')
+      }
+    }
+  }
+
+  const tick = async () => {
+    try {
+      await renew()
+    } catch (err) {
+      opts.onError?.(err)
+      if (!fenced && Date.now() - lastRenewed > selfFenceAfterMs) {
+        fenced = true
+        const ids = [...owned.keys()]
+        owned.clear()
+        opts.onLost(ids, 'fenced')
+      }
+    } finally {
+      if (!stopped) timer = setTimeout(tick, fenced ? Math.min(renewEveryMs, 500) : renewEveryMs)
+    }
+  }
+
+  return {
+    workerId,
+    leaseTtlMs,
+
+    /** Registers this worker and starts renewing its liveness. */
+    async start () {
+      await renew()
+      timer = setTimeout(tick, renewEveryMs)
+    },
+
+    /** Whether this worker currently holds a valid lease (recent renewal, not fenced). */
+    healthy () { return !fenced && Date.now() - lastRenewed < selfFenceAfterMs },
+
+    /** The generations of the sessions this worker owns. */
+    owned (): ReadonlyMap<string, bigint> { return owned },
+
+    /**
+     * Claims a session: succeeds when it is free, already ours, or its owner is dead.
+     * Resolves the new fencing generation, or null when another live worker owns it.
+     */
+    async claim (sessionId: string): Promise<bigint | null> {
+      if (!this.healthy()) throw new Error('worker lease is not healthy')
+      const ok = await redis.eval(CLAIM, 1, ownerKey(sessionId), workerId, `${prefix}:worker:`, `${prefix}:owned:`, sessionId) as number
+      if (ok !== 1) return null
+      const generation = await opts.claimGeneration(sessionId)
+      if (generation === null) {
+        await this.release(sessionId)
+        return null
+      }
+      const confirmed = await redis.eval(CONFIRM, 1, ownerKey(sessionId), workerId, generation.toString()) as number
+      if (confirmed !== 1) return null
+      owned.set(sessionId, generation)
+      return generation
+    },
+
+    /** Gives a session up (stop, delete, graceful shutdown): another worker may claim it at once. */
+    async release (sessionId: string) {
+      owned.delete(sessionId)
+      await redis.eval(RELEASE, 2, ownerKey(sessionId), ownedKey(workerId), workerId, sessionId)
+    },
+
+    /** Forgets a session locally without touching Redis (it was lost). */
+    forget (sessionId: string) { owned.delete(sessionId) },
+
+    async stop (opts2: { release?: boolean } = {}) {
+      stopped = true
+      clearTimeout(timer)
+      if (opts2.release) {
+        const ids = [...owned.keys()]
+        for (const id of ids) await this.release(id).catch(() => undefined)
+        await redis.multi().del(workerKey(workerId)).srem(workersKey, workerId).del(ownedKey(workerId)).exec().catch(() => undefined)
+      }
+    }
+  }
+}
+
+export type Ownership = ReturnType<typeof createOwnership>
+
+/** Read-only view of the registry, used by the API and by the orphan sweep. */
+export function createOwnerRegistry (redis: Redis, prefix: string) {
+  const parse = (value: string | null, alive: boolean): OwnerRecord | null => {
+    if (!value) return null
+    const [workerId, gen] = value.split('|')
+    return { workerId: workerId!, generation: gen && gen !== 'pending' ? BigInt(gen) : null, alive }
+  }
+  return {
+    /** Live workers with their load (sessions run). */
+    async liveWorkers (): Promise<LiveWorker[]> {
+      const ids = await redis.smembers(`${prefix}:workers`)
+      if (!ids.length) return []
+      const values = await redis.mget(ids.map(id => `${prefix}:worker:${id}`))
+      const out: LiveWorker[] = []
+      ids.forEach((id, i) => {
+        const v = values[i]
+        if (!v) return
+        const info = JSON.parse(v) as Record<string, unknown>
+        out.push({ id, load: Number(info.load ?? 0), info })
+      })
+      return out
+    },
+
+    /** Workers still listed whose liveness expired. */
+    async deadWorkers (): Promise<string[]> {
+      const ids = await redis.smembers(`${prefix}:workers`)
+      if (!ids.length) return []
+      const values = await redis.mget(ids.map(id => `${prefix}:worker:${id}`))
+      return ids.filter((_, i) => !values[i])
+    },
+
+    /** The owners of many sessions in two round trips. */
+    async owners (sessionIds: string[]): Promise<Map<string, OwnerRecord | null>> {
+      const out = new Map<string, OwnerRecord | null>()
+      if (!sessionIds.length) return out
+      const values = await redis.mget(sessionIds.map(id => `${prefix}:owner:${id}`))
+      const workerIds = [...new Set(values.filter((v): v is string => !!v).map(v => v.split('|')[0]!))]
+      const alive = new Set<string>()
+      if (workerIds.length) {
+        const w = await redis.mget(workerIds.map(id => `${prefix}:worker:${id}`))
+        workerIds.forEach((id, i) => { if (w[i]) alive.add(id) })
+      }
+      sessionIds.forEach((id, i) => {
+        const v = values[i] ?? null
+        out.set(id, parse(v, !!v && alive.has(v.split('|')[0]!)))
+      })
+      return out
+    },
+
+    async owner (sessionId: string) {
+      return (await this.owners([sessionId])).get(sessionId) ?? null
+    },
+
+    /** Sessions a (dead) worker owned. */
+    ownedBy (workerId: string) { return redis.smembers(`${prefix}:owned:${workerId}`) },
+
+    /** Forgets a dead worker once its sessions and commands were handed over. */
+    async forgetWorker (workerId: string) {
+      await redis.multi().srem(`${prefix}:workers`, workerId).del(`${prefix}:owned:${workerId}`).exec()
+    },
+
+    /** A short exclusive lock (reaping a dead worker, sweeping orphans). */
+    async lock (name: string, holder: string, ttlMs: number) {
+      return (await redis.set(`${prefix}:lock:${name}`, holder, 'PX', ttlMs, 'NX')) === 'OK'
+    }
+  }
+}
+
+export type OwnerRegistry = ReturnType<typeof createOwnerRegistry>
+
+/** Picks the least-loaded worker, counting assignments made in this round. */
+export function leastLoaded (workers: LiveWorker[], assigned: Map<string, number> = new Map()): LiveWorker | undefined {
+  let best: LiveWorker | undefined
+  let bestLoad = Infinity
+  for (const w of workers) {
+    const load = w.load + (assigned.get(w.id) ?? 0)
+    if (load < bestLoad || (load === bestLoad && best && w.id < best.id)) { best = w; bestLoad = load }
+  }
+  if (best) assigned.set(best.id, (assigned.get(best.id) ?? 0) + 1)
+  return best
+}

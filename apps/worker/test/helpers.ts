@@ -1,0 +1,69 @@
+import { randomUUID } from 'node:crypto'
+import { createServer, Socket as NetSocket, type Server, type Socket } from 'node:net'
+import { Redis } from 'ioredis'
+import { createPrisma, dropDatabase, migrate, type PrismaClient } from '@wss/db'
+
+interface Teardown { teardown (fn: () => unknown): void }
+
+const serverUrl = process.env.TEST_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres'
+export const redisUrl = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
+
+/** A migrated fresh database and a client on it, both removed at teardown. */
+export async function migratedPrisma (t: Teardown): Promise<{ prisma: PrismaClient, databaseUrl: string }> {
+  const url = new URL(serverUrl)
+  url.pathname = `/wss_worker_test_${randomUUID().replaceAll('-', '').slice(0, 16)}`
+  const databaseUrl = url.toString()
+  t.teardown(() => dropDatabase(databaseUrl))
+  await migrate(databaseUrl)
+  const prisma = createPrisma(databaseUrl, { poolSize: 4 })
+  t.teardown(() => prisma.$disconnect())
+  return { prisma, databaseUrl }
+}
+
+/** A unique Redis key prefix for one test. */
+export const uniquePrefix = () => `wss-test-${randomUUID().slice(0, 8)}`
+
+/** An ioredis client that fails fast while Redis is unreachable, closed at teardown. */
+export async function redisClient (t: Teardown, url = redisUrl) {
+  const redis = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: () => 100, lazyConnect: true })
+  redis.on('error', () => undefined)
+  t.teardown(() => redis.disconnect())
+  await redis.connect()
+  return redis
+}
+
+/**
+ * A TCP proxy in front of the real Redis: `cut()` drops every connection and refuses new ones,
+ * `restore()` lets them through again. It gives one worker a Redis outage the others do not see.
+ */
+export async function redisProxy (t: Teardown, target = new URL(redisUrl)) {
+  let up = true
+  const sockets = new Set<Socket>()
+  const server: Server = createServer(client => {
+    if (!up) { client.destroy(); return }
+    const upstream = new NetSocket()
+    upstream.connect(Number(target.port || 6379), target.hostname)
+    client.pipe(upstream).pipe(client)
+    const drop = () => { client.destroy(); upstream.destroy(); sockets.delete(client); sockets.delete(upstream) }
+    client.on('error', drop); upstream.on('error', drop); client.on('close', drop); upstream.on('close', drop)
+    sockets.add(client); sockets.add(upstream)
+  })
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise<void>(resolve => { for (const s of sockets) s.destroy(); server.close(() => resolve()) }))
+  const port = (server.address() as { port: number }).port
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    cut () { up = false; for (const s of sockets) s.destroy(); sockets.clear() },
+    restore () { up = true }
+  }
+}
+
+/** Polls until the check passes or the time is up. */
+export async function eventually (check: () => boolean | Promise<boolean>, timeoutMs = 10_000, everyMs = 50) {
+  const until = Date.now() + timeoutMs
+  while (Date.now() < until) {
+    if (await check()) return true
+    await new Promise(resolve => setTimeout(resolve, everyMs))
+  }
+  return false
+}

@@ -1,0 +1,117 @@
+import t from 'tap'
+import { randomUUID } from 'node:crypto'
+import { claimSessionGeneration } from '@wss/db'
+import { createOwnerRegistry, createOwnership, leastLoaded, type Ownership } from '../../src/ownership/ownership.ts'
+import { eventually, migratedPrisma, redisClient, redisProxy, uniquePrefix } from '../helpers.ts'
+
+const LEASE = { leaseTtlMs: 1500, renewEveryMs: 300, selfFenceAfterMs: 900 }
+
+t.test('one owner per session, fenced by a Postgres generation', async t => {
+  const { prisma } = await migratedPrisma(t)
+  const prefix = uniquePrefix()
+  const sessionId = `s-${randomUUID().slice(0, 8)}`
+  await prisma.session.create({ data: { id: sessionId, name: 'own', authMethod: 'qrcode', state: 'connecting' } })
+  // Postgres moves the generation forward; the registry records it.
+  const claimGeneration = async (id: string) => {
+    const row = await prisma.session.update({ where: { id }, data: { generation: { increment: 1 } }, select: { generation: true } }).catch(() => null)
+    return row ? row.generation : null
+  }
+  const lost: Record<string, Array<{ ids: string[], reason: string, at: number }>> = { a: [], b: [] }
+  const make = async (name: 'a' | 'b', redisUrl?: string): Promise<Ownership> => {
+    const o = createOwnership({
+      redis: await redisClient(t, redisUrl), prefix, workerId: `${name}-${randomUUID().slice(0, 6)}`, ...LEASE,
+      claimGeneration, load: () => o.owned().size, onLost: (ids, reason) => lost[name]!.push({ ids, reason, at: Date.now() })
+    })
+    t.teardown(() => o.stop())
+    return o
+  }
+  const proxy = await redisProxy(t)
+  const a = await make('a', proxy.url)
+  const b = await make('b')
+  await a.start()
+  await b.start()
+  const registry = createOwnerRegistry(await redisClient(t), prefix)
+
+  const genA = await a.claim(sessionId)
+  t.equal(genA, 1n, 'the first claim takes generation 1')
+  t.equal(await b.claim(sessionId), null, 'a live owner keeps its session')
+  t.match(await registry.owner(sessionId), { workerId: a.workerId, generation: 1n, alive: true })
+
+  // Worker A loses Redis: it must stop its sessions before its lease can expire.
+  proxy.cut()
+  const cutAt = Date.now()
+  let claimedAt = 0
+  let genB: bigint | null = null
+  await eventually(async () => {
+    genB = await b.claim(sessionId)
+    if (genB !== null) claimedAt = Date.now()
+    return genB !== null
+  }, 10_000, 50)
+  t.equal(genB, 2n, 'B takes over with a newer generation once A expired')
+  t.equal(lost.a.length, 1, 'A stopped its session once')
+  t.equal(lost.a[0]!.reason, 'fenced')
+  t.same(lost.a[0]!.ids, [sessionId])
+  t.ok(lost.a[0]!.at < claimedAt, 'A stopped before B claimed: never two owners')
+  t.ok(claimedAt - cutAt >= LEASE.leaseTtlMs - 100, 'B waited for the lease to expire')
+  t.notOk(a.healthy(), 'A knows it is fenced')
+  // The stale owner's writes are refused where they happen (Postgres generation check).
+  t.equal(await claimSessionGeneration(prisma, sessionId, 1n), false, 'generation 1 is stale')
+
+  // Redis comes back for A: it recovers, and does not get the session back while B lives.
+  proxy.restore()
+  t.ok(await eventually(() => a.healthy(), 5000), 'A recovers by itself')
+  t.equal(await a.claim(sessionId), null)
+  t.match(await registry.owner(sessionId), { workerId: b.workerId, generation: 2n, alive: true })
+
+  // Release hands the session over at once.
+  await b.release(sessionId)
+  t.equal(await a.claim(sessionId), 3n, 'a released session is claimable immediately')
+})
+
+t.test('a blip shorter than the fence threshold drops nothing', async t => {
+  const prefix = uniquePrefix()
+  const proxy = await redisProxy(t)
+  const lostIds: string[] = []
+  let gen = 0n
+  const o = createOwnership({
+    redis: await redisClient(t, proxy.url), prefix, workerId: 'w1', ...LEASE,
+    claimGeneration: async () => ++gen, load: () => 0, onLost: ids => lostIds.push(...ids)
+  })
+  t.teardown(() => o.stop())
+  await o.start()
+  await o.claim('s1')
+  proxy.cut()
+  await new Promise(resolve => setTimeout(resolve, 400))
+  proxy.restore()
+  await new Promise(resolve => setTimeout(resolve, 1200))
+  t.same(lostIds, [], 'no session stopped')
+  t.ok(o.healthy())
+  t.equal(o.owned().get('s1'), 1n)
+})
+
+t.test('registry: live and dead workers, load, least-loaded choice', async t => {
+  const prefix = uniquePrefix()
+  let gen = 0n
+  const mk = async (id: string, load: number) => {
+    const o = createOwnership({ redis: await redisClient(t), prefix, workerId: id, ...LEASE, claimGeneration: async () => ++gen, load: () => load, onLost: () => {} })
+    t.teardown(() => o.stop())
+    return o
+  }
+  const w1 = await mk('w1', 5)
+  const w2 = await mk('w2', 1)
+  const w3 = await mk('w3', 3)
+  await Promise.all([w1.start(), w2.start(), w3.start()])
+  const registry = createOwnerRegistry(await redisClient(t), prefix)
+  const live = await registry.liveWorkers()
+  t.same(live.map(w => [w.id, w.load]).sort(), [['w1', 5], ['w2', 1], ['w3', 3]])
+  const assigned = new Map<string, number>()
+  const picks = Array.from({ length: 4 }, () => leastLoaded(live, assigned)!.id)
+  t.same(picks, ['w2', 'w2', 'w2', 'w3'], 'new sessions go to the least-loaded worker (ties by id)')
+  await w3.claim('x')
+  await w3.stop() // dies without releasing
+  t.ok(await eventually(async () => (await registry.deadWorkers()).includes('w3'), 5000), 'w3 is listed dead after its lease')
+  t.same(await registry.ownedBy('w3'), ['x'], 'its sessions are known for the takeover')
+  t.match(await registry.owner('x'), { workerId: 'w3', alive: false })
+  await w1.stop({ release: true })
+  t.notOk((await registry.liveWorkers()).some(w => w.id === 'w1'), 'a graceful stop leaves at once')
+})
