@@ -1,0 +1,13 @@
+export {
+  createAuthStore,
+  type AuthStore,
+  type AuthStoreDeps,
+  type AuthStoreLogger,
+  type SessionAuth,
+} from './auth-store.ts'
+export {
+  DEFAULT_KEY_CACHE_MAX,
+  createSharedKeyCache,
+  type SharedKeyCache,
+  type SharedKeyCacheOptions,
+} from './key-cache.ts'
