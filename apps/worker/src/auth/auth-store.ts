@@ -8,7 +8,6 @@ import {
   initAuthCreds,
   proto,
   type AuthenticationCreds,
-  type AuthenticationState,
   type SignalDataSet,
   type SignalDataTypeMap,
   type SignalKeyStore,
@@ -28,9 +27,16 @@ export interface AuthStoreDeps {
   transaction?: { maxWait?: number; timeout?: number }
 }
 
+/** Baileys' SignalKeyStore, with both methods always asynchronous. */
+export interface PostgresKeyStore extends SignalKeyStore {
+  get<T extends keyof SignalDataTypeMap>(type: T, ids: string[]): Promise<{ [id: string]: SignalDataTypeMap[T] }>
+  /** Writes the batch in one transaction, fenced by the generation; null values delete. */
+  set(data: SignalDataSet): Promise<void>
+}
+
 export interface SessionAuth {
-  /** `{ creds, keys }` for makeWASocket({ auth }). */
-  state: AuthenticationState
+  /** `{ creds, keys }` for makeWASocket({ auth }) (an AuthenticationState). */
+  state: { creds: AuthenticationCreds; keys: PostgresKeyStore }
   /** Writes the whole creds object (call it on every `creds.update`). */
   saveCreds(): Promise<void>
   /** Deletes the creds and every key of the session (the phone removed the device: 401). */
@@ -99,7 +105,7 @@ export function createAuthStore(deps: AuthStoreDeps): AuthStore {
       }
     }
 
-    const keys: SignalKeyStore = {
+    const keys: PostgresKeyStore = {
       async get(type, ids) {
         const out: { [id: string]: SignalDataTypeMap[typeof type] } = {}
         const missing: string[] = []

@@ -3,6 +3,7 @@ export {
   type AuthStore,
   type AuthStoreDeps,
   type AuthStoreLogger,
+  type PostgresKeyStore,
   type SessionAuth,
 } from './auth-store.ts'
 export {
