@@ -74,3 +74,20 @@ export type {
 
 export { ErrorCodes, ErrorMessages, AppError, isAppError } from './errors.ts'
 export type { ErrorCode } from './errors.ts'
+
+export {
+  CommandName,
+  CommandPayloadSchemas,
+  CommandJobSchema,
+  CommandReplySchema,
+  ReplyToSchema,
+  parseCommandJob,
+  parseCommandReply,
+  workerQueueName,
+  bullPrefix,
+  replyChannel
+} from './commands.ts'
+export type { CommandPayload, CommandJob, CommandReply, ReplyTo } from './commands.ts'
+
+export { createOwnerRegistry, leastLoaded } from './ownership.ts'
+export type { OwnerRecord, LiveWorker, OwnerRegistry } from './ownership.ts'

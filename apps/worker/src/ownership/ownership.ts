@@ -1,5 +1,7 @@
 import type { Redis } from 'ioredis'
 
+export { createOwnerRegistry, leastLoaded, type OwnerRecord, type LiveWorker, type OwnerRegistry } from '@wss/shared'
+
 /**
  * Session ownership across worker processes and hosts.
  *
@@ -32,8 +34,6 @@ export interface OwnershipOptions {
   onError? (err: unknown): void
 }
 
-export interface OwnerRecord { workerId: string, generation: bigint | null, alive: boolean }
-export interface LiveWorker { id: string, load: number, info: Record<string, unknown> }
 
 // Takes the owner key when it is free, names this worker already, or names a worker whose
 // liveness key has expired. Marks it "pending" until the Postgres generation is known.
@@ -174,85 +174,3 @@ export function createOwnership (opts: OwnershipOptions) {
 }
 
 export type Ownership = ReturnType<typeof createOwnership>
-
-/** Read-only view of the registry, used by the API and by the orphan sweep. */
-export function createOwnerRegistry (redis: Redis, prefix: string) {
-  const parse = (value: string | null, alive: boolean): OwnerRecord | null => {
-    if (!value) return null
-    const [workerId, gen] = value.split('|')
-    return { workerId: workerId!, generation: gen && gen !== 'pending' ? BigInt(gen) : null, alive }
-  }
-  return {
-    /** Live workers with their load (sessions run). */
-    async liveWorkers (): Promise<LiveWorker[]> {
-      const ids = await redis.smembers(`${prefix}:workers`)
-      if (!ids.length) return []
-      const values = await redis.mget(ids.map(id => `${prefix}:worker:${id}`))
-      const out: LiveWorker[] = []
-      ids.forEach((id, i) => {
-        const v = values[i]
-        if (!v) return
-        const info = JSON.parse(v) as Record<string, unknown>
-        out.push({ id, load: Number(info.load ?? 0), info })
-      })
-      return out
-    },
-
-    /** Workers still listed whose liveness expired. */
-    async deadWorkers (): Promise<string[]> {
-      const ids = await redis.smembers(`${prefix}:workers`)
-      if (!ids.length) return []
-      const values = await redis.mget(ids.map(id => `${prefix}:worker:${id}`))
-      return ids.filter((_, i) => !values[i])
-    },
-
-    /** The owners of many sessions in two round trips. */
-    async owners (sessionIds: string[]): Promise<Map<string, OwnerRecord | null>> {
-      const out = new Map<string, OwnerRecord | null>()
-      if (!sessionIds.length) return out
-      const values = await redis.mget(sessionIds.map(id => `${prefix}:owner:${id}`))
-      const workerIds = [...new Set(values.filter((v): v is string => !!v).map(v => v.split('|')[0]!))]
-      const alive = new Set<string>()
-      if (workerIds.length) {
-        const w = await redis.mget(workerIds.map(id => `${prefix}:worker:${id}`))
-        workerIds.forEach((id, i) => { if (w[i]) alive.add(id) })
-      }
-      sessionIds.forEach((id, i) => {
-        const v = values[i] ?? null
-        out.set(id, parse(v, !!v && alive.has(v.split('|')[0]!)))
-      })
-      return out
-    },
-
-    async owner (sessionId: string) {
-      return (await this.owners([sessionId])).get(sessionId) ?? null
-    },
-
-    /** Sessions a (dead) worker owned. */
-    ownedBy (workerId: string) { return redis.smembers(`${prefix}:owned:${workerId}`) },
-
-    /** Forgets a dead worker once its sessions and commands were handed over. */
-    async forgetWorker (workerId: string) {
-      await redis.multi().srem(`${prefix}:workers`, workerId).del(`${prefix}:owned:${workerId}`).exec()
-    },
-
-    /** A short exclusive lock (reaping a dead worker, sweeping orphans). */
-    async lock (name: string, holder: string, ttlMs: number) {
-      return (await redis.set(`${prefix}:lock:${name}`, holder, 'PX', ttlMs, 'NX')) === 'OK'
-    }
-  }
-}
-
-export type OwnerRegistry = ReturnType<typeof createOwnerRegistry>
-
-/** Picks the least-loaded worker, counting assignments made in this round. */
-export function leastLoaded (workers: LiveWorker[], assigned: Map<string, number> = new Map()): LiveWorker | undefined {
-  let best: LiveWorker | undefined
-  let bestLoad = Infinity
-  for (const w of workers) {
-    const load = w.load + (assigned.get(w.id) ?? 0)
-    if (load < bestLoad || (load === bestLoad && best && w.id < best.id)) { best = w; bestLoad = load }
-  }
-  if (best) assigned.set(best.id, (assigned.get(best.id) ?? 0) + 1)
-  return best
-}
