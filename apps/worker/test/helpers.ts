@@ -67,3 +67,61 @@ export async function eventually (check: () => boolean | Promise<boolean>, timeo
   }
   return false
 }
+
+/** Collects the events published on the deployment's channel. */
+export async function eventCollector (t: Teardown, prefix: string) {
+  const { eventsChannel, parseBusEvent } = await import('@wss/shared')
+  const sub = await redisClient(t)
+  const seen: Array<{ event: string, data: any }> = []
+  await sub.subscribe(eventsChannel(prefix))
+  sub.on('message', (_channel: string, message: string) => {
+    const e = parseBusEvent(message)
+    if (e) seen.push(e as never)
+  })
+  return {
+    seen,
+    async waitFor (pred: (e: { event: string, data: any }) => boolean, timeoutMs = 20_000) {
+      let found: { event: string, data: any } | undefined
+      await eventually(() => { found = seen.find(pred); return !!found }, timeoutMs)
+      if (!found) throw new Error('event did not arrive in time')
+      return found
+    }
+  }
+}
+
+/**
+ * Sends commands as an API node does: into a worker's BullMQ queue, with a reply channel.
+ * (The API's own command bus speaks the same protocol.)
+ */
+export async function commandClient (t: Teardown, prefix: string) {
+  const { Queue } = await import('bullmq')
+  const { bullPrefix, createOwnerRegistry, leastLoaded, parseCommandReply, replyChannel, workerQueueName } = await import('@wss/shared')
+  const redis = await redisClient(t)
+  const sub = await redisClient(t)
+  const channel = replyChannel(prefix, `test-${randomUUID().slice(0, 6)}`)
+  const pending = new Map<string, (r: any) => void>()
+  await sub.subscribe(channel)
+  sub.on('message', (_c: string, m: string) => {
+    const r = parseCommandReply(m)
+    if (r) pending.get(r.requestId)?.(r)
+  })
+  const registry = createOwnerRegistry(redis, prefix)
+  const queues = new Map<string, InstanceType<typeof Queue>>()
+  t.teardown(async () => { for (const q of queues.values()) await q.close() })
+  return {
+    async send (name: string, payload: Record<string, unknown>, timeoutMs = 30_000): Promise<any> {
+      const owner = await registry.owner(String(payload.sessionId))
+      const target = owner?.alive ? owner.workerId : leastLoaded(await registry.liveWorkers())?.id
+      if (!target) throw new Error('no worker alive')
+      let q = queues.get(target)
+      if (!q) { q = new Queue(workerQueueName(target), { connection: redis, prefix: bullPrefix(prefix) }); queues.set(target, q) }
+      const requestId = randomUUID()
+      const reply = new Promise((resolve, reject) => {
+        const timer = setTimeout(() => { pending.delete(requestId); reject(new Error(`no reply to ${name}`)) }, timeoutMs)
+        pending.set(requestId, r => { clearTimeout(timer); pending.delete(requestId); resolve(r) })
+      })
+      await q.add(name, { name, payload, replyTo: { channel, requestId }, enqueuedAt: Date.now() }, { jobId: requestId, removeOnComplete: true })
+      return reply
+    }
+  }
+}

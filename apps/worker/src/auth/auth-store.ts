@@ -39,7 +39,12 @@ export interface SessionAuth {
   state: { creds: AuthenticationCreds; keys: PostgresKeyStore }
   /** Writes the whole creds object (call it on every `creds.update`). */
   saveCreds(): Promise<void>
-  /** Deletes the creds and every key of the session (the phone removed the device: 401). */
+  /**
+   * Deletes the creds and every key of the session (the phone removed the
+   * device: 401). Writes made through this SessionAuth afterwards are ignored,
+   * so a late creds.update of the dead socket cannot bring the creds back;
+   * open the session again for fresh creds.
+   */
   clear(): Promise<void>
   /** Whether creds were stored when the session was opened (false: fresh creds, never linked). */
   hasCreds: boolean
@@ -99,6 +104,14 @@ export function createAuthStore(deps: AuthStoreDeps): AuthStore {
     const fenced = <T>(fn: (tx: Tx) => Promise<T>) =>
       withSessionGeneration(prisma, sessionId, generation, fn, txOptions)
 
+    // Set when clear() is called: writes queued before it run (and are wiped),
+    // writes asked for after it are dropped.
+    let cleared = false
+    const dropped = (what: string, count: number) => {
+      logger.warn({ sessionId, count }, `${what} after clear() ignored`)
+      return Promise.resolve()
+    }
+
     const refused = (err: unknown, what: string) => {
       if (err instanceof StaleGenerationError) {
         logger.warn({ sessionId, generation: String(generation) }, `${what} refused: generation is no longer current`)
@@ -152,6 +165,7 @@ export function createAuthStore(deps: AuthStoreDeps): AuthStore {
           }
         }
         if (upIds.length === 0 && delIds.length === 0) return Promise.resolve()
+        if (cleared) return dropped('auth keys write', upIds.length + delIds.length)
 
         return serial(async () => {
           const started = performance.now()
@@ -199,6 +213,7 @@ export function createAuthStore(deps: AuthStoreDeps): AuthStore {
     // callers that arrive meanwhile share it instead of queueing another.
     let pendingSave: Promise<void> | undefined
     function saveCreds(): Promise<void> {
+      if (cleared) return dropped('auth creds write', 1)
       if (pendingSave) return pendingSave
       const save = serial(async () => {
         pendingSave = undefined
@@ -221,6 +236,7 @@ export function createAuthStore(deps: AuthStoreDeps): AuthStore {
     }
 
     function clear(): Promise<void> {
+      cleared = true
       return serial(async () => {
         try {
           const counts = await fenced(async (tx) => {

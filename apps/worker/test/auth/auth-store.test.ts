@@ -154,6 +154,23 @@ t.test('a batch lands whole or not at all', async (t) => {
   t.equal(after.size, 200 + 1 + 300 + 1 - 100, 'the same batch without poison lands whole')
 })
 
+t.test('812 pre-keys (a first login) in one batch, read back cold', async (t) => {
+  const sessionId = await createSession(prisma)
+  const auth = await createAuthStore({ prisma, logger }).open(sessionId, 1)
+  const written = preKeys(1, 812)
+  let started = performance.now()
+  await auth.state.keys.set({ 'pre-key': written })
+  const writeMs = performance.now() - started
+  t.equal((await keyRows(prisma, sessionId)).size, 812)
+
+  const cold = await createAuthStore({ prisma: prismaOn(t, databaseUrl), logger }).open(sessionId, 1)
+  started = performance.now()
+  const got = await cold.state.keys.get('pre-key', Object.keys(written))
+  const readMs = performance.now() - started
+  t.equal(Object.keys(got).length, 812)
+  t.comment(`812 pre-keys: write ${writeMs.toFixed(1)} ms, cold read ${readMs.toFixed(1)} ms`)
+})
+
 t.test('a stale generation refuses a large batch entirely', async (t) => {
   const sessionId = await createSession(prisma, 1)
   const auth = await createAuthStore({ prisma, logger }).open(sessionId, 1)
@@ -182,6 +199,12 @@ t.test('clear() removes creds and every key of that session only', async (t) => 
   t.same(await keyRows(prisma, b), bKeys, "b's keys stay")
   t.equal(await credsText(prisma, b), bCreds, "b's creds stay")
   t.equal(Object.keys(await authB.state.keys.get('pre-key', ['1', '2'])).length, 2)
+
+  // A dead socket's late creds.update must not bring the logged-out creds back.
+  await authA.saveCreds()
+  await authA.state.keys.set({ session: { late: randomBytes(40) } })
+  t.equal(await credsText(prisma, a), undefined, 'a write after clear() is ignored')
+  t.equal((await keyRows(prisma, a)).size, 0)
   t.equal((await store.open(a, 1)).hasCreds, false, 'a reopens with fresh creds')
 })
 

@@ -1,0 +1,290 @@
+import { DisconnectReason, jidDecode, type ConnectionState, type WASocket } from '@whiskeysockets/baileys'
+import { StaleGenerationError, updateSessionFenced, type PrismaClient, type Session } from '@wss/db'
+import { AppError } from '@wss/shared'
+import type { Logger } from 'pino'
+import QRCode from 'qrcode'
+import type { AuthStore, SessionAuth } from '../auth/index.ts'
+import type { EventPublisher } from '../events.ts'
+import type { SocketFactory } from '../wa/socket-factory.ts'
+
+export interface RuntimeDeps {
+  prisma: PrismaClient
+  authStore: AuthStore
+  events: EventPublisher
+  makeSocket: SocketFactory
+  logger: Logger
+  config: { RECONNECT_BASE_MS: number, RECONNECT_MAX_MS: number, PAIRING_MAX_ATTEMPTS: number }
+  /** Called when the session no longer runs here (logged out, replaced, gave up, lost). */
+  onFinished (sessionId: string, reason: string): void
+  /** Called for every socket, so receipts and acks can be observed. */
+  onSocket (runtime: SessionRuntime, sock: WASocket): void
+}
+
+type Settled = { state: Session['state'], pairingCode: string | null, qrCode: string | null, lastError?: string | null }
+
+/**
+ * One session's WhatsApp connection on its owning worker: linking (pairing code or QR), the 515
+ * restart, logout, replacement, reconnects with backoff. Every write of session state carries the
+ * owner's generation; a stale write stops the runtime.
+ */
+export class SessionRuntime {
+  sock?: WASocket
+  private auth?: SessionAuth
+  private row!: Session
+  private stopped = false
+  private reconnects = 0
+  private pairingAttempts = 0
+  private pairingRequested = false
+  private timer?: NodeJS.Timeout
+  private settleWaiters: Array<(s: Settled) => void> = []
+  private readonly log: Logger
+
+  constructor (readonly sessionId: string, readonly generation: bigint, private readonly deps: RuntimeDeps) {
+    this.log = deps.logger.child({ sessionId })
+  }
+
+  get connected () { return !this.stopped && this.row?.state === 'connected' && !!this.sock?.user }
+  get state () { return this.row?.state }
+  get ownJid () { return this.sock?.user?.id }
+  get session () { return this.row }
+
+  /** Loads the session and connects. Resolves false when the session no longer exists. */
+  async start (): Promise<boolean> {
+    const row = await this.deps.prisma.session.findUnique({ where: { id: this.sessionId } })
+    if (!row) return false
+    this.row = row
+    await this.connect()
+    return true
+  }
+
+  /** Resolves once the session shows a pairing code, a QR, is connected or gave up (or after timeoutMs). */
+  settled (timeoutMs: number): Promise<Settled | null> {
+    if (this.row && ['awaiting_pairing', 'awaiting_qr', 'connected', 'logged_out', 'disconnected'].includes(this.row.state) && (this.row.state !== 'awaiting_pairing' || this.row.pairingCode)) {
+      return Promise.resolve(this.snapshot())
+    }
+    return new Promise(resolve => {
+      const timer = setTimeout(() => { this.settleWaiters = this.settleWaiters.filter(w => w !== done); resolve(null) }, timeoutMs)
+      const done = (s: Settled) => { clearTimeout(timer); resolve(s) }
+      this.settleWaiters.push(done)
+    })
+  }
+
+  private snapshot (): Settled {
+    return { state: this.row.state, pairingCode: this.row.pairingCode, qrCode: this.row.qrCode, lastError: this.row.lastError }
+  }
+
+  private settle () {
+    const s = this.snapshot()
+    const waiters = this.settleWaiters
+    this.settleWaiters = []
+    for (const w of waiters) w(s)
+  }
+
+  private async connect () {
+    if (this.stopped) return
+    clearTimeout(this.timer)
+    this.auth ??= await this.deps.authStore.open(this.sessionId, this.generation)
+    this.pairingRequested = false
+    const sock = this.deps.makeSocket(this.auth.state as never)
+    this.sock = sock
+    sock.ev.on('creds.update', () => {
+      this.auth?.saveCreds().catch(err => this.onWriteError(err))
+    })
+    sock.ev.on('connection.update', update => {
+      if (sock !== this.sock) return
+      this.onConnectionUpdate(sock, update).catch(err => this.onWriteError(err))
+    })
+    this.deps.onSocket(this, sock)
+  }
+
+  /** Writes session columns fenced by the generation, then keeps the row in memory. */
+  private async write (data: Partial<Pick<Session, 'state' | 'pairingCode' | 'qrCode' | 'ownNumber' | 'ownLid' | 'lastError' | 'linkedAt' | 'phoneNumber'>>) {
+    await updateSessionFenced(this.deps.prisma, this.sessionId, this.generation, data)
+    this.row = { ...this.row, ...data, updatedAt: new Date() }
+  }
+
+  private onWriteError (err: unknown) {
+    if (err instanceof StaleGenerationError) {
+      // Another worker owns the session now: stop without touching anything.
+      this.log.warn('stale generation, stopping')
+      void this.stop()
+      this.deps.onFinished(this.sessionId, 'stale-generation')
+      return
+    }
+    this.log.error({ err }, 'session update failed')
+  }
+
+  private publishStatus () {
+    this.deps.events.publish('connection-status', {
+      sessionId: this.sessionId,
+      connected: this.row.state === 'connected',
+      ownNumber: this.row.ownNumber,
+      status: this.row.state
+    })
+  }
+
+  private async onConnectionUpdate (sock: WASocket, update: Partial<ConnectionState>) {
+    if (this.stopped) return
+    if (update.qr) await this.onQr(sock, update.qr)
+    if (update.connection === 'open') {
+      this.reconnects = 0
+      this.pairingAttempts = 0
+      const me = sock.user!
+      await this.write({
+        state: 'connected',
+        ownNumber: jidDecode(me.id)?.user ?? null,
+        ownLid: me.lid ? (jidDecode(me.lid)?.user ?? null) : this.row.ownLid,
+        pairingCode: null,
+        qrCode: null,
+        lastError: null,
+        linkedAt: this.row.linkedAt ?? new Date()
+      })
+      this.log.info('connected')
+      this.publishStatus()
+      this.settle()
+    }
+    if (update.connection === 'close') await this.onClose(update)
+  }
+
+  private async onQr (sock: WASocket, qr: string) {
+    if (this.row.authMethod === 'qrcode') {
+      const qrCode = await QRCode.toDataURL(qr)
+      await this.write({ state: 'awaiting_qr', qrCode, pairingCode: null })
+      this.deps.events.publish('qr-code', { sessionId: this.sessionId, qrCode })
+      this.publishStatus()
+      this.settle()
+      return
+    }
+    // Pairing code: the socket can take the request once it is registering (its first QR).
+    if (this.pairingRequested || this.auth?.state.creds.registered) return
+    if (!this.row.phoneNumber) {
+      await this.write({ state: 'disconnected', lastError: 'no phone number to pair with' })
+      this.settle()
+      return
+    }
+    this.pairingRequested = true
+    const code = await sock.requestPairingCode(this.row.phoneNumber)
+    await this.write({ state: 'awaiting_pairing', pairingCode: code, qrCode: null })
+    this.deps.events.publish('pairing-code', { sessionId: this.sessionId, pairingCode: code, phoneNumber: this.row.phoneNumber })
+    this.publishStatus()
+    this.settle()
+  }
+
+  private async onClose (update: Partial<ConnectionState>) {
+    const code = (update.lastDisconnect?.error as { output?: { statusCode?: number } } | undefined)?.output?.statusCode
+    const linked = !!this.row.linkedAt
+    this.sock = undefined
+    this.log.info({ code, linked }, 'connection closed')
+    if (code === DisconnectReason.restartRequired) {
+      // Normal after pairing: a new socket logs in with the saved credentials.
+      await this.connect()
+      return
+    }
+    if (code === DisconnectReason.connectionReplaced) {
+      // Another client took the device: never fight it.
+      await this.write({ state: 'disconnected', lastError: 'connection replaced by another client (440)', pairingCode: null, qrCode: null })
+      this.publishStatus()
+      this.settle()
+      await this.finish('replaced')
+      return
+    }
+    if (linked && code === DisconnectReason.loggedOut) {
+      // The phone removed the device: its credentials are void.
+      await this.auth?.clear()
+      this.auth = undefined
+      await this.write({ state: 'logged_out', lastError: 'logged out from the phone (401)', pairingCode: null, qrCode: null })
+      this.publishStatus()
+      this.settle()
+      await this.finish('logged-out')
+      return
+    }
+    if (!linked && (code === DisconnectReason.loggedOut || code === DisconnectReason.timedOut || code === DisconnectReason.connectionClosed || code === DisconnectReason.connectionLost)) {
+      // Before the first link a close is not a logout: start over with fresh credentials, a bounded number of times.
+      this.pairingAttempts++
+      if (this.pairingAttempts > this.deps.config.PAIRING_MAX_ATTEMPTS) {
+        await this.write({ state: 'disconnected', lastError: 'pairing was not completed in time', pairingCode: null, qrCode: null })
+        this.publishStatus()
+        this.settle()
+        await this.finish('pairing-gave-up')
+        return
+      }
+      await this.auth?.clear()
+      this.auth = undefined
+      this.schedule(Math.min(1000 * this.pairingAttempts, 5000))
+      return
+    }
+    // 428, 408, 500, 503 and the rest: reconnect with capped, jittered exponential backoff.
+    const base = this.deps.config.RECONNECT_BASE_MS * 2 ** Math.min(this.reconnects++, 16)
+    const delay = Math.min(this.deps.config.RECONNECT_MAX_MS, base) * (0.5 + Math.random() / 2)
+    if (this.row.state === 'connected') {
+      await this.write({ state: 'connecting', lastError: `connection lost (${code ?? 'unknown'}), reconnecting` })
+      this.publishStatus()
+    }
+    this.schedule(delay)
+  }
+
+  private schedule (ms: number) {
+    clearTimeout(this.timer)
+    this.timer = setTimeout(() => { this.connect().catch(err => this.onWriteError(err)) }, ms)
+  }
+
+  private async finish (reason: string) {
+    await this.stop()
+    this.deps.onFinished(this.sessionId, reason)
+  }
+
+  /** Ends the socket and every timer; writes nothing. */
+  async stop () {
+    this.stopped = true
+    clearTimeout(this.timer)
+    const sock = this.sock
+    this.sock = undefined
+    sock?.end(undefined)
+    this.deps.authStore.evictSession(this.sessionId)
+    this.settle()
+  }
+
+  /** Tears the socket down and connects again (the restart route). */
+  async restart () {
+    clearTimeout(this.timer)
+    const sock = this.sock
+    this.sock = undefined
+    sock?.end(undefined)
+    this.reconnects = 0
+    this.pairingAttempts = 0
+    this.row = (await this.deps.prisma.session.findUnique({ where: { id: this.sessionId } })) ?? this.row
+    if (!this.row.linkedAt) {
+      await this.auth?.clear()
+      this.auth = undefined
+    }
+    await this.write({ state: 'connecting', lastError: null, pairingCode: null, qrCode: null })
+    this.publishStatus()
+    await this.connect()
+  }
+
+  /** A fresh pairing code (the socket restarts with fresh credentials when needed). */
+  async requestPairingCode (phoneNumber?: string) {
+    if (this.row.state === 'connected') throw new AppError('SESSION_ALREADY_CONNECTED', 'the session is already connected')
+    if (this.row.authMethod !== 'pairing' && !phoneNumber) throw new AppError('BAD_REQUEST', 'this session links by QR code')
+    if (phoneNumber) await this.write({ phoneNumber })
+    // Renewing a code means a new registration: the old companion handshake cannot be reused.
+    const sock = this.sock
+    this.sock = undefined
+    sock?.end(undefined)
+    await this.auth?.clear()
+    this.auth = undefined
+    await this.write({ state: 'connecting', pairingCode: null, qrCode: null, lastError: null })
+    this.pairingAttempts = 0
+    await this.connect()
+    return this.settled(20_000)
+  }
+
+  /** Logs the device out on WhatsApp when connected (DELETE of the session). */
+  async logout () {
+    const sock = this.sock
+    if (sock?.user && this.row.state === 'connected') {
+      await sock.logout().catch(err => this.log.warn({ err: (err as Error).message }, 'logout failed'))
+    }
+    await this.stop()
+  }
+}

@@ -1,0 +1,29 @@
+// One worker process: an independent owner of its WhatsApp sessions. `main.ts` starts a pool of these.
+import { loadConfig } from './config.ts'
+import { createLogger } from './logger.ts'
+import { createWorkerManager } from './sessions/worker-manager.ts'
+
+let config
+try {
+  config = loadConfig()
+} catch (err) {
+  console.error((err as Error).message)
+  process.exit(1)
+}
+const logger = createLogger(config.LOG_LEVEL)
+const manager = await createWorkerManager(config, logger)
+await manager.start()
+
+let stopping = false
+const stop = async (signal: string) => {
+  if (stopping) return
+  stopping = true
+  logger.info({ signal }, 'shutting down')
+  const force = setTimeout(() => process.exit(1), 15_000)
+  force.unref()
+  await manager.close()
+  // Baileys leaves timers behind after end(): exit explicitly once everything is closed.
+  process.exit(0)
+}
+process.on('SIGTERM', () => void stop('SIGTERM'))
+process.on('SIGINT', () => void stop('SIGINT'))

@@ -1,0 +1,115 @@
+import t from 'tap'
+import { randomUUID } from 'node:crypto'
+import { startSimulator } from '@wss/wa-sim'
+import { exitWhenDone } from '@wss/wa-sim/testing'
+import { loadConfig } from '../../src/config.ts'
+import { createLogger } from '../../src/logger.ts'
+import { createWorkerManager } from '../../src/sessions/worker-manager.ts'
+import { commandClient, eventCollector, eventually, migratedPrisma, redisUrl, uniquePrefix } from '../helpers.ts'
+
+exitWhenDone(t)
+
+t.test('a session through a real worker, Baileys and the simulator', async t => {
+  const sim = await startSimulator()
+  t.teardown(() => sim.close())
+  const { prisma, databaseUrl } = await migratedPrisma(t)
+  const prefix = uniquePrefix()
+  const config = loadConfig({
+    DATABASE_URL: databaseUrl, REDIS_URL: redisUrl, REDIS_PREFIX: prefix, LOG_LEVEL: 'silent',
+    ...sim.settings, SEND_MIN_INTERVAL_MS: '0', SEND_JITTER_MS: '0', SWEEP_INTERVAL_MS: '500', WORKER_ID: `w1-${prefix}`
+  })
+  let manager = await createWorkerManager(config, createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'))
+  await manager.start()
+  t.teardown(() => manager.close())
+  const events = await eventCollector(t, prefix)
+  const bus = await commandClient(t, prefix)
+
+  const phone = '15557770000'
+  const [alice, bob] = ['15557770001', '15557770002']
+  for (const p of [phone, alice, bob]) await sim.client.createAccount(p)
+  const sessionId = `s-${randomUUID().slice(0, 8)}`
+  await prisma.session.create({ data: { id: sessionId, name: 'Shop', authMethod: 'pairing', phoneNumber: phone, state: 'connecting' } })
+
+  // Pairing code link.
+  const started = await bus.send('start-session', { sessionId, reason: 'created' })
+  t.equal(started.ok, true)
+  t.equal(started.data.state, 'awaiting_pairing')
+  t.match(started.data.pairingCode, /^[0-9A-Z]{8}$/)
+  await events.waitFor(e => e.event === 'pairing-code' && e.data.sessionId === sessionId && e.data.pairingCode === started.data.pairingCode)
+  const linked = await sim.client.enterPairingCode(phone, started.data.pairingCode)
+  t.equal(linked.linked, true)
+  const connected = await events.waitFor(e => e.event === 'connection-status' && e.data.sessionId === sessionId && e.data.connected)
+  t.equal(connected.data.ownNumber, phone)
+  const row = await prisma.session.findUniqueOrThrow({ where: { id: sessionId } })
+  t.equal(row.state, 'connected')
+  t.equal(row.pairingCode, null)
+  t.ok(row.linkedAt)
+  t.ok(await prisma.authKey.count({ where: { sessionId } }) > 800, 'the pre-keys are in Postgres')
+
+  // A status to two contacts.
+  const statusId = randomUUID()
+  await prisma.status.create({ data: { id: statusId, sessionId, type: 'text', content: 'fresh bread today', targetNumbers: [alice, bob], backgroundColor: '#aa3300', font: 2, state: 'pending' } })
+  const sent = await bus.send('send-status', { sessionId, statusId })
+  t.equal(sent.ok, true, JSON.stringify(sent))
+  t.equal(sent.data.state, 'sent')
+  const status = await prisma.status.findUniqueOrThrow({ where: { id: statusId } })
+  t.ok(status.messageId)
+  t.ok(status.expiresAt && status.sentAt && status.expiresAt.getTime() - status.sentAt.getTime() === 86_400_000)
+  await events.waitFor(e => e.event === 'status-sent' && e.data.id === statusId)
+  const onPhones = await sim.client.status(phone, status.messageId!, 10_000)
+  t.equal(onPhones.text, 'fresh bread today')
+  t.equal(onPhones.backgroundColor, '#aa3300')
+  t.equal(onPhones.font, 2)
+  t.same(onPhones.recipients.filter(r => r.decrypted).map(r => r.phone).sort(), [phone, alice, bob].sort(), 'own number, alice and bob')
+
+  // Viewers: alice by number, bob by LID; a repeated view keeps the first time.
+  await new Promise(resolve => setTimeout(resolve, 300))
+  const aliceAt = Date.parse('2026-05-01T10:00:00Z')
+  const bobAt = Date.parse('2026-05-01T10:05:00Z')
+  await sim.client.viewStatus(phone, status.messageId!, { viewers: [alice], at: aliceAt })
+  await sim.client.viewStatus(phone, status.messageId!, { viewers: [bob], at: bobAt, by: 'lid' })
+  await sim.client.viewStatus(phone, status.messageId!, { viewers: [alice], at: aliceAt + 60_000 })
+  t.ok(await eventually(async () => (await prisma.statusViewer.count({ where: { statusId } })) === 2, 10_000), 'two viewers recorded')
+  const viewers = await prisma.statusViewer.findMany({ where: { statusId }, orderBy: { viewedAt: 'asc' } })
+  t.same(viewers.map(v => [v.viewerNumber, v.viewedAt.getTime()]), [[alice, aliceAt], [bob, bobAt]], 'by phone number, LID mapped, first view kept')
+  t.ok(viewers[1]!.viewerLid, 'the LID is kept too')
+  await events.waitFor(e => e.event === 'status-viewers-update' && e.data.statusId === statusId && e.data.viewers.some((v: any) => v.viewerNumber === bob))
+  await new Promise(resolve => setTimeout(resolve, 300))
+  const announced = events.seen.filter(e => e.event === 'status-viewers-update' && e.data.statusId === statusId).flatMap(e => e.data.viewers)
+  t.same(announced.sort((a: any, b: any) => a.viewedAt.localeCompare(b.viewedAt)), [
+    { viewerNumber: alice, viewedAt: new Date(aliceAt).toISOString() },
+    { viewerNumber: bob, viewedAt: new Date(bobAt).toISOString() }
+  ], 'each new viewer announced once; a repeated view is not news')
+
+  // Revoke.
+  const deleted = await bus.send('delete-status', { sessionId, statusId })
+  t.equal(deleted.data.state, 'deleted')
+  await events.waitFor(e => e.event === 'status-deleted' && e.data.statusId === statusId)
+  t.ok(await eventually(async () => !!(await sim.client.status(phone, status.messageId!)).revokedAt, 10_000), 'the contacts saw the revoke')
+
+  // An error ack: the status is failed, with the reason.
+  await sim.client.failNextMessages(phone, '479')
+  const refusedId = randomUUID()
+  await prisma.status.create({ data: { id: refusedId, sessionId, type: 'text', content: 'refused', targetNumbers: [alice], state: 'pending' } })
+  const refused = await bus.send('send-status', { sessionId, statusId: refusedId })
+  t.match(refused, { ok: false, code: 'WHATSAPP_REFUSED', message: /479/ })
+  t.match(await prisma.status.findUniqueOrThrow({ where: { id: refusedId } }), { state: 'failed', error: /479/ })
+  const again = await bus.send('send-status', { sessionId, statusId: refusedId })
+  t.match(again, { ok: false, code: 'WHATSAPP_REFUSED' }, 'a retried command does not post again')
+
+  // Worker restart: the session comes back without re-linking.
+  await manager.close()
+  manager = await createWorkerManager({ ...config, WORKER_ID: `w2-${prefix}` }, createLogger('silent'))
+  await manager.start()
+  t.ok(await eventually(() => manager.runtimes.get(sessionId)?.connected ?? false, 20_000), 'resumed on the new worker')
+  t.equal((await sim.client.account(phone)).devices.length, 1, 'no new device: no re-link')
+  const log = await sim.client.deviceConnections(phone, 1)
+  t.equal(log.maxOpen, 1, 'never two connections of the device')
+
+  // Logout from the phone.
+  await sim.client.logoutDevice(phone, 1)
+  await events.waitFor(e => e.event === 'connection-status' && e.data.sessionId === sessionId && e.data.status === 'logged_out')
+  t.equal((await prisma.session.findUniqueOrThrow({ where: { id: sessionId } })).state, 'logged_out')
+  t.equal(await prisma.authKey.count({ where: { sessionId } }), 0, 'auth state wiped')
+  t.equal(await prisma.authCreds.count({ where: { sessionId } }), 0)
+})
