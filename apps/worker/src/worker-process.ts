@@ -1,4 +1,5 @@
 // One worker process: an independent owner of its WhatsApp sessions. `main.ts` starts a pool of these.
+import { guardConsole } from './console-guard.ts'
 import { loadConfig } from './config.ts'
 import { createLogger } from './logger.ts'
 import { createWorkerManager } from './sessions/worker-manager.ts'
@@ -11,6 +12,7 @@ try {
   process.exit(1)
 }
 const logger = createLogger(config.LOG_LEVEL)
+guardConsole(logger)
 const manager = await createWorkerManager(config, logger)
 await manager.start()
 

@@ -8,7 +8,7 @@ const { values } = parseArgs({
     'media-port': { type: 'string', default: process.env.WA_SIM_MEDIA_PORT ?? '0' },
     host: { type: 'string', default: process.env.WA_SIM_HOST ?? '127.0.0.1' },
     state: { type: 'string', default: process.env.WA_SIM_STATE },
-    'env-file': { type: 'string' }
+    'write-env': { type: 'string' }
   }
 })
 
@@ -23,9 +23,9 @@ const envLines = [
   `WA_TRUST_ROOT=${sim.settings.WA_TRUST_ROOT}`,
   `WA_MEDIA_CA=${JSON.stringify(sim.settings.WA_MEDIA_CA)}`
 ]
-if (values['env-file']) {
+if (values['write-env']) {
   const { writeFile } = await import('node:fs/promises')
-  await writeFile(values['env-file'], envLines.join('\n') + '\n')
+  await writeFile(values['write-env'], envLines.join('\n') + '\n')
 }
 console.log(JSON.stringify({ control: `${sim.url}/sim`, wsUrl: sim.wsUrl, mediaHost: sim.mediaHost, settings: { ...sim.settings, WA_MEDIA_CA: '(PEM, see env line)' } }, null, 2))
 console.log(envLines.join('\n'))

@@ -4,10 +4,12 @@ import { startSimulator } from '@wss/wa-sim'
 import { exitWhenDone } from '@wss/wa-sim/testing'
 import { loadConfig } from '../../src/config.ts'
 import { createLogger } from '../../src/logger.ts'
+import { guardConsole } from '../../src/console-guard.ts'
 import { createWorkerManager } from '../../src/sessions/worker-manager.ts'
 import { commandClient, eventCollector, eventually, migratedPrisma, redisUrl, uniquePrefix } from '../helpers.ts'
 
 exitWhenDone(t)
+guardConsole(createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'))
 
 t.test('a session through a real worker, Baileys and the simulator', async t => {
   const sim = await startSimulator()

@@ -1,0 +1,64 @@
+// Runs the server on sensible defaults: migrates the database, then starts the API and the worker
+// pool (WORKER_PROCESSES, default one per CPU core). SANDBOX=1 also starts the WhatsApp simulator
+// and points the workers at it, so every endpoint can be tried without a real number.
+import { spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+
+const root = new URL('..', import.meta.url).pathname
+
+// .env: created on the first run with a random API key, so the server starts with no set-up.
+const envFile = `${root}.env`
+if (!existsSync(envFile) && !process.env.API_KEY) {
+  const example = readFileSync(`${root}.env.example`, 'utf8')
+  writeFileSync(envFile, example.replace(/^API_KEY=.*$/m, `API_KEY=${randomBytes(24).toString('base64url')}`), { mode: 0o600 })
+  console.log(`created .env with a new API_KEY (see ${envFile})`)
+}
+for (const line of readFileSync(envFile, 'utf8').split('\n')) {
+  const m = /^([A-Z0-9_]+)=(.*)$/.exec(line.trim())
+  if (m && process.env[m[1]] === undefined && m[2] !== '') process.env[m[1]] = m[2].replace(/^"(.*)"$/, '$1')
+}
+
+const children = []
+const run = (name, args, env = process.env) => {
+  const child = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: root, env, stdio: ['ignore', 'inherit', 'inherit'] })
+  child.on('exit', code => {
+    if (stopping) return
+    console.error(`${name} exited with ${code}; stopping`)
+    stop(1)
+  })
+  children.push(child)
+  return child
+}
+let stopping = false
+const stop = (code = 0) => {
+  if (stopping) return
+  stopping = true
+  for (const c of children) c.kill('SIGTERM')
+  setTimeout(() => process.exit(code), 12_000).unref()
+  Promise.all(children.map(c => new Promise(resolve => c.exitCode !== null ? resolve() : c.on('exit', resolve)))).then(() => process.exit(code))
+}
+process.on('SIGINT', () => stop(0))
+process.on('SIGTERM', () => stop(0))
+
+// 1. Migrations (committed SQL, applied offline).
+const migrated = spawn(process.execPath, ['--import', 'tsx', 'prisma/scripts/migrate.ts'], { cwd: root, env: process.env, stdio: 'inherit' })
+const migrateCode = await new Promise(resolve => migrated.on('exit', resolve))
+if (migrateCode !== 0) process.exit(migrateCode ?? 1)
+
+// 2. The simulator, in sandbox mode.
+if (process.env.SANDBOX === '1' || process.env.SANDBOX === 'true') {
+  const envOut = `${root}.sandbox.env`
+  const port = process.env.WA_SIM_PORT ?? '7780'
+  run('simulator', ['packages/wa-sim/src/cli.ts', '--port', port, '--state', `${root}.sandbox-state.json`, '--write-env', envOut])
+  for (let i = 0; i < 100 && !existsSync(envOut); i++) await new Promise(resolve => setTimeout(resolve, 100))
+  for (const line of readFileSync(envOut, 'utf8').split('\n')) {
+    const m = /^(WA_[A-Z_]+)=(.*)$/.exec(line)
+    if (m) process.env[m[1]] = m[1] === 'WA_MEDIA_CA' ? JSON.parse(m[2]) : m[2]
+  }
+  console.log(`sandbox: simulator control API at http://127.0.0.1:${port}/sim (see packages/wa-sim/README.md)`)
+}
+
+// 3. The worker pool and the API.
+run('workers', ['apps/worker/src/main.ts'])
+run('api', ['apps/api/src/server.ts'])
