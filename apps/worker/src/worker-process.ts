@@ -16,6 +16,13 @@ guardConsole(logger)
 const manager = await createWorkerManager(config, logger)
 await manager.start()
 
+// Container health: a file touched while this worker holds a valid lease (see docker-compose.yml).
+const healthFile = process.env.WORKER_HEALTH_FILE ?? '/tmp/wss-worker-healthy'
+const { writeFile } = await import('node:fs/promises')
+setInterval(() => {
+  if (manager.ownership.healthy()) writeFile(healthFile, String(Date.now())).catch(() => undefined)
+}, 5000).unref()
+
 let stopping = false
 const stop = async (signal: string) => {
   if (stopping) return
