@@ -1,10 +1,17 @@
 import type { FastifyInstance, FastifyServerOptions } from 'fastify'
 import type { Redis } from 'ioredis'
+import type { PrismaClient } from '@wss/db'
 import type { Config } from './config.ts'
 import errorHandler from './plugins/app/error-handler.ts'
 import readiness from './plugins/app/readiness.ts'
 import eventRelay from './plugins/app/event-relay.ts'
 import auth from './plugins/app/auth.ts'
+import eventPublisher from './plugins/app/event-publisher.ts'
+import commandBus from './plugins/app/command-bus.ts'
+import sessions from './plugins/app/sessions.ts'
+import statuses from './plugins/app/statuses.ts'
+import uploads from './plugins/app/uploads.ts'
+import health from './plugins/app/health.ts'
 import socketIoRelay from './plugins/app/socket-io-relay.ts'
 import eventStream from './plugins/app/event-stream.ts'
 import swagger from './plugins/external/swagger.ts'
@@ -13,21 +20,24 @@ import multipart from './plugins/external/multipart.ts'
 import websocket from './plugins/external/websocket.ts'
 import routes from './routes/index.ts'
 
-/** What the app is built from; the caller creates these and closes the Redis clients. */
+/** What the app is built from; the caller creates these and closes them (Redis clients, Prisma). */
 export interface AppOptions {
   config: Config
   /** Request-path Redis client (fails fast while Redis is down). */
   redis: Redis
-  /** Dedicated Redis connection for the events channel. */
+  /** Dedicated Redis connection for the events channel and this node's command replies. */
   subscriber: Redis
-  /** Resolves when the database answers; rejects otherwise. */
-  checkDatabase: () => Promise<void>
+  /** The database client (`createPrisma(config.DATABASE_URL)`); the schema is migrated beforehand. */
+  prisma: PrismaClient
+  /** Resolves when the database answers; rejects otherwise. Default: `SELECT 1` through `prisma`. */
+  checkDatabase?: () => Promise<void>
 }
 
 declare module 'fastify' {
   interface FastifyInstance {
     config: Config
     redis: Redis
+    prisma: PrismaClient
   }
 }
 
@@ -48,16 +58,29 @@ export function serverOptions (config: Config): FastifyServerOptions {
 /**
  * The whole API as a Fastify plugin. Register it wrapped in fastify-plugin, so the error
  * handler and decorators land on the root instance:
- * `fastify.register(fp(app), { config, redis, subscriber, checkDatabase })`.
+ * `fastify.register(fp(app), { config, redis, subscriber, prisma })`.
  */
 export default async function app (fastify: FastifyInstance, opts: AppOptions) {
+  const { prisma } = opts
   fastify.decorate('config', opts.config)
   fastify.decorate('redis', opts.redis)
+  fastify.decorate('prisma', prisma)
 
   await fastify.register(errorHandler)
-  await fastify.register(readiness, { redis: opts.redis, checkDatabase: opts.checkDatabase })
+  await fastify.register(readiness, {
+    redis: opts.redis,
+    checkDatabase: opts.checkDatabase ?? (async () => { await prisma.$queryRaw`SELECT 1` })
+  })
   await fastify.register(eventRelay, { subscriber: opts.subscriber })
   await fastify.register(auth)
+
+  // Services: handlers call these, never Prisma or Redis directly.
+  await fastify.register(eventPublisher)
+  await fastify.register(commandBus, { subscriber: opts.subscriber })
+  await fastify.register(sessions)
+  await fastify.register(statuses)
+  await fastify.register(uploads)
+  await fastify.register(health)
 
   // Swagger first: it collects routes as they are added.
   await fastify.register(swagger)

@@ -29,13 +29,13 @@ export function createRedisClients (url: string, log: FastifyBaseLogger): RedisC
     retryStrategy,
     connectionName: 'wss-api-events'
   })
-  watch(redis, log.child({ redis: 'commands' }))
-  watch(subscriber, log.child({ redis: 'events' }))
+  watchRedis(redis, log.child({ redis: 'commands' }))
+  watchRedis(subscriber, log.child({ redis: 'events' }))
   return { redis, subscriber }
 }
 
-// One log line per outage and one on recovery, not one per reconnect attempt.
-function watch (client: Redis, log: FastifyBaseLogger): void {
+/** Logs one line per outage and one on recovery, not one per reconnect attempt. */
+export function watchRedis (client: Redis, log: FastifyBaseLogger): void {
   let down = false
   client.on('error', (err: Error) => {
     if (down) return

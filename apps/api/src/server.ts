@@ -1,11 +1,11 @@
 import Fastify from 'fastify'
 import fp from 'fastify-plugin'
 import closeWithGrace from 'close-with-grace'
+import { createPrisma } from '@wss/db'
 import app, { serverOptions } from './app.ts'
 import { ConfigError, loadConfig, type Config } from './config.ts'
 import { loggerOptions } from './logger.ts'
 import { closeRedisClients, createRedisClients } from './redis.ts'
-import { createTcpCheck } from './lib/tcp-check.ts'
 
 function readConfig (): Config {
   try {
@@ -22,14 +22,16 @@ function readConfig (): Config {
 const config = readConfig()
 const server = Fastify({ ...serverOptions(config), logger: loggerOptions(config) })
 const { redis, subscriber } = createRedisClients(config.REDIS_URL, server.log)
-
-await server.register(fp(app), {
-  config,
-  redis,
-  subscriber,
-  // TODO: replace with @wss/db's query check once that package lands.
-  checkDatabase: createTcpCheck(config.DATABASE_URL, 5432)
+// Connects lazily; the start script has migrated the schema (the API never migrates).
+const prisma = createPrisma(config.DATABASE_URL, {
+  poolSize: config.DATABASE_POOL_SIZE,
+  connectionTimeoutMs: 2000,
+  applicationName: 'wss-api',
+  onPoolError: err => server.log.warn({ err }, 'idle database connection failed')
 })
+
+// The readiness check defaults to `SELECT 1` through this client.
+await server.register(fp(app), { config, redis, subscriber, prisma })
 
 let closing: Promise<void> | undefined
 /** Idempotent, ordered shutdown; every step runs even if an earlier one fails. */
@@ -43,6 +45,7 @@ function shutdown (): Promise<void> {
       server.log.error({ err }, 'error while closing the server')
     }
     await closeRedisClients(redis, subscriber)
+    await prisma.$disconnect().catch((err: unknown) => server.log.error({ err }, 'error while closing the database pool'))
     server.log.info('shutdown complete')
   })()
   return closing

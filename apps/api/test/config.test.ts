@@ -13,6 +13,10 @@ t.test('defaults', async t => {
     RATE_LIMIT_WINDOW_MS: 900000,
     MAX_UPLOAD_MB: 16,
     SEND_TIMEOUT_MS: 30000,
+    START_WAIT_MS: 10000,
+    COMMAND_TIMEOUT_MS: 15000,
+    UPLOAD_TTL_HOURS: 24,
+    DATABASE_POOL_SIZE: 10,
     LOG_LEVEL: 'info',
     trustProxy: false
   })

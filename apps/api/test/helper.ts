@@ -3,6 +3,9 @@ import type { Writable } from 'node:stream'
 import Fastify, { type FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { Redis } from 'ioredis'
+import { Queue } from 'bullmq'
+import { createPrisma, dropDatabase, migrate, type PrismaClient } from '@wss/db'
+import { bullPrefix, workerQueueName } from '@wss/shared'
 import app, { serverOptions } from '../src/app.ts'
 import { loadConfig } from '../src/config.ts'
 import { loggerOptions } from '../src/logger.ts'
@@ -12,12 +15,16 @@ import { closeRedisClients, createRedisClients, waitForRedis } from '../src/redi
 export const KEY = 'test-key-primary-0123456789'
 export const ROTATED_KEY = 'test-key-rotated-9876543210'
 export const REDIS_URL = process.env.TEST_REDIS_URL ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
+const DATABASE_SERVER_URL = process.env.TEST_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres'
 
-interface Tap { teardown: (fn: () => unknown) => void }
+export interface Tap { teardown: (fn: () => unknown) => void }
 
 export interface BuildOptions {
   /** Environment overrides; REDIS_PREFIX defaults to a fresh one per app. */
   env?: Record<string, string>
+  /** A migrated database (see {@link testDatabase}); without it the app gets a client that is never used. */
+  db?: TestDatabase
+  /** Overrides the database check; without `db` it defaults to "ok". */
   checkDatabase?: () => Promise<void>
   /** Adds test-only routes or plugins before the app is ready. */
   extend?: (fastify: FastifyInstance) => Promise<void> | void
@@ -31,6 +38,21 @@ export interface BuildOptions {
 
 /** A unique Redis key prefix, so tests never share keys or channels by accident. */
 export const uniquePrefix = () => `test-${randomUUID()}`
+
+export interface TestDatabase { prisma: PrismaClient, url: string }
+
+/** A freshly migrated database for one test file, dropped at teardown. */
+export async function testDatabase (t: Tap): Promise<TestDatabase> {
+  const url = new URL(DATABASE_SERVER_URL)
+  url.pathname = `/wss_api_test_${randomUUID().replaceAll('-', '').slice(0, 16)}`
+  const databaseUrl = url.toString()
+  // WITH (FORCE): dropping works whatever the order of the teardowns.
+  t.teardown(() => dropDatabase(databaseUrl))
+  await migrate(databaseUrl)
+  const prisma = createPrisma(databaseUrl, { poolSize: 4 })
+  t.teardown(() => prisma.$disconnect())
+  return { prisma, url: databaseUrl }
+}
 
 /** Builds the app as server.ts does (minus logging and listening) and closes everything at teardown. */
 export async function build (t: Tap, options: BuildOptions = {}): Promise<FastifyInstance> {
@@ -51,11 +73,19 @@ export async function build (t: Tap, options: BuildOptions = {}): Promise<Fastif
     await closeRedisClients(redis, subscriber)
   })
 
+  let prisma = options.db?.prisma
+  if (prisma === undefined) {
+    // Connects lazily, and nothing in such a test queries it.
+    const unused = createPrisma(new URL('/wss_api_test_unused', DATABASE_SERVER_URL).toString(), { poolSize: 1 })
+    t.teardown(() => unused.$disconnect())
+    prisma = unused
+  }
   await fastify.register(fp(app), {
     config,
     redis,
     subscriber,
-    checkDatabase: options.checkDatabase ?? (async () => {})
+    prisma,
+    checkDatabase: options.checkDatabase ?? (options.db === undefined ? async () => {} : undefined)
   })
   await options.extend?.(fastify)
   if (options.redisDown !== true) {
@@ -63,6 +93,7 @@ export async function build (t: Tap, options: BuildOptions = {}): Promise<Fastif
     await waitForRedis(redis)
     await fastify.ready()
     await fastify.events.subscribed()
+    await fastify.commands.subscribed()
   } else {
     await fastify.ready()
   }
@@ -95,3 +126,54 @@ export function nextValue<T> (register: (cb: (value: T) => void) => void, ms = 2
 
 /** Resolves after `ms`. */
 export const sleep = (ms: number) => new Promise<void>(resolve => setTimeout(resolve, ms))
+
+/** The key every test request carries. */
+export const auth = { 'x-api-key': KEY }
+
+/**
+ * Makes `workerId` alive in the owner registry the way a worker's liveness renewal does
+ * (`{prefix}:worker:{id}` with a TTL, listed in `{prefix}:workers`). Nothing consumes its
+ * queue, so commands sent to it time out.
+ */
+export async function registerWorker (redis: Redis, prefix: string, workerId: string, load = 0): Promise<void> {
+  await redis.multi()
+    .set(`${prefix}:worker:${workerId}`, JSON.stringify({ load }), 'PX', 60000)
+    .sadd(`${prefix}:workers`, workerId)
+    .exec()
+}
+
+/** Lets a worker's lease lapse (its liveness key expires; it stays listed, like a dead worker). */
+export async function expireWorker (redis: Redis, prefix: string, workerId: string): Promise<void> {
+  await redis.del(`${prefix}:worker:${workerId}`)
+}
+
+/** Records `workerId` as the owner of a session, as a worker's claim does. */
+export async function setOwner (redis: Redis, prefix: string, sessionId: string, workerId: string, generation = 1): Promise<void> {
+  await redis.set(`${prefix}:owner:${sessionId}`, `${workerId}|${generation}`)
+}
+
+/** A BullMQ handle on a worker's command queue, on its own connection, to inspect what was enqueued. */
+export async function inspectQueue (t: Tap, prefix: string, workerId: string): Promise<Queue> {
+  const connection = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 })
+  await waitForRedis(connection)
+  const queue = new Queue(workerQueueName(workerId), { connection, prefix: bullPrefix(prefix) })
+  t.teardown(async () => {
+    await queue.close()
+    await closeRedisClients(connection)
+  })
+  return queue
+}
+
+/** A unique session id. */
+export const sessionName = (tag = 's') => `${tag}-${randomUUID().slice(0, 8)}`
+
+/** A multipart body with one file part, as `inject` takes it. */
+export async function multipart (field: string, bytes: Uint8Array, filename: string, type = 'application/octet-stream') {
+  const form = new FormData()
+  form.append(field, new Blob([bytes], { type }), filename)
+  const response = new Response(form)
+  return {
+    payload: Buffer.from(await response.arrayBuffer()),
+    headers: { 'content-type': response.headers.get('content-type')! }
+  }
+}

@@ -2,6 +2,7 @@ import fp from 'fastify-plugin'
 import type { FastifyError, FastifyReply, FastifyRequest, FastifySchemaValidationError } from 'fastify'
 import { ErrorMessages, isAppError, type ErrorCode, type ErrorEnvelope, type ValidationIssue } from '@wss/shared'
 import { isRedisUnavailableError } from '../../redis.ts'
+import { isDatabaseUnavailableError } from '../../lib/db-errors.ts'
 
 interface ErrorResponse { statusCode: number, body: ErrorEnvelope }
 
@@ -47,7 +48,7 @@ export function toErrorResponse (err: unknown): ErrorResponse {
     const first = details[0]!
     return { statusCode: 400, body: envelope('VALIDATION', `${first.field} ${first.message}`, details) }
   }
-  if (isRedisUnavailableError(err)) {
+  if (isRedisUnavailableError(err) || isDatabaseUnavailableError(err)) {
     return { statusCode: 503, body: envelope('DEPENDENCY_UNAVAILABLE', ErrorMessages.DEPENDENCY_UNAVAILABLE) }
   }
   const known = typeof fe.code === 'string' ? CODE_BY_FASTIFY_CODE[fe.code] : undefined

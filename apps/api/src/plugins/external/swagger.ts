@@ -3,6 +3,13 @@ import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import pkg from '../../../package.json' with { type: 'json' }
 
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** A multipart upload route: documents its one file field (the body is read as a stream, not validated). */
+    multipartFile?: { field: string, description: string }
+  }
+}
+
 /** Security requirement of every `/api` route: either header form of the API key. */
 export const API_SECURITY: Array<Record<string, string[]>> = [{ apiKey: [] }, { bearerAuth: [] }]
 
@@ -25,14 +32,30 @@ export default fp(async function swaggerPlugin (fastify) {
         }
       },
       tags: [
-        { name: 'probes', description: 'Liveness and readiness, no key' },
-        { name: 'events', description: 'Realtime event stream' }
+        { name: 'sessions', description: 'WhatsApp sessions: create, link, inspect, restart, delete' },
+        { name: 'statuses', description: 'Post statuses, list them, read their viewers, revoke them' },
+        { name: 'uploads', description: 'Media to post as image and video statuses' },
+        { name: 'health', description: 'Dependencies, stats and storage' },
+        { name: 'events', description: 'Realtime event stream' },
+        { name: 'probes', description: 'Liveness and readiness, no key' }
       ]
     },
     // Auth is one hook on the /api scope, so the docs derive the requirement from the prefix.
-    transform: ({ schema, url }) => {
-      if (!url.startsWith('/api') || schema?.security !== undefined) return { schema, url }
-      return { schema: { ...schema, security: API_SECURITY }, url }
+    transform: ({ schema, url, route }) => {
+      let out = schema
+      const upload = route.config?.multipartFile
+      if (upload !== undefined && out?.body === undefined) {
+        out = {
+          ...out,
+          body: {
+            type: 'object',
+            required: [upload.field],
+            properties: { [upload.field]: { type: 'string', format: 'binary', description: upload.description } }
+          }
+        }
+      }
+      if (url.startsWith('/api') && out?.security === undefined) out = { ...out, security: API_SECURITY }
+      return { schema: out, url }
     }
   })
   await fastify.register(swaggerUi, { routePrefix: '/docs' })

@@ -1,6 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { notFoundHandler } from '../../plugins/app/error-handler.ts'
 import events from './events.ts'
+import sessions from './sessions/index.ts'
+import uploads from './uploads.ts'
+import health from './health.ts'
 
 /**
  * The `/api` scope. Its hooks run for every route in it, the WebSocket upgrade and unknown
@@ -13,6 +16,9 @@ const api: FastifyPluginAsyncTypebox = async fastify => {
   fastify.setNotFoundHandler(notFoundHandler)
 
   await fastify.register(events)
+  await fastify.register(sessions, { prefix: '/sessions' })
+  await fastify.register(uploads)
+  await fastify.register(health)
 }
 
 export default api

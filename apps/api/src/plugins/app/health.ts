@@ -1,0 +1,129 @@
+import fp from 'fastify-plugin'
+import type { FastifyBaseLogger } from 'fastify'
+import type { PrismaClient } from '@wss/db'
+import type { OwnerRegistry } from '@wss/shared'
+import type { CommandBus } from './command-bus.ts'
+import type { Readiness } from './readiness.ts'
+import type { Health } from '../../schemas/health.ts'
+import pkg from '../../../package.json' with { type: 'json' }
+
+const DAY_MS = 24 * 60 * 60 * 1000
+
+export interface HealthDeps {
+  prisma: PrismaClient
+  owners: OwnerRegistry
+  commands: CommandBus
+  readiness: Readiness
+  log: FastifyBaseLogger
+  version?: string
+}
+
+interface BytesRow { sessionId: string, bytes: bigint | number | null }
+
+/** The report of `GET /api/health`; every part that can be read is, the rest is null. */
+export function createHealthService (deps: HealthDeps) {
+  const { prisma, owners, commands, log } = deps
+
+  // A failing part is logged and left out, so the report itself always answers.
+  async function part<T> (what: string, fn: () => Promise<T>): Promise<T | null> {
+    try {
+      return await fn()
+    } catch (err) {
+      log.warn({ err, part: what }, 'health part unavailable')
+      return null
+    }
+  }
+
+  async function sessionStats () {
+    const [total, connectedRows] = await Promise.all([
+      prisma.session.count(),
+      prisma.session.findMany({ where: { state: 'connected' }, select: { id: true } })
+    ])
+    // Connected means the owner's lease holds too, as everywhere else.
+    const ownerMap = await owners.owners(connectedRows.map(r => r.id))
+    const connected = connectedRows.filter(r => ownerMap.get(r.id)?.alive === true).length
+    return { total, connected }
+  }
+
+  // pg_column_size of each whole row, summed per session: the database's own figure.
+  async function storage () {
+    const [sessions, creds, keys, statuses, viewers] = await Promise.all([
+      prisma.session.findMany({ select: { id: true }, orderBy: { id: 'asc' } }),
+      prisma.$queryRaw<BytesRow[]>`SELECT session_id AS "sessionId", SUM(pg_column_size(t.*))::bigint AS bytes FROM auth_creds t GROUP BY session_id`,
+      prisma.$queryRaw<BytesRow[]>`SELECT session_id AS "sessionId", SUM(pg_column_size(t.*))::bigint AS bytes FROM auth_keys t GROUP BY session_id`,
+      prisma.$queryRaw<BytesRow[]>`SELECT session_id AS "sessionId", SUM(pg_column_size(t.*))::bigint AS bytes FROM statuses t GROUP BY session_id`,
+      prisma.$queryRaw<BytesRow[]>`SELECT session_id AS "sessionId", SUM(pg_column_size(t.*))::bigint AS bytes FROM status_viewers t GROUP BY session_id`
+    ])
+    const index = (rows: BytesRow[]) => new Map(rows.map(r => [r.sessionId, Number(r.bytes ?? 0)]))
+    const [c, k, s, v] = [index(creds), index(keys), index(statuses), index(viewers)]
+    return sessions.map(({ id }) => {
+      const authBytes = (c.get(id) ?? 0) + (k.get(id) ?? 0)
+      const statusBytes = s.get(id) ?? 0
+      const viewerBytes = v.get(id) ?? 0
+      return { sessionId: id, authBytes, statusBytes, viewerBytes, totalBytes: authBytes + statusBytes + viewerBytes }
+    })
+  }
+
+  return {
+    async report (): Promise<Health> {
+      const since = new Date(Date.now() - DAY_MS)
+      const [ready, workers] = await Promise.all([
+        deps.readiness.check(),
+        part('workers', () => owners.liveWorkers())
+      ])
+      const dbUp = ready.checks.database === 'ok'
+      const redisUp = ready.checks.redis === 'ok'
+      const alive = workers?.length ?? 0
+      const [sessions, statuses, viewers, uploads, queues, perSession] = await Promise.all([
+        dbUp && redisUp ? part('sessions', sessionStats) : null,
+        dbUp
+          ? part('statuses', async () => ({
+            last24h: await prisma.status.count({
+              where: { OR: [{ sentAt: { gte: since } }, { sentAt: null, createdAt: { gte: since } }] }
+            })
+          }))
+          : null,
+        dbUp ? part('viewers', async () => ({ total: await prisma.statusViewer.count() })) : null,
+        dbUp
+          ? part('uploads', async () => {
+            const agg = await prisma.upload.aggregate({ _count: { _all: true }, _sum: { size: true } })
+            return { count: agg._count._all, bytes: agg._sum.size ?? 0 }
+          })
+          : null,
+        redisUp && workers !== null ? part('queues', () => commands.queueCounts(workers.map(w => w.id))) : null,
+        dbUp ? part('storage', storage) : null
+      ])
+      const ok = dbUp && redisUp && alive > 0
+      return {
+        status: ok ? 'ok' : 'degraded',
+        version: deps.version ?? pkg.version,
+        uptime: Math.round(process.uptime() * 1000) / 1000,
+        checks: {
+          database: { status: ready.checks.database },
+          redis: { status: ready.checks.redis },
+          workers: { status: alive > 0 ? 'ok' : 'down', alive }
+        },
+        stats: { sessions, statuses, viewers, uploads, queues },
+        storage: perSession
+      }
+    }
+  }
+}
+
+export type HealthService = ReturnType<typeof createHealthService>
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    health: HealthService
+  }
+}
+
+export default fp(async function health (fastify) {
+  fastify.decorate('health', createHealthService({
+    prisma: fastify.prisma,
+    owners: fastify.owners,
+    commands: fastify.commands,
+    readiness: fastify.readiness,
+    log: fastify.log.child({ service: 'health' })
+  }))
+}, { name: 'health', dependencies: ['command-bus', 'readiness'] })

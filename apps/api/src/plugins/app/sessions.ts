@@ -1,0 +1,271 @@
+import fp from 'fastify-plugin'
+import type { FastifyBaseLogger } from 'fastify'
+import type { PrismaClient, Session as SessionRow } from '@wss/db'
+import {
+  AppError,
+  CommandName,
+  isAppError,
+  normalizePhoneNumber,
+  type OwnerRecord,
+  type OwnerRegistry,
+  type Session,
+  type SessionState
+} from '@wss/shared'
+import type { CommandBus } from './command-bus.ts'
+import type { PublishEvent } from './event-publisher.ts'
+import type { ConnectionStatus, CreateSessionBody, PairingCode } from '../../schemas/sessions.ts'
+import { isUniqueViolation } from '../../lib/db-errors.ts'
+import { fieldError } from '../../lib/validation.ts'
+import { cursorDate, cursorString, paginate, type Page } from '../../lib/cursor.ts'
+
+/** A session row and its owner record, read together (one DB read, one registry read). */
+export interface SessionView { row: SessionRow, owner: OwnerRecord | null }
+
+/** True while the row says connected and its owner's lease holds: `connected` never outlives the owner. */
+export function isConnected ({ row, owner }: SessionView): boolean {
+  return row.state === 'connected' && owner?.alive === true
+}
+
+// A connected row whose owner's lease lapsed reports `disconnected`, so `state` and
+// `connected` never contradict each other.
+function reportedState (view: SessionView): SessionState {
+  return view.row.state === 'connected' && !isConnected(view) ? 'disconnected' : view.row.state
+}
+
+/** The session object of the API. Codes and QR are only shown while the session is not connected. */
+export function toSession (view: SessionView): Session {
+  const { row } = view
+  const linked = row.state === 'connected'
+  return {
+    sessionId: row.id,
+    sessionName: row.name,
+    authMethod: row.authMethod,
+    state: reportedState(view),
+    connected: isConnected(view),
+    pairingCode: linked ? null : row.pairingCode,
+    qrCode: linked ? null : row.qrCode,
+    phoneNumber: row.phoneNumber,
+    ownNumber: row.ownNumber,
+    lastError: row.lastError,
+    createdAt: row.createdAt.toISOString(),
+    updatedAt: row.updatedAt.toISOString()
+  }
+}
+
+const INVALID_PHONE = 'must be a phone number with its country code: 10–15 digits (a leading +, spaces, dashes and parentheses are allowed)'
+
+export interface SessionsDeps {
+  prisma: PrismaClient
+  owners: OwnerRegistry
+  commands: CommandBus
+  publish: PublishEvent
+  /** How long creation waits for the worker's first answer (code, QR or connection). */
+  startWaitMs: number
+  log: FastifyBaseLogger
+}
+
+/** The sessions service: rows in Postgres, liveness from the owner registry, actions as commands. */
+export function createSessionsService (deps: SessionsDeps) {
+  const { prisma, owners, commands, publish, log } = deps
+
+  async function find (sessionId: string): Promise<SessionView | null> {
+    const [row, owner] = await Promise.all([
+      prisma.session.findUnique({ where: { id: sessionId } }),
+      owners.owner(sessionId)
+    ])
+    return row === null ? null : { row, owner }
+  }
+
+  async function load (sessionId: string): Promise<SessionView> {
+    const view = await find(sessionId)
+    if (view === null) throw notFound(sessionId)
+    return view
+  }
+
+  async function exists (sessionId: string): Promise<void> {
+    const row = await prisma.session.findUnique({ where: { id: sessionId }, select: { id: true } })
+    if (row === null) throw notFound(sessionId)
+  }
+
+  function requirePairing (view: SessionView): void {
+    if (view.row.authMethod !== 'pairing') {
+      throw new AppError('SESSION_NOT_PAIRING', `Session ${view.row.id} links with a QR code, not a pairing code`)
+    }
+  }
+
+  // The row's own claim counts here: a linked session's number cannot change, lease or not.
+  function requireNotLinked (view: SessionView): void {
+    if (view.row.state === 'connected') {
+      throw new AppError('SESSION_ALREADY_CONNECTED', `Session ${view.row.id} is already connected`)
+    }
+  }
+
+  return {
+    find,
+    load,
+
+    /**
+     * Inserts the session (the primary key decides a race), announces it, asks a worker to
+     * start it and waits up to `startWaitMs` for its first answer. The row is kept whatever
+     * the worker does: a worker that joins later picks up a session nobody owns.
+     */
+    async create (input: CreateSessionBody): Promise<Session> {
+      const authMethod = input.authMethod ?? 'pairing'
+      let phoneNumber: string | null = null
+      if (input.phoneNumber !== undefined && input.phoneNumber.trim() !== '') {
+        phoneNumber = normalizePhoneNumber(input.phoneNumber)
+        if (phoneNumber === null) throw fieldError('body.phoneNumber', INVALID_PHONE)
+      }
+      if (authMethod === 'pairing' && phoneNumber === null) {
+        throw fieldError('body.phoneNumber', 'is required when authMethod is pairing')
+      }
+      let row: SessionRow
+      try {
+        row = await prisma.session.create({
+          data: { id: input.sessionId, name: input.sessionName, authMethod, phoneNumber, state: 'connecting' }
+        })
+      } catch (err) {
+        if (isUniqueViolation(err)) throw new AppError('SESSION_EXISTS', `Session ${input.sessionId} already exists`)
+        throw err
+      }
+      await publish('session-created', {
+        sessionId: row.id,
+        sessionName: row.name,
+        authMethod: row.authMethod,
+        state: row.state,
+        phoneNumber: row.phoneNumber,
+        createdAt: row.createdAt.toISOString()
+      })
+      try {
+        await commands.send(CommandName.StartSession, { sessionId: row.id, reason: 'created' }, { waitMs: deps.startWaitMs })
+      } catch (err) {
+        if (!isAppError(err)) throw err
+        if (err.code === 'NO_WORKER') {
+          throw new AppError('NO_WORKER', `No worker is available to start session ${row.id}; it is saved and starts once a worker is up`)
+        }
+        if (err.code === 'DEPENDENCY_UNAVAILABLE') throw err
+        // WORKER_TIMEOUT: the start is queued and goes on; any other answer shows in the row.
+        if (err.code !== 'WORKER_TIMEOUT') log.warn({ sessionId: row.id, code: err.code }, 'worker refused to start the session')
+      }
+      return toSession(await load(row.id))
+    },
+
+    /** Sessions oldest first; whole, or one page with its cursor. */
+    async list (page: Page | null): Promise<{ items: Session[], nextCursor?: string | null }> {
+      const after = page?.after ?? null
+      const where = after === null
+        ? {}
+        : (() => {
+            const createdAt = cursorDate(after, 0)
+            const id = cursorString(after, 1)
+            return { OR: [{ createdAt: { gt: createdAt } }, { createdAt, id: { gt: id } }] }
+          })()
+      const rows = await prisma.session.findMany({
+        where,
+        orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
+        ...(page === null ? {} : { take: page.take + 1 })
+      })
+      const { items, nextCursor } = page === null
+        ? { items: rows, nextCursor: undefined }
+        : paginate(rows, page.take, r => [r.createdAt.toISOString(), r.id])
+      const ownerMap = await owners.owners(items.map(r => r.id))
+      const sessions = items.map(row => toSession({ row, owner: ownerMap.get(row.id) ?? null }))
+      return nextCursor === undefined ? { items: sessions } : { items: sessions, nextCursor }
+    },
+
+    async get (sessionId: string): Promise<Session> {
+      return toSession(await load(sessionId))
+    },
+
+    async connectionStatus (sessionId: string): Promise<ConnectionStatus> {
+      const session = toSession(await load(sessionId))
+      return {
+        sessionId: session.sessionId,
+        connected: session.connected,
+        authMethod: session.authMethod,
+        state: session.state,
+        pairingCode: session.pairingCode,
+        qrCode: session.qrCode,
+        phoneNumber: session.phoneNumber,
+        ownNumber: session.ownNumber,
+        lastError: session.lastError
+      }
+    },
+
+    /**
+     * The owner (or any live worker) logs out, deletes the rows and announces it. With no
+     * worker alive nothing can be connected, so the rows are deleted here.
+     */
+    async remove (sessionId: string): Promise<{ sessionId: string, deleted: true }> {
+      await exists(sessionId)
+      try {
+        await commands.send(CommandName.DeleteSession, { sessionId })
+      } catch (err) {
+        if (!isAppError(err) || err.code !== 'NO_WORKER') throw err
+        const { count } = await prisma.session.deleteMany({ where: { id: sessionId } })
+        if (count > 0) await publish('session-deleted', { sessionId })
+      }
+      return { sessionId, deleted: true }
+    },
+
+    async restart (sessionId: string): Promise<Session> {
+      await exists(sessionId)
+      await commands.send(CommandName.RestartSession, { sessionId })
+      return toSession(await load(sessionId))
+    },
+
+    /** The worker stores the number and restarts the pairing with it. */
+    async updatePhoneNumber (sessionId: string, input: string): Promise<Session> {
+      const phoneNumber = normalizePhoneNumber(input)
+      if (phoneNumber === null) throw fieldError('body.phoneNumber', INVALID_PHONE)
+      const view = await load(sessionId)
+      requirePairing(view)
+      requireNotLinked(view)
+      await commands.send(CommandName.UpdatePhoneNumber, { sessionId, phoneNumber })
+      return toSession(await load(sessionId))
+    },
+
+    async pairingCode (sessionId: string): Promise<PairingCode> {
+      const { row } = await load(sessionId)
+      if (row.pairingCode === null || row.state === 'connected') {
+        throw new AppError('PAIRING_CODE_NOT_FOUND', `Session ${sessionId} has no pairing code right now`)
+      }
+      return { sessionId, pairingCode: row.pairingCode, phoneNumber: row.phoneNumber }
+    },
+
+    /** Asks the worker for a fresh code and answers it (from the reply, else from the row it wrote). */
+    async requestPairingCode (sessionId: string): Promise<PairingCode> {
+      const view = await load(sessionId)
+      requirePairing(view)
+      requireNotLinked(view)
+      const data = await commands.send(CommandName.RequestPairingCode, { sessionId }) as { pairingCode?: unknown } | undefined
+      const { row } = await load(sessionId)
+      const pairingCode = typeof data?.pairingCode === 'string' ? data.pairingCode : row.pairingCode
+      if (pairingCode === null) throw new AppError('PAIRING_CODE_NOT_FOUND', `Session ${sessionId} got no pairing code`)
+      return { sessionId, pairingCode, phoneNumber: row.phoneNumber }
+    }
+  }
+}
+
+export type SessionsService = ReturnType<typeof createSessionsService>
+
+export function notFound (sessionId: string): AppError {
+  return new AppError('SESSION_NOT_FOUND', `Session ${sessionId} not found`)
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    sessions: SessionsService
+  }
+}
+
+export default fp(async function sessions (fastify) {
+  fastify.decorate('sessions', createSessionsService({
+    prisma: fastify.prisma,
+    owners: fastify.owners,
+    commands: fastify.commands,
+    publish: fastify.publishEvent,
+    startWaitMs: fastify.config.START_WAIT_MS,
+    log: fastify.log.child({ service: 'sessions' })
+  }))
+}, { name: 'sessions', dependencies: ['command-bus', 'event-publisher'] })

@@ -1,0 +1,360 @@
+import { randomUUID } from 'node:crypto'
+import fp from 'fastify-plugin'
+import type { FastifyBaseLogger } from 'fastify'
+import type { PrismaClient, Status as StatusRow } from '@wss/db'
+import {
+  AppError,
+  CommandName,
+  isAppError,
+  normalizePhoneNumber,
+  type Status,
+  type StatusType,
+  type Viewer
+} from '@wss/shared'
+import type { CommandBus } from './command-bus.ts'
+import { isConnected, type SessionsService, type SessionView } from './sessions.ts'
+import type { SendStatusBody } from '../../schemas/statuses.ts'
+import { isUniqueViolation } from '../../lib/db-errors.ts'
+import { fieldError } from '../../lib/validation.ts'
+import { cursorDate, cursorString, paginate, type Page } from '../../lib/cursor.ts'
+
+const DAY_MS = 24 * 60 * 60 * 1000
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+/** Names the upload routes hand out: `${unixSeconds}-${hex}.${ext}`. */
+export const UPLOAD_NAME = /^\d{1,20}-[0-9a-f]{4,64}\.[a-z0-9]{2,5}$/
+
+type StatusWithCount = StatusRow & { _count: { viewers: number } }
+const withViewCount = { _count: { select: { viewers: true } } } as const
+
+/** The status object of the API. */
+export function toStatus (row: StatusWithCount): Status {
+  return {
+    id: row.id,
+    sessionId: row.sessionId,
+    type: row.type,
+    content: row.content,
+    caption: row.caption,
+    targetNumbers: row.targetNumbers,
+    backgroundColor: row.backgroundColor,
+    font: row.font,
+    state: row.state,
+    error: row.error,
+    sentAt: row.sentAt?.toISOString() ?? null,
+    expiresAt: row.expiresAt?.toISOString() ?? null,
+    viewCount: row._count.viewers
+  }
+}
+
+/** The BullMQ job id of a status's send: BullMQ refuses a second one while the first is kept. */
+export const sendJobId = (statusId: string) => `send-status-${statusId}`
+
+export interface ValidSend {
+  type: StatusType
+  content: string
+  caption: string | null
+  targetNumbers: string[]
+  backgroundColor: string | null
+  font: number | null
+  /** The upload named by `content` (image, video), when it is not a URL. */
+  upload: string | null
+}
+
+const INVALID_PHONE = 'is not a phone number with its country code (10–15 digits)'
+
+function isHttpUrl (value: string): boolean {
+  try {
+    const url = new URL(value)
+    return (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== ''
+  } catch {
+    return false
+  }
+}
+
+/** Checks what the schema cannot express (rules that depend on `type`); throws a 400 naming the field. */
+export function validateSend (body: SendStatusBody): ValidSend {
+  const { type } = body
+  const media = type === 'image' || type === 'video'
+  if (!media && body.caption !== undefined) {
+    throw fieldError('body.caption', 'is only allowed for image and video statuses')
+  }
+  if (media && body.backgroundColor !== undefined) {
+    throw fieldError('body.backgroundColor', 'is only allowed for text and url statuses')
+  }
+  if (media && body.font !== undefined) {
+    throw fieldError('body.font', 'is only allowed for text and url statuses')
+  }
+  const content = body.content
+  let upload: string | null = null
+  if (type === 'text' && content.trim() === '') throw fieldError('body.content', 'must not be blank')
+  if (type === 'url' && !isHttpUrl(content.trim())) throw fieldError('body.content', 'must be an http(s) URL for url statuses')
+  if (media) {
+    if (/^[a-z][a-z0-9+.-]*:/i.test(content)) {
+      if (!isHttpUrl(content)) throw fieldError('body.content', 'must be an uploaded filename or an http(s) URL')
+    } else if (UPLOAD_NAME.test(content)) {
+      upload = content
+    } else {
+      throw new AppError('FILE_NOT_FOUND', `File ${content.slice(0, 80)} not found: upload it with POST /api/upload-${type} and pass the filename it answers`)
+    }
+  }
+
+  const raw = body.targetNumbers === undefined
+    ? []
+    : typeof body.targetNumbers === 'string' ? body.targetNumbers.split(',') : body.targetNumbers
+  const targetNumbers: string[] = []
+  const seen = new Set<string>()
+  raw.forEach((entry, index) => {
+    if (entry.trim() === '') return
+    const number = normalizePhoneNumber(entry)
+    if (number === null) throw fieldError(`body.targetNumbers[${index}]`, `"${entry.trim().slice(0, 40)}" ${INVALID_PHONE}`)
+    if (!seen.has(number)) {
+      seen.add(number)
+      targetNumbers.push(number)
+    }
+  })
+
+  return {
+    type,
+    content: type === 'url' ? content.trim() : content,
+    caption: body.caption ?? null,
+    targetNumbers,
+    backgroundColor: body.backgroundColor?.toLowerCase() ?? null,
+    font: body.font ?? null,
+    upload
+  }
+}
+
+export interface SendResult {
+  status: Status
+  /** 201 once acknowledged (or already final), 202 while pending. */
+  statusCode: 201 | 202
+  /** True when an `Idempotency-Key` matched an earlier request. */
+  replayed: boolean
+}
+
+export interface StatusesDeps {
+  prisma: PrismaClient
+  sessions: SessionsService
+  commands: CommandBus
+  sendTimeoutMs: number
+  log: FastifyBaseLogger
+}
+
+/** The statuses service: rows in Postgres, sends and revokes as commands to the session's owner. */
+export function createStatusesService (deps: StatusesDeps) {
+  const { prisma, sessions, commands, log } = deps
+
+  async function read (statusId: string): Promise<Status> {
+    const row = await prisma.status.findUnique({ where: { id: statusId }, include: withViewCount })
+    if (row === null) throw new AppError('STATUS_NOT_FOUND', `Status ${statusId} not found`)
+    return toStatus(row)
+  }
+
+  // One query for the common case; the session is only looked up to name the right 404.
+  async function findInSession (sessionId: string, statusId: string): Promise<StatusWithCount> {
+    const row = UUID.test(statusId)
+      ? await prisma.status.findFirst({ where: { id: statusId, sessionId }, include: withViewCount })
+      : null
+    if (row !== null) return row
+    await sessions.load(sessionId)
+    throw new AppError('STATUS_NOT_FOUND', `Status ${statusId} not found in session ${sessionId}`)
+  }
+
+  /** Enqueues the send to `target` and waits for the ack; 202 when the worker has not answered in time. */
+  async function dispatch (sessionId: string, statusId: string, target: string): Promise<201 | 202> {
+    try {
+      await commands.send(CommandName.SendStatus, { sessionId, statusId }, {
+        waitMs: deps.sendTimeoutMs,
+        target,
+        jobId: sendJobId(statusId)
+      })
+      return 201
+    } catch (err) {
+      if (!isAppError(err)) throw err
+      if (err.code === 'WORKER_TIMEOUT') return 202
+      if (err.code === 'WHATSAPP_REFUSED') throw new AppError('WHATSAPP_REFUSED', err.message, { statusId })
+      throw err
+    }
+  }
+
+  /**
+   * An earlier request with the same key: answer its status. A pending one is sent again only
+   * when no job for it is left in its worker's queue (the first enqueue failed, or its job failed).
+   */
+  async function replay (view: SessionView, row: StatusWithCount): Promise<SendResult> {
+    if (row.state === 'failed') {
+      throw new AppError('WHATSAPP_REFUSED', row.error ?? 'WhatsApp refused the status', { statusId: row.id })
+    }
+    if (row.state !== 'pending') return { status: toStatus(row), statusCode: 201, replayed: true }
+    let target: string
+    try {
+      target = view.owner?.alive === true ? view.owner.workerId : await commands.route(row.sessionId)
+    } catch (err) {
+      // Its job (if any) waits for a worker; nothing to add.
+      if (isAppError(err) && err.code === 'NO_WORKER') return { status: toStatus(row), statusCode: 202, replayed: true }
+      throw err
+    }
+    const job = await commands.queue(target).getJob(sendJobId(row.id))
+    if (job !== undefined && job !== null) {
+      if (!(await job.isFailed())) return { status: toStatus(row), statusCode: 202, replayed: true }
+      // Kept by removeOnFail; it would make BullMQ ignore the new one.
+      await job.remove()
+    }
+    log.info({ sessionId: row.sessionId, statusId: row.id }, 'pending status sent again on a retried request')
+    const statusCode = await dispatch(row.sessionId, row.id, target)
+    return { status: await read(row.id), statusCode, replayed: true }
+  }
+
+  async function byKey (sessionId: string, idempotencyKey: string): Promise<StatusWithCount | null> {
+    return await prisma.status.findUnique({
+      where: { sessionId_idempotencyKey: { sessionId, idempotencyKey } },
+      include: withViewCount
+    })
+  }
+
+  return {
+    read,
+
+    /**
+     * Validates, stores the status (pending) and asks the owner to send it. 201 once WhatsApp
+     * acknowledged it, 202 while pending past `sendTimeoutMs`, 502 when WhatsApp refused it.
+     */
+    async send (sessionId: string, body: SendStatusBody, idempotencyKey?: string): Promise<SendResult> {
+      const input = validateSend(body)
+      const view = await sessions.load(sessionId)
+      if (idempotencyKey !== undefined) {
+        const earlier = await byKey(sessionId, idempotencyKey)
+        if (earlier !== null) return await replay(view, earlier)
+      }
+      if (!isConnected(view) || view.owner === null) {
+        throw new AppError('SESSION_NOT_CONNECTED', `Session ${sessionId} is not connected`)
+      }
+      const owner = view.owner.workerId
+
+      if (input.upload !== null) {
+        const upload = await prisma.upload.findUnique({ where: { id: input.upload }, select: { kind: true, expiresAt: true } })
+        const expired = upload?.expiresAt != null && upload.expiresAt.getTime() <= Date.now()
+        if (upload === null || upload.kind !== input.type || expired) {
+          throw new AppError('FILE_NOT_FOUND', `File ${input.upload} not found among the uploaded ${input.type}s`)
+        }
+      }
+
+      const statusId = randomUUID()
+      const now = new Date()
+      try {
+        await prisma.$transaction([
+          prisma.status.create({
+            data: {
+              id: statusId,
+              sessionId,
+              type: input.type,
+              content: input.content,
+              caption: input.caption,
+              targetNumbers: input.targetNumbers,
+              backgroundColor: input.backgroundColor,
+              font: input.font,
+              uploadId: input.upload,
+              idempotencyKey: idempotencyKey ?? null,
+              state: 'pending'
+            }
+          }),
+          // A used upload no longer expires on its own; the retention sweep removes it with its statuses.
+          ...(input.upload === null
+            ? []
+            : [prisma.upload.update({ where: { id: input.upload }, data: { lastUsedAt: now, expiresAt: null } })])
+        ])
+      } catch (err) {
+        if (idempotencyKey !== undefined && isUniqueViolation(err)) {
+          // A concurrent request with the same key won the insert.
+          const earlier = await byKey(sessionId, idempotencyKey)
+          if (earlier !== null) return await replay(view, earlier)
+        }
+        throw err
+      }
+
+      const statusCode = await dispatch(sessionId, statusId, owner)
+      return { status: await read(statusId), statusCode, replayed: false }
+    },
+
+    /** Statuses of the last 24 hours (by sentAt, else createdAt), newest first. */
+    async list (sessionId: string, page: Page | null): Promise<{ items: Status[], nextCursor?: string | null }> {
+      const since = new Date(Date.now() - DAY_MS)
+      const after = page?.after ?? null
+      const recent = { OR: [{ sentAt: { gte: since } }, { sentAt: null, createdAt: { gte: since } }] }
+      const before = after === null
+        ? []
+        : (() => {
+            const createdAt = cursorDate(after, 0)
+            const id = cursorString(after, 1)
+            if (!UUID.test(id)) throw fieldError('querystring.cursor', 'is not a cursor this list handed out')
+            return [{ OR: [{ createdAt: { lt: createdAt } }, { createdAt, id: { lt: id } }] }]
+          })()
+      const rows = await prisma.status.findMany({
+        where: { sessionId, AND: [recent, ...before] },
+        orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+        include: withViewCount,
+        ...(page === null ? {} : { take: page.take + 1 })
+      })
+      if (rows.length === 0) await sessions.load(sessionId)
+      if (page === null) return { items: rows.map(toStatus) }
+      const { items, nextCursor } = paginate(rows, page.take, r => [r.createdAt.toISOString(), r.id])
+      return { items: items.map(toStatus), nextCursor }
+    },
+
+    async get (sessionId: string, statusId: string): Promise<Status> {
+      return toStatus(await findInSession(sessionId, statusId))
+    },
+
+    /** Who viewed a status, oldest view first. */
+    async viewers (sessionId: string, statusId: string, page: Page | null): Promise<{ items: Viewer[], nextCursor?: string | null }> {
+      await findInSession(sessionId, statusId)
+      const after = page?.after ?? null
+      const where = after === null
+        ? { statusId }
+        : (() => {
+            const viewedAt = cursorDate(after, 0)
+            const viewerNumber = cursorString(after, 1)
+            return { statusId, OR: [{ viewedAt: { gt: viewedAt } }, { viewedAt, viewerNumber: { gt: viewerNumber } }] }
+          })()
+      const rows = await prisma.statusViewer.findMany({
+        where,
+        orderBy: [{ viewedAt: 'asc' }, { viewerNumber: 'asc' }],
+        select: { viewerNumber: true, viewedAt: true },
+        ...(page === null ? {} : { take: page.take + 1 })
+      })
+      const toViewer = (r: { viewerNumber: string, viewedAt: Date }): Viewer => ({ viewerNumber: r.viewerNumber, viewedAt: r.viewedAt.toISOString() })
+      if (page === null) return { items: rows.map(toViewer) }
+      const { items, nextCursor } = paginate(rows, page.take, r => [r.viewedAt.toISOString(), r.viewerNumber])
+      return { items: items.map(toViewer), nextCursor }
+    },
+
+    /** Revokes the status on WhatsApp (through the owner), which marks it deleted. Deleting twice is a no-op. */
+    async remove (sessionId: string, statusId: string): Promise<Status> {
+      const row = await findInSession(sessionId, statusId)
+      const view = await sessions.load(sessionId)
+      if (row.state === 'deleted') return toStatus(row)
+      if (!isConnected(view) || view.owner === null) {
+        throw new AppError('SESSION_NOT_CONNECTED', `Session ${sessionId} is not connected: a status can only be revoked while it is`)
+      }
+      await commands.send(CommandName.DeleteStatus, { sessionId, statusId }, { target: view.owner.workerId })
+      return await read(statusId)
+    }
+  }
+}
+
+export type StatusesService = ReturnType<typeof createStatusesService>
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    statuses: StatusesService
+  }
+}
+
+export default fp(async function statuses (fastify) {
+  fastify.decorate('statuses', createStatusesService({
+    prisma: fastify.prisma,
+    sessions: fastify.sessions,
+    commands: fastify.commands,
+    sendTimeoutMs: fastify.config.SEND_TIMEOUT_MS,
+    log: fastify.log.child({ service: 'statuses' })
+  }))
+}, { name: 'statuses', dependencies: ['sessions', 'command-bus'] })

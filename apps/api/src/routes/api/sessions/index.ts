@@ -1,0 +1,127 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { ListQuerySchema, Ok, SessionIdParamsSchema, SessionSchema } from '@wss/shared'
+import { apiResponses } from '../../../schemas/responses.ts'
+import { OkList } from '../../../schemas/lists.ts'
+import {
+  ConnectionStatusSchema,
+  CreateSessionBodySchema,
+  PairingCodeSchema,
+  PhoneNumberBodySchema,
+  SessionDeletedSchema
+} from '../../../schemas/sessions.ts'
+import { readPage } from '../../../lib/cursor.ts'
+import statuses from './statuses.ts'
+
+const params = SessionIdParamsSchema
+const tags = ['sessions']
+
+/** `/api/sessions` and everything under one session but its statuses. */
+const sessions: FastifyPluginAsyncTypebox = async fastify => {
+  const service = fastify.sessions
+
+  fastify.post('/', {
+    prefixTrailingSlash: 'no-slash',
+    schema: {
+      tags,
+      summary: 'Create a session and start linking it',
+      description: 'Answers 201 once the worker has a pairing code or a QR code for it (or is connected), or after ' +
+        '`START_WAIT_MS` with the session as it is then. 503 `NO_WORKER` when no worker is alive: the session is ' +
+        'kept and starts once one is up.',
+      body: CreateSessionBodySchema,
+      response: apiResponses({ 201: Ok(SessionSchema) }, [400, 409, 503])
+    }
+  }, async (request, reply) => {
+    const session = await service.create(request.body)
+    return reply.code(201).send({ success: true, data: session })
+  })
+
+  fastify.get('/', {
+    prefixTrailingSlash: 'no-slash',
+    schema: {
+      tags,
+      summary: 'List sessions with their connection state',
+      description: 'Oldest first. Without `limit` and `cursor` the whole list.',
+      querystring: ListQuerySchema,
+      response: apiResponses({ 200: OkList(SessionSchema) }, [400, 503])
+    }
+  }, async request => {
+    const { items, nextCursor } = await service.list(readPage(request.query))
+    return { success: true as const, data: items, ...(nextCursor === undefined ? {} : { nextCursor }) }
+  })
+
+  fastify.get('/:sessionId', {
+    schema: {
+      tags,
+      summary: 'One session',
+      params,
+      response: apiResponses({ 200: Ok(SessionSchema) }, [400, 404, 503])
+    }
+  }, async request => ({ success: true as const, data: await service.get(request.params.sessionId) }))
+
+  fastify.get('/:sessionId/connection-status', {
+    schema: {
+      tags,
+      summary: 'Connection state, pairing code and QR code',
+      description: '`connected` is true only while the row says connected and the owning worker holds its lease; ' +
+        'a connected session whose owner lapsed reports `state: disconnected`.',
+      params,
+      response: apiResponses({ 200: Ok(ConnectionStatusSchema) }, [400, 404, 503])
+    }
+  }, async request => ({ success: true as const, data: await service.connectionStatus(request.params.sessionId) }))
+
+  fastify.delete('/:sessionId', {
+    schema: {
+      tags,
+      summary: 'Log out and delete a session with its auth state, statuses and viewers',
+      params,
+      response: apiResponses({ 200: Ok(SessionDeletedSchema) }, [400, 404, 503, 504])
+    }
+  }, async request => ({ success: true as const, data: await service.remove(request.params.sessionId) }))
+
+  fastify.post('/:sessionId/restart', {
+    schema: {
+      tags,
+      summary: 'Tear the connection down and reconnect',
+      params,
+      response: apiResponses({ 200: Ok(SessionSchema) }, [400, 404, 503, 504])
+    }
+  }, async request => ({ success: true as const, data: await service.restart(request.params.sessionId) }))
+
+  fastify.put('/:sessionId/phone-number', {
+    schema: {
+      tags,
+      summary: 'Change the number a pairing session links with',
+      description: '409 when the session links with a QR code (`SESSION_NOT_PAIRING`) or is connected.',
+      params,
+      body: PhoneNumberBodySchema,
+      response: apiResponses({ 200: Ok(SessionSchema) }, [400, 404, 409, 503, 504])
+    }
+  }, async request => ({
+    success: true as const,
+    data: await service.updatePhoneNumber(request.params.sessionId, request.body.phoneNumber)
+  }))
+
+  fastify.get('/:sessionId/pairing-code', {
+    schema: {
+      tags,
+      summary: 'The current pairing code',
+      description: '404 `PAIRING_CODE_NOT_FOUND` when there is none (QR session, connected, or not issued yet).',
+      params,
+      response: apiResponses({ 200: Ok(PairingCodeSchema) }, [400, 404, 503])
+    }
+  }, async request => ({ success: true as const, data: await service.pairingCode(request.params.sessionId) }))
+
+  fastify.post('/:sessionId/request-pairing-code', {
+    schema: {
+      tags,
+      summary: 'Request a fresh pairing code',
+      description: '409 once connected, or for a QR session.',
+      params,
+      response: apiResponses({ 200: Ok(PairingCodeSchema) }, [400, 404, 409, 503, 504])
+    }
+  }, async request => ({ success: true as const, data: await service.requestPairingCode(request.params.sessionId) }))
+
+  await fastify.register(statuses)
+}
+
+export default sessions

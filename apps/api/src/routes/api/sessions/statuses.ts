@@ -1,0 +1,86 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { ListQuerySchema, Ok, SessionIdParamsSchema, StatusIdParamsSchema, StatusSchema, ViewerSchema } from '@wss/shared'
+import { apiResponses } from '../../../schemas/responses.ts'
+import { OkList } from '../../../schemas/lists.ts'
+import { SendStatusBodySchema, SendStatusHeadersSchema } from '../../../schemas/statuses.ts'
+import { readPage } from '../../../lib/cursor.ts'
+
+const tags = ['statuses']
+
+/** `/api/sessions/:sessionId/send-status` and `/api/sessions/:sessionId/statuses/...`. */
+const statuses: FastifyPluginAsyncTypebox = async fastify => {
+  const service = fastify.statuses
+
+  fastify.post('/:sessionId/send-status', {
+    schema: {
+      tags,
+      summary: 'Post a status',
+      description: '201 with the status once WhatsApp acknowledged it; 202 with the status (`pending`) when the worker ' +
+        'has not answered within `SEND_TIMEOUT_MS` (`status-sent` or `status-failed` follows on the events stream); ' +
+        '502 `WHATSAPP_REFUSED` with the reason (`details.statusId`; the status is kept as `failed`). ' +
+        'With `Idempotency-Key`, a retry answers the first request\'s status (header `Idempotent-Replayed: true`).',
+      params: SessionIdParamsSchema,
+      headers: SendStatusHeadersSchema,
+      body: SendStatusBodySchema,
+      response: apiResponses({ 201: Ok(StatusSchema), 202: Ok(StatusSchema) }, [400, 404, 409, 502, 503, 504])
+    }
+  }, async (request, reply) => {
+    const result = await service.send(request.params.sessionId, request.body, request.headers['idempotency-key'])
+    if (result.replayed) reply.header('idempotent-replayed', 'true')
+    return reply.code(result.statusCode).send({ success: true, data: result.status })
+  })
+
+  fastify.get('/:sessionId/statuses', {
+    schema: {
+      tags,
+      summary: 'Statuses of the last 24 hours, newest first',
+      params: SessionIdParamsSchema,
+      querystring: ListQuerySchema,
+      response: apiResponses({ 200: OkList(StatusSchema) }, [400, 404, 503])
+    }
+  }, async request => {
+    const { items, nextCursor } = await service.list(request.params.sessionId, readPage(request.query))
+    return { success: true as const, data: items, ...(nextCursor === undefined ? {} : { nextCursor }) }
+  })
+
+  fastify.get('/:sessionId/statuses/:statusId', {
+    schema: {
+      tags,
+      summary: 'One status, whatever its age',
+      params: StatusIdParamsSchema,
+      response: apiResponses({ 200: Ok(StatusSchema) }, [400, 404, 503])
+    }
+  }, async request => ({
+    success: true as const,
+    data: await service.get(request.params.sessionId, request.params.statusId)
+  }))
+
+  fastify.get('/:sessionId/statuses/:statusId/viewers', {
+    schema: {
+      tags,
+      summary: 'Who viewed a status, oldest view first',
+      params: StatusIdParamsSchema,
+      querystring: ListQuerySchema,
+      response: apiResponses({ 200: OkList(ViewerSchema) }, [400, 404, 503])
+    }
+  }, async request => {
+    const { sessionId, statusId } = request.params
+    const { items, nextCursor } = await service.viewers(sessionId, statusId, readPage(request.query))
+    return { success: true as const, data: items, ...(nextCursor === undefined ? {} : { nextCursor }) }
+  })
+
+  fastify.delete('/:sessionId/statuses/:statusId', {
+    schema: {
+      tags,
+      summary: 'Revoke a status on WhatsApp and mark it deleted',
+      description: '409 `SESSION_NOT_CONNECTED` unless the session is connected. Deleting a deleted status answers it as it is.',
+      params: StatusIdParamsSchema,
+      response: apiResponses({ 200: Ok(StatusSchema) }, [400, 404, 409, 503, 504])
+    }
+  }, async request => ({
+    success: true as const,
+    data: await service.remove(request.params.sessionId, request.params.statusId)
+  }))
+}
+
+export default statuses

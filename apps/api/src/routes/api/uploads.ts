@@ -1,0 +1,44 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyRequest } from 'fastify'
+import { AppError, Ok, UploadResultSchema } from '@wss/shared'
+import { apiResponses } from '../../schemas/responses.ts'
+import { fieldError } from '../../lib/validation.ts'
+import type { UploadKind } from '../../plugins/app/uploads.ts'
+
+/** Reads the one file of a multipart request from `field`; 413 past MAX_UPLOAD_MB (the multipart limit). */
+async function readFile (request: FastifyRequest, field: UploadKind): Promise<Buffer> {
+  if (!request.isMultipart()) {
+    throw new AppError('UNSUPPORTED_MEDIA_TYPE', `Send the file as multipart/form-data in the field "${field}"`)
+  }
+  const file = await request.file()
+  if (file === undefined) throw fieldError(`body.${field}`, 'is required: a multipart file field')
+  if (file.fieldname !== field) {
+    file.file.resume()
+    throw fieldError(`body.${field}`, `is required: the file came in the field "${file.fieldname.slice(0, 40)}"`)
+  }
+  return await file.toBuffer()
+}
+
+/** POST /api/upload-image and /api/upload-video: the bytes decide the type; the server names the file. */
+const uploads: FastifyPluginAsyncTypebox = async fastify => {
+  for (const kind of ['image', 'video'] as const) {
+    fastify.post(`/upload-${kind}`, {
+      config: { multipartFile: { field: kind, description: kind === 'image' ? 'JPEG, PNG or WebP' : 'MP4, 3GPP or QuickTime' } },
+      schema: {
+        tags: ['uploads'],
+        summary: `Upload ${kind === 'image' ? 'an image' : 'a video'} to post as a status`,
+        description: `Multipart field \`${kind}\`, at most \`MAX_UPLOAD_MB\`. The type is read from the bytes (415 ` +
+          'otherwise). Pass the answered `filename` as `content` of send-status; an upload no status uses expires ' +
+          'after `UPLOAD_TTL_HOURS`.',
+        consumes: ['multipart/form-data'],
+        response: apiResponses({ 201: Ok(UploadResultSchema) }, [400, 413, 415, 503])
+      }
+    }, async (request, reply) => {
+      const bytes = await readFile(request, kind)
+      const result = await fastify.uploads.store(kind, bytes)
+      return reply.code(201).send({ success: true, data: result })
+    })
+  }
+}
+
+export default uploads

@@ -1,0 +1,38 @@
+import { Type, type Static } from 'typebox'
+import { SessionIdSchema } from '@wss/shared'
+
+const CheckSchema = Type.Object({ status: Type.Enum(['ok', 'down']) })
+const Count = Type.Integer({ minimum: 0 })
+const Nullable = <T extends ReturnType<typeof Type.Object>>(schema: T) => Type.Union([schema, Type.Null()])
+
+/** One session's footprint in the database, in bytes (`pg_column_size` of its rows). */
+export const SessionStorageSchema = Type.Object({
+  sessionId: SessionIdSchema,
+  authBytes: Count,
+  statusBytes: Count,
+  viewerBytes: Count,
+  totalBytes: Count
+})
+
+/** Answer of `GET /api/health`. A part that could not be read (its dependency is down) is null. */
+export const HealthSchema = Type.Object({
+  status: Type.Enum(['ok', 'degraded'], { description: '`degraded` when the database or Redis is down or no worker is alive' }),
+  version: Type.String(),
+  uptime: Type.Number({ description: 'Seconds since this node started' }),
+  checks: Type.Object({
+    database: CheckSchema,
+    redis: CheckSchema,
+    workers: Type.Object({ status: Type.Enum(['ok', 'down']), alive: Count })
+  }),
+  stats: Type.Object({
+    sessions: Nullable(Type.Object({ total: Count, connected: Count })),
+    statuses: Nullable(Type.Object({ last24h: Count })),
+    viewers: Nullable(Type.Object({ total: Count })),
+    uploads: Nullable(Type.Object({ count: Count, bytes: Count })),
+    queues: Nullable(Type.Object({ waiting: Count, active: Count, delayed: Count, failed: Count }, {
+      description: 'Summed over the command queues of the live workers'
+    }))
+  }),
+  storage: Type.Union([Type.Array(SessionStorageSchema), Type.Null()])
+})
+export type Health = Static<typeof HealthSchema>
