@@ -37,7 +37,17 @@ export interface OwnershipOptions {
 
 // Takes the owner key when it is free, names this worker already, or names a worker whose
 // liveness key has expired. Marks it "pending" until the Postgres generation is known.
+// After Redis lost its data (a restart without persistence), the registry is empty while old owners
+// may still hold sockets: no claim is granted until every worker has had a full lease to notice.
 const CLAIM = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local epoch = redis.call('GET', ARGV[5])
+if not epoch then
+  redis.call('SET', ARGV[5], now)
+  return -2
+end
+if now - tonumber(epoch) < tonumber(ARGV[6]) then return -2 end
 local cur = redis.call('GET', KEYS[1])
 if cur then
   local w = string.match(cur, '^([^|]*)|')
@@ -69,7 +79,7 @@ return 1
 export function createOwnership (opts: OwnershipOptions) {
   const { redis, prefix, workerId } = opts
   const leaseTtlMs = opts.leaseTtlMs ?? 8000
-  const renewEveryMs = opts.renewEveryMs ?? 2000
+  const renewEveryMs = opts.renewEveryMs ?? Math.max(250, Math.floor(leaseTtlMs / 4))
   const selfFenceAfterMs = opts.selfFenceAfterMs ?? Math.max(leaseTtlMs - 2500, renewEveryMs * 2)
   const workerKey = (id: string) => `${prefix}:worker:${id}`
   const ownerKey = (sessionId: string) => `${prefix}:owner:${sessionId}`
@@ -81,9 +91,24 @@ export function createOwnership (opts: OwnershipOptions) {
   let timer: NodeJS.Timeout | undefined
   let stopped = false
 
+  const epochKey = `${prefix}:epoch`
+  // Claims wait this long after the registry was (re)created: every live old owner renews within it,
+  // finds its liveness key gone, and stops its sockets first.
+  const epochGraceMs = renewEveryMs * 2 + 500
   const renew = async () => {
     const value = JSON.stringify({ load: opts.load(), at: Date.now(), ...opts.info })
-    await redis.multi().set(workerKey(workerId), value, 'PX', leaseTtlMs).sadd(workersKey, workerId).exec()
+    const results = await redis.multi()
+      .set(workerKey(workerId), value, 'PX', leaseTtlMs, 'GET')
+      .sadd(workersKey, workerId)
+      .set(epochKey, String(Date.now()), 'NX')
+      .exec()
+    const previous = results?.[0]?.[1] as string | null | undefined
+    if (lastRenewed && previous == null && !fenced && owned.size) {
+      // Our liveness key was gone (expired, or Redis lost its data): others may claim our sessions.
+      const ids = [...owned.keys()]
+      owned.clear()
+      opts.onLost(ids, 'fenced')
+    }
     lastRenewed = Date.now()
     if (fenced) {
       fenced = false
@@ -139,7 +164,11 @@ export function createOwnership (opts: OwnershipOptions) {
      */
     async claim (sessionId: string): Promise<bigint | null> {
       if (!this.healthy()) throw new Error('worker lease is not healthy')
-      const ok = await redis.eval(CLAIM, 1, ownerKey(sessionId), workerId, `${prefix}:worker:`, `${prefix}:owned:`, sessionId) as number
+      let ok = -2
+      for (let attempt = 0; attempt < 3 && ok === -2; attempt++) {
+        ok = await redis.eval(CLAIM, 1, ownerKey(sessionId), workerId, `${prefix}:worker:`, `${prefix}:owned:`, sessionId, epochKey, String(epochGraceMs)) as number
+        if (ok === -2) await new Promise(resolve => setTimeout(resolve, epochGraceMs / 2))
+      }
       if (ok !== 1) return null
       const generation = await opts.claimGeneration(sessionId)
       if (generation === null) {

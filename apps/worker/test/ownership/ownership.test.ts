@@ -116,3 +116,27 @@ t.test('registry: live and dead workers, load, least-loaded choice', async t => 
   await w1.stop({ release: true })
   t.notOk((await registry.liveWorkers()).some(w => w.id === 'w1'), 'a graceful stop leaves at once')
 })
+
+t.test('Redis loses its data: the old owner stops before anyone can claim', async t => {
+  const prefix = uniquePrefix()
+  let gen = 0n
+  const lost: Array<{ ids: string[], at: number }> = []
+  const mk = async (id: string, onLost: (ids: string[]) => void) => {
+    const o = createOwnership({ redis: await redisClient(t), prefix, workerId: id, ...LEASE, claimGeneration: async () => ++gen, load: () => 0, onLost })
+    t.teardown(() => o.stop())
+    return o
+  }
+  const a = await mk('a', ids => lost.push({ ids, at: Date.now() }))
+  const b = await mk('b', () => {})
+  await a.start()
+  await b.start()
+  t.equal(await a.claim('s'), 1n)
+  const admin = await redisClient(t)
+  const keys = await admin.keys(`${prefix}:*`)
+  await admin.del(...keys) // what a restart without persistence leaves: nothing
+  let claimedAt = 0
+  await eventually(async () => { if (await b.claim('s')) claimedAt = Date.now(); return claimedAt > 0 }, 10_000, 20)
+  t.ok(claimedAt > 0, 'the session is claimable again')
+  t.equal(lost.length, 1, 'the old owner noticed its lease was gone')
+  t.ok(lost[0]!.at < claimedAt, 'and stopped before the new claim')
+})
