@@ -3,7 +3,9 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { statSync } from 'node:fs'
 import { createServer } from 'node:net'
-import { build, sleep } from './helper.ts'
+import { Redis } from 'ioredis'
+import { auth, build, registerWorker, sleep, testDatabase } from './helper.ts'
+import { closeRedisClients } from '../src/redis.ts'
 
 // A private redis-server that the test may stop and start; the shared one is never touched.
 async function freePort (): Promise<number> {
@@ -54,6 +56,38 @@ t.test('the node reports Redis down during an outage and heals by itself', { ski
   t.ok(await waitFor(async () => (await readyz()) === 200, 5000), '200 again once Redis is back')
   t.ok(await waitFor(async () => (await app.redis.pubsub('NUMSUB', app.events.channel))[1] === 1, 5000),
     'the event subscription came back too')
+})
+
+t.test('commands answer 503 at once while Redis is down, and are queued again once it is back', { skip: spawnable() ? false : 'no redis-server binary' }, async t => {
+  const port = await freePort()
+  let redis = await startRedis(port)
+  t.teardown(() => stopRedis(redis))
+  const db = await testDatabase(t)
+  const url = `redis://127.0.0.1:${port}`
+  const app = await build(t, { db, env: { REDIS_URL: url, COMMAND_TIMEOUT_MS: '100' } })
+  const prefix = app.config.REDIS_PREFIX
+  await db.prisma.session.create({ data: { id: 'outage', name: 'O', authMethod: 'qrcode' } })
+  const worker = async () => {
+    const client = new Redis(url, { maxRetriesPerRequest: 1 })
+    await registerWorker(client, prefix, 'w1')
+    await closeRedisClients(client)
+  }
+  const restart = async () => (await app.inject({ method: 'POST', url: '/api/sessions/outage/restart', headers: auth })).json().code as string
+
+  await worker()
+  t.equal(await restart(), 'WORKER_TIMEOUT', 'queued while Redis is up')
+  await stopRedis(redis)
+  await sleep(200)
+  const started = performance.now()
+  t.equal(await restart(), 'DEPENDENCY_UNAVAILABLE', '503 while Redis is down')
+  t.ok(performance.now() - started < 1500, 'without waiting for Redis')
+
+  redis = await startRedis(port)
+  // The private server keeps nothing: the worker registers again, as a real one would.
+  t.ok(await waitFor(async () => {
+    try { await worker(); return true } catch { return false }
+  }, 5000))
+  t.ok(await waitFor(async () => (await restart()) === 'WORKER_TIMEOUT', 5000), 'commands are queued again')
 })
 
 function spawnable (): boolean {

@@ -24,7 +24,6 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 export const UPLOAD_NAME = /^\d{1,20}-[0-9a-f]{4,64}\.[a-z0-9]{2,5}$/
 
 type StatusWithCount = StatusRow & { _count: { viewers: number } }
-const withViewCount = { _count: { select: { viewers: true } } } as const
 
 /** The status object of the API. */
 export function toStatus (row: StatusWithCount): Status {
@@ -143,18 +142,31 @@ export interface StatusesDeps {
 export function createStatusesService (deps: StatusesDeps) {
   const { prisma, sessions, commands, log } = deps
 
+  // Prisma's relation `_count` aggregates the whole viewers table before joining; a grouped
+  // count over these statuses' ids uses the (status_id, viewed_at) index instead.
+  async function withCounts (rows: StatusRow[]): Promise<StatusWithCount[]> {
+    if (rows.length === 0) return []
+    const counts = await prisma.statusViewer.groupBy({
+      by: ['statusId'],
+      where: { statusId: { in: rows.map(r => r.id) } },
+      _count: { _all: true }
+    })
+    const byId = new Map(counts.map(c => [c.statusId, c._count._all]))
+    return rows.map(row => ({ ...row, _count: { viewers: byId.get(row.id) ?? 0 } }))
+  }
+
   async function read (statusId: string): Promise<Status> {
-    const row = await prisma.status.findUnique({ where: { id: statusId }, include: withViewCount })
+    const row = await prisma.status.findUnique({ where: { id: statusId } })
     if (row === null) throw new AppError('STATUS_NOT_FOUND', `Status ${statusId} not found`)
-    return toStatus(row)
+    return toStatus((await withCounts([row]))[0]!)
   }
 
   // One query for the common case; the session is only looked up to name the right 404.
   async function findInSession (sessionId: string, statusId: string): Promise<StatusWithCount> {
     const row = UUID.test(statusId)
-      ? await prisma.status.findFirst({ where: { id: statusId, sessionId }, include: withViewCount })
+      ? await prisma.status.findFirst({ where: { id: statusId, sessionId } })
       : null
-    if (row !== null) return row
+    if (row !== null) return (await withCounts([row]))[0]!
     await sessions.load(sessionId)
     throw new AppError('STATUS_NOT_FOUND', `Status ${statusId} not found in session ${sessionId}`)
   }
@@ -205,10 +217,8 @@ export function createStatusesService (deps: StatusesDeps) {
   }
 
   async function byKey (sessionId: string, idempotencyKey: string): Promise<StatusWithCount | null> {
-    return await prisma.status.findUnique({
-      where: { sessionId_idempotencyKey: { sessionId, idempotencyKey } },
-      include: withViewCount
-    })
+    const row = await prisma.status.findUnique({ where: { sessionId_idempotencyKey: { sessionId, idempotencyKey } } })
+    return row === null ? null : (await withCounts([row]))[0]!
   }
 
   return {
@@ -291,13 +301,12 @@ export function createStatusesService (deps: StatusesDeps) {
       const rows = await prisma.status.findMany({
         where: { sessionId, AND: [recent, ...before] },
         orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
-        include: withViewCount,
         ...(page === null ? {} : { take: page.take + 1 })
       })
       if (rows.length === 0) await sessions.load(sessionId)
-      if (page === null) return { items: rows.map(toStatus) }
+      if (page === null) return { items: (await withCounts(rows)).map(toStatus) }
       const { items, nextCursor } = paginate(rows, page.take, r => [r.createdAt.toISOString(), r.id])
-      return { items: items.map(toStatus), nextCursor }
+      return { items: (await withCounts(items)).map(toStatus), nextCursor }
     },
 
     async get (sessionId: string, statusId: string): Promise<Status> {

@@ -1,0 +1,85 @@
+import { randomUUID } from 'node:crypto'
+import t from 'tap'
+import pkg from '../../../package.json' with { type: 'json' }
+import { auth, build, createPublisher, registerWorker, sessionName, setOwner, testDatabase } from '../../helper.ts'
+
+const db = await testDatabase(t)
+const { prisma } = db
+const redis = await createPublisher(t)
+
+t.test('GET /api/health: degraded without a worker, with empty stats', async t => {
+  const app = await build(t, { db })
+  const res = await app.inject({ method: 'GET', url: '/api/health', headers: auth })
+  t.equal(res.statusCode, 200)
+  const data = res.json().data
+  t.equal(data.status, 'degraded')
+  t.equal(data.version, pkg.version)
+  t.type(data.uptime, 'number')
+  t.same(data.checks, { database: { status: 'ok' }, redis: { status: 'ok' }, workers: { status: 'down', alive: 0 } })
+  t.same(data.stats, {
+    sessions: { total: 0, connected: 0 },
+    statuses: { last24h: 0 },
+    viewers: { total: 0 },
+    uploads: { count: 0, bytes: 0 },
+    queues: { waiting: 0, active: 0, delayed: 0, failed: 0 }
+  })
+  t.same(data.storage, [])
+})
+
+t.test('GET /api/health: ok with a live worker; stats, queue counts and per-session storage from the database', async t => {
+  const app = await build(t, { db, env: { COMMAND_TIMEOUT_MS: '100' } })
+  const prefix = app.config.REDIS_PREFIX
+  const busy = sessionName('busy')
+  const idle = sessionName('idle')
+  await prisma.session.create({ data: { id: busy, name: 'B', authMethod: 'pairing', phoneNumber: '4915123456789', state: 'connected' } })
+  await prisma.session.create({ data: { id: idle, name: 'I', authMethod: 'qrcode', state: 'connected' } })
+  await prisma.authCreds.create({ data: { sessionId: busy, creds: { noiseKey: 'x'.repeat(200) } } })
+  for (let i = 0; i < 5; i++) {
+    await prisma.authKey.create({ data: { sessionId: busy, type: 'pre-key', id: String(i), value: { key: 'k'.repeat(100) } } })
+  }
+  const statusId = randomUUID()
+  await prisma.status.create({ data: { id: statusId, sessionId: busy, type: 'text', content: 'hello', state: 'sent', sentAt: new Date() } })
+  await prisma.status.create({ data: { id: randomUUID(), sessionId: busy, type: 'text', content: 'old', createdAt: new Date(Date.now() - 3 * 86400_000) } })
+  await prisma.statusViewer.create({ data: { statusId, sessionId: busy, viewerNumber: '4915100000001', viewedAt: new Date() } })
+  await prisma.upload.create({ data: { id: '1730000000-abcd.jpg', kind: 'image', mimeType: 'image/jpeg', size: 3, sha256: 'x', data: new Uint8Array([1, 2, 3]) } })
+  await registerWorker(redis, prefix, 'w1')
+  await setOwner(redis, prefix, busy, 'w1')
+  // The idle session's row says connected, but nobody holds its lease.
+
+  // One command left in the worker's queue (nothing consumes it).
+  t.equal((await app.inject({ method: 'POST', url: `/api/sessions/${busy}/restart`, headers: auth })).statusCode, 504)
+
+  const data = (await app.inject({ method: 'GET', url: '/api/health', headers: auth })).json().data
+  t.equal(data.status, 'ok')
+  t.same(data.checks.workers, { status: 'ok', alive: 1 })
+  t.same(data.stats.sessions, { total: 2, connected: 1 }, 'connected counts only live leases')
+  t.same(data.stats.statuses, { last24h: 1 })
+  t.same(data.stats.viewers, { total: 1 })
+  t.same(data.stats.uploads, { count: 1, bytes: 3 })
+  t.equal(data.stats.queues.waiting, 1)
+
+  const storage = new Map<string, { authBytes: number, statusBytes: number, viewerBytes: number, totalBytes: number }>(
+    data.storage.map((s: { sessionId: string }) => [s.sessionId, s]))
+  const b = storage.get(busy)!
+  t.ok(b.authBytes > 5 * 100, 'auth bytes cover the creds and every key')
+  t.ok(b.statusBytes > 0)
+  t.ok(b.viewerBytes > 0)
+  t.equal(b.totalBytes, b.authBytes + b.statusBytes + b.viewerBytes)
+  t.same(storage.get(idle), { sessionId: idle, authBytes: 0, statusBytes: 0, viewerBytes: 0, totalBytes: 0 })
+
+  // The figures are the database's own.
+  const [{ bytes }] = await prisma.$queryRaw<Array<{ bytes: bigint }>>`SELECT SUM(pg_column_size(t.*))::bigint AS bytes FROM auth_keys t WHERE session_id = ${busy}`
+  const [{ creds }] = await prisma.$queryRaw<Array<{ creds: bigint }>>`SELECT SUM(pg_column_size(t.*))::bigint AS creds FROM auth_creds t WHERE session_id = ${busy}`
+  t.equal(b.authBytes, Number(bytes) + Number(creds))
+})
+
+t.test('GET /api/health: degraded, with the database parts null, when the database is down', async t => {
+  const app = await build(t, { db, checkDatabase: async () => { throw new Error('down') } })
+  await registerWorker(redis, app.config.REDIS_PREFIX, 'w1')
+  const data = (await app.inject({ method: 'GET', url: '/api/health', headers: auth })).json().data
+  t.equal(data.status, 'degraded')
+  t.same(data.checks.database, { status: 'down' })
+  t.equal(data.stats.sessions, null)
+  t.equal(data.storage, null)
+  t.same(data.stats.queues, { waiting: 0, active: 0, delayed: 0, failed: 0 }, 'Redis parts still answer')
+})
