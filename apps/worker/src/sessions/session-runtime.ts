@@ -36,6 +36,8 @@ export class SessionRuntime {
   private pairingAttempts = 0
   private pairingRequested = false
   private timer?: NodeJS.Timeout
+  /** True between this socket's `open` and its close: the row alone may be stale. */
+  private open = false
   private settleWaiters: Array<(s: Settled) => void> = []
   private readonly log: Logger
 
@@ -43,7 +45,7 @@ export class SessionRuntime {
     this.log = deps.logger.child({ sessionId })
   }
 
-  get connected () { return !this.stopped && this.row?.state === 'connected' && !!this.sock?.user }
+  get connected () { return !this.stopped && this.open && this.row?.state === 'connected' }
   get state () { return this.row?.state }
   get ownJid () { return this.sock?.user?.id }
   get session () { return this.row }
@@ -53,6 +55,11 @@ export class SessionRuntime {
     const row = await this.deps.prisma.session.findUnique({ where: { id: this.sessionId } })
     if (!row) return false
     this.row = row
+    // Taken over or resumed: not connected until this worker's own socket opens.
+    if (row.state === 'connected') {
+      await this.write({ state: 'connecting' })
+      this.publishStatus()
+    }
     await this.connect()
     return true
   }
@@ -127,6 +134,7 @@ export class SessionRuntime {
     if (this.stopped) return
     if (update.qr) await this.onQr(sock, update.qr)
     if (update.connection === 'open') {
+      this.open = true
       this.reconnects = 0
       this.pairingAttempts = 0
       const me = sock.user!
@@ -173,6 +181,7 @@ export class SessionRuntime {
   private async onClose (update: Partial<ConnectionState>) {
     const code = (update.lastDisconnect?.error as { output?: { statusCode?: number } } | undefined)?.output?.statusCode
     const linked = !!this.row.linkedAt
+    this.open = false
     this.sock = undefined
     this.log.info({ code, linked }, 'connection closed')
     if (code === DisconnectReason.restartRequired) {
@@ -236,6 +245,7 @@ export class SessionRuntime {
   /** Ends the socket and every timer; writes nothing. */
   async stop () {
     this.stopped = true
+    this.open = false
     clearTimeout(this.timer)
     const sock = this.sock
     this.sock = undefined

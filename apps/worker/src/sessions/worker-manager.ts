@@ -61,9 +61,14 @@ export async function createWorkerManager (config: WorkerConfig, logger: Logger)
     info: { pid: process.pid },
     leaseTtlMs: config.LEASE_TTL_MS,
     load: () => runtimes.size,
+    // The new generation and "not connected until my socket opens" land in one statement, so the
+    // row never shows `connected` under an owner that has not connected yet.
     claimGeneration: async sessionId => {
-      const row = await prisma.session.update({ where: { id: sessionId }, data: { generation: { increment: 1 } }, select: { generation: true } }).catch(() => null)
-      return row?.generation ?? null
+      const rows = await prisma.$queryRaw<Array<{ generation: bigint }>>`
+        UPDATE sessions SET generation = generation + 1, updated_at = now(),
+          state = CASE WHEN state = 'connected' THEN 'connecting'::session_state ELSE state END
+        WHERE id = ${sessionId} RETURNING generation`
+      return rows[0]?.generation ?? null
     },
     onLost: (ids, reason) => {
       log.warn({ count: ids.length, reason }, 'sessions lost')

@@ -1,0 +1,60 @@
+import t from 'tap'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { randomUUID } from 'node:crypto'
+import { eventually, freePort, startStack } from '../src/stack.ts'
+
+/** A private Redis server (no persistence: a restart loses every key, the hardest case). */
+async function privateRedis (t: { teardown (fn: () => unknown): void }) {
+  const port = await freePort()
+  let proc: ChildProcess | undefined
+  const start = async () => {
+    proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
+    const { Redis } = await import('ioredis')
+    const ok = await eventually(async () => {
+      const r = new Redis({ port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
+      r.on('error', () => undefined)
+      try { await r.connect(); return (await r.ping()) === 'PONG' } finally { r.disconnect() }
+    }, 10_000, 100)
+    if (!ok) throw new Error('redis-server did not start')
+  }
+  const stop = async () => {
+    const p = proc
+    if (!p || p.exitCode !== null) return
+    const exited = new Promise(resolve => p.on('exit', resolve))
+    p.kill('SIGKILL')
+    await exited
+  }
+  await start()
+  t.teardown(stop)
+  return { url: `redis://127.0.0.1:${port}`, start, stop }
+}
+
+t.test('Redis restarts during a run', async t => {
+  const redis = await privateRedis(t)
+  const stack = await startStack(t, { apis: 1, workers: 2, redisUrl: redis.url })
+  const { sim } = stack
+  const phone = '15556660000'
+  await sim.client.createAccount(phone)
+  await sim.client.createAccount('15556660001')
+  const sessionId = `r-${randomUUID().slice(0, 6)}`
+  t.equal((await stack.api('POST', '/api/sessions', { sessionId, sessionName: 'r', phoneNumber: phone })).status, 201)
+  let code: string | undefined
+  await eventually(async () => { code = (await stack.api('GET', `/api/sessions/${sessionId}/pairing-code`)).body?.data?.pairingCode; return !!code }, 20_000)
+  t.equal((await sim.client.enterPairingCode(phone, code!)).linked, true)
+  t.ok(await eventually(async () => (await stack.api('GET', `/api/sessions/${sessionId}/connection-status`)).body?.data?.connected === true, 20_000))
+
+  await redis.stop()
+  const started = Date.now()
+  const during = await stack.api('GET', `/api/sessions/${sessionId}/connection-status`)
+  t.equal(during.status, 503, 'the API answers 503 while Redis is down')
+  t.equal(during.body.success, false)
+  t.ok(Date.now() - started < 3000, 'and answers fast')
+  await new Promise(resolve => setTimeout(resolve, 3000))
+  await redis.start()
+
+  t.ok(await eventually(async () => (await stack.api('GET', `/api/sessions/${sessionId}/connection-status`)).body?.data?.connected === true, 30_000, 250), 'the session came back by itself')
+  const sent = await stack.api('POST', `/api/sessions/${sessionId}/send-status`, { type: 'text', content: 'after the outage', targetNumbers: '15556660001' })
+  t.equal(sent.status, 201, JSON.stringify(sent.body))
+  const logs = await sim.client.connections()
+  t.ok(Object.values(logs).every(l => l.maxOpen <= 1), 'never two connections of one device')
+})
