@@ -80,9 +80,11 @@ export async function eventCollector (t: Teardown, prefix: string) {
   })
   return {
     seen,
-    async waitFor (pred: (e: { event: string, data: any }) => boolean, timeoutMs = 20_000) {
+    /** The position of the next event, for waitFor(…, since). */
+    mark () { return seen.length },
+    async waitFor (pred: (e: { event: string, data: any }) => boolean, timeoutMs = 20_000, since = 0) {
       let found: { event: string, data: any } | undefined
-      await eventually(() => { found = seen.find(pred); return !!found }, timeoutMs)
+      await eventually(() => { found = seen.slice(since).find(pred); return !!found }, timeoutMs)
       if (!found) throw new Error('event did not arrive in time')
       return found
     }

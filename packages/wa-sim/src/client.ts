@@ -50,6 +50,8 @@ export class SimClient {
   logoutDevice (phone: string, device: number) { return this.call<{ loggedOut: boolean }>('POST', `/sim/accounts/${phone}/devices/${device}/logout`) }
   replaceDevice (phone: string, device: number) { return this.call<{ replaced: number }>('POST', `/sim/accounts/${phone}/devices/${device}/replace`) }
   dropDevice (phone: string, device: number) { return this.call<{ dropped: number }>('POST', `/sim/accounts/${phone}/devices/${device}/drop`) }
+  /** Drops every socket of the account, a client registering with a pairing code for it included. */
+  dropAll (phone: string) { return this.call<{ dropped: number }>('POST', `/sim/accounts/${phone}/drop`) }
   refuseConnections (ms: number) { return this.call<{ refuseUntil: string }>('POST', '/sim/faults/refuse-connections', { ms }) }
   delayReplies (ms: number, phone?: string) { return this.call<Record<string, number>>('POST', '/sim/faults/delay', { ms, phone }) }
   failNextMessages (phone: string, code = '479', count = 1) { return this.call<{ code: string, remaining: number }>('POST', `/sim/accounts/${phone}/faults/error-ack`, { code, count }) }

@@ -76,6 +76,7 @@ export function controlRoutes (sim: Simulator, extra: { info: () => unknown, sav
   route('POST', '/sim/accounts/:phone/devices/:device/logout', ({ params }) => { sim.logoutDevice(params.phone!, int(params.device, 'device')); return { loggedOut: true } })
   route('POST', '/sim/accounts/:phone/devices/:device/replace', ({ params }) => ({ replaced: sim.replaceDevice(params.phone!, int(params.device, 'device')) }))
   route('POST', '/sim/accounts/:phone/devices/:device/drop', ({ params }) => ({ dropped: sim.dropDevice(params.phone!, int(params.device, 'device')) }))
+  route('POST', '/sim/accounts/:phone/drop', ({ params }) => { sim.account(params.phone!); return { dropped: sim.dropDevice(params.phone!) } })
   route('POST', '/sim/faults/refuse-connections', ({ body }) => { sim.refuseConnections(int(body.ms, 'ms')); return { refuseUntil: new Date(sim.faults.refuseUntil).toISOString() } })
   route('POST', '/sim/faults/delay', ({ body }) => { sim.setDelay(body.phone ? phoneOf(body.phone) : '*', int(body.ms, 'ms')); return sim.faults.delayMs })
   route('POST', '/sim/accounts/:phone/faults/error-ack', ({ params, body }) => {

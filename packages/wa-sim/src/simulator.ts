@@ -559,14 +559,22 @@ export class Simulator {
     return conns.length
   }
 
-  /** Drops the device's sockets without a word (the client sees 428). */
+  /**
+   * Drops the device's sockets without a word (the client sees 428). Without a device id, every
+   * socket of the account goes, the one registering with a pairing code for it included.
+   */
   dropDevice (phone: string, deviceId?: number) {
     const conns = this.deviceConns(phone, deviceId)
+    const registering = deviceId === undefined ? this.pendingCodes.get(phone)?.conn : undefined
+    if (registering && !registering.closed) {
+      this.log(`${phone}:registering`, { event: 'dropped', connId: registering.id })
+      registering.terminate()
+    }
     for (const conn of conns) {
       this.log(conn.deviceKey!, { event: 'dropped', connId: conn.id })
       conn.terminate()
     }
-    return conns.length
+    return conns.length + (registering ? 1 : 0)
   }
 
   /** Refuses every new connection for `ms` milliseconds. */
@@ -630,6 +638,14 @@ export class Simulator {
 
   /** Called by the decryption step with a finished record. */
   recordStatus (record: StatusRecord) {
+    // A large audience arrives as several stanzas with one message id: one status, more recipients.
+    const existing = this.state.statuses.find(s => s.sender === record.sender && s.id === record.id)
+    if (existing) {
+      existing.audience.push(...record.audience)
+      existing.recipients.push(...record.recipients.filter(r => !existing.recipients.some(e => e.phone === r.phone)))
+      existing.stanzas = (existing.stanzas ?? 1) + 1
+      return
+    }
     this.state.statuses.push(record)
     for (const w of this.statusWaiters) if (w.match(record)) { this.statusWaiters.delete(w); w.resolve(record) }
   }

@@ -72,6 +72,8 @@ export interface StatusRecord {
   recipients: RecipientResult[]
   ack: { error?: string }
   revokedAt?: number
+  /** Stanzas that carried this status (more than one for a large audience sent in chunks). */
+  stanzas?: number
   /** Set when a recipient's decrypted bytes differed from another's. */
   inconsistent?: boolean
   /** The decoded message of the first successful decryption, as JSON. */

@@ -249,6 +249,8 @@ export async function createWorkerManager (config: WorkerConfig, logger: Logger)
     prisma,
     runtimes,
     ownership,
+    /** Runs the retention pass now (it also runs every 10 minutes). */
+    retention,
 
     async start () {
       await ownership.start()

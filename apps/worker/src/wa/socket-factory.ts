@@ -24,7 +24,9 @@ export function createSocketFactory (settings: WhatsAppSettings, logger: Logger)
     ? (settings.WA_MEDIA_CA.includes('-----BEGIN') ? settings.WA_MEDIA_CA : readPem(settings.WA_MEDIA_CA))
     : undefined
   const fetchAgent = ca ? new Agent({ ca, keepAlive: true }) : undefined
-  const baileysLogger = logger.child({ module: 'baileys' }, { level: logger.level === 'trace' ? 'debug' : 'warn' })
+  // Baileys is chatty: its info lines go to debug level, never below the process's own level.
+  const baileysLevel = logger.level === 'trace' ? 'debug' : logger.isLevelEnabled('warn') ? 'warn' : logger.level
+  const baileysLogger = logger.child({ module: 'baileys' }, { level: baileysLevel })
 
   return (auth: AuthenticationState): WASocket => makeWASocket({
     auth,
