@@ -18,7 +18,7 @@ export const EnvSchema = Type.Object({
   START_WAIT_MS: Type.Integer({ minimum: 0, default: 10000, description: 'How long POST /api/sessions waits for a pairing code, a QR or a connection' }),
   COMMAND_TIMEOUT_MS: Type.Integer({ minimum: 100, default: 15000, description: 'How long other commands wait for the worker before 504' }),
   UPLOAD_TTL_HOURS: Type.Number({ exclusiveMinimum: 0, default: 24, description: 'An upload no status used expires after this long' }),
-  DATABASE_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 200, default: 10 }),
+  DB_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 200, default: 10 }),
   SHUTDOWN_TIMEOUT_MS: Type.Integer({ minimum: 100, default: 10000 }),
   LOG_LEVEL: Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { default: 'info' })
 })

@@ -24,7 +24,7 @@ const server = Fastify({ ...serverOptions(config), logger: loggerOptions(config)
 const { redis, subscriber } = createRedisClients(config.REDIS_URL, server.log)
 // Connects lazily; the start script has migrated the schema (the API never migrates).
 const prisma = createPrisma(config.DATABASE_URL, {
-  poolSize: config.DATABASE_POOL_SIZE,
+  poolSize: config.DB_POOL_SIZE,
   connectionTimeoutMs: 2000,
   applicationName: 'wss-api',
   onPoolError: err => server.log.warn({ err }, 'idle database connection failed')

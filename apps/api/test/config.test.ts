@@ -16,7 +16,7 @@ t.test('defaults', async t => {
     START_WAIT_MS: 10000,
     COMMAND_TIMEOUT_MS: 15000,
     UPLOAD_TTL_HOURS: 24,
-    DATABASE_POOL_SIZE: 10,
+    DB_POOL_SIZE: 10,
     LOG_LEVEL: 'info',
     trustProxy: false
   })

@@ -73,7 +73,9 @@ function isHttpUrl (value: string): boolean {
 export function validateSend (body: SendStatusBody): ValidSend {
   const { type } = body
   const media = type === 'image' || type === 'video'
-  if (!media && body.caption !== undefined) {
+  // An empty caption (also what `null` is coerced to) means none, whatever the type.
+  const caption = body.caption === undefined || body.caption === '' ? null : body.caption
+  if (!media && caption !== null) {
     throw fieldError('body.caption', 'is only allowed for image and video statuses')
   }
   if (media && body.backgroundColor !== undefined) {
@@ -114,7 +116,7 @@ export function validateSend (body: SendStatusBody): ValidSend {
   return {
     type,
     content: type === 'url' ? content.trim() : content,
-    caption: body.caption ?? null,
+    caption,
     targetNumbers,
     backgroundColor: body.backgroundColor?.toLowerCase() ?? null,
     font: body.font ?? null,

@@ -163,6 +163,10 @@ t.test('send-status: validation names the field', async t => {
     t.match(res.json().error, field, `${name}: the message names it`)
   }
   t.match((await send({ type: 'text', content: 'x', targetNumbers: '4915123456789,12ab' })).json().error, /"12ab"/, 'names the bad entry')
+  const noCaption = await send({ type: 'text', content: 'x', caption: '' })
+  t.equal(noCaption.statusCode, 202, 'an empty caption is no caption')
+  t.equal(noCaption.json().data.caption, null)
+  await prisma.status.deleteMany({ where: { sessionId } })
   t.equal(await prisma.status.count({ where: { sessionId } }), 0)
 })
 
