@@ -1,4 +1,5 @@
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns'
+import { isIP } from 'node:net'
 import { request as httpRequest } from 'node:http'
 import { request as httpsRequest } from 'node:https'
 import ipaddr from 'ipaddr.js'
@@ -36,6 +37,9 @@ export async function safeFetch (url: string, opts: SafeFetchOptions): Promise<{
 }
 
 function once (url: URL, opts: SafeFetchOptions): Promise<{ body?: Buffer, contentType?: string, redirect?: string }> {
+  // An IP literal never goes through DNS lookup: check it here.
+  const literal = url.hostname.replace(/^\[|\]$/g, '')
+  if (isIP(literal) && !opts.allowPrivate && !isPublic(literal)) return Promise.reject(new FetchError('the URL points to a private or local address'))
   const lookup = (hostname: string, options: object, cb: (err: Error | null, address: string | LookupAddress[], family?: number) => void) => {
     dnsLookup(hostname, { ...options, all: true }, (err, addresses) => {
       if (err) return cb(err, [])

@@ -1,0 +1,31 @@
+import t from 'tap'
+import { createServer } from 'node:http'
+import { FetchError, safeFetch } from '../../src/statuses/safe-fetch.ts'
+
+t.test('fetches made for users are capped and stay off private networks', async t => {
+  const server = createServer((req, res) => {
+    if (req.url === '/small') { res.end('hello'); return }
+    if (req.url === '/big') { res.writeHead(200, { 'content-length': String(2 * 1024 * 1024) }); res.end(Buffer.alloc(2 * 1024 * 1024)); return }
+    if (req.url === '/chunked-big') { res.writeHead(200); for (let i = 0; i < 40; i++) res.write(Buffer.alloc(64 * 1024)); res.end(); return }
+    if (req.url === '/slow') { setTimeout(() => res.end('late'), 2000); return }
+    if (req.url === '/redirect') { res.writeHead(302, { location: '/small' }).end(); return }
+    res.writeHead(404).end()
+  })
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { server.closeAllConnections(); server.close() })
+  const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`
+  const open = { maxBytes: 1024 * 1024, timeoutMs: 1000, allowPrivate: true }
+
+  await t.rejects(safeFetch(`${base}/small`, { ...open, allowPrivate: false }), new FetchError('the URL points to a private or local address'), 'loopback refused by default')
+  await t.rejects(safeFetch('http://169.254.169.254/latest/meta-data', { ...open, allowPrivate: false }), FetchError, 'link-local (cloud metadata) refused')
+  await t.rejects(safeFetch('http://10.1.2.3/x', { ...open, allowPrivate: false }), FetchError, 'private range refused')
+  await t.rejects(safeFetch('ftp://example.org/file', open), /only http\(s\)/)
+  t.equal((await safeFetch(`${base}/small`, open)).body.toString(), 'hello', 'allowed when the setting says so')
+  t.equal((await safeFetch(`${base}/redirect`, open)).body.toString(), 'hello', 'redirects are followed, and checked again')
+  await t.rejects(safeFetch(`${base}/big`, open), /larger than/, 'declared size over the cap')
+  await t.rejects(safeFetch(`${base}/chunked-big`, open), /larger than/, 'streamed size over the cap')
+  const started = Date.now()
+  await t.rejects(safeFetch(`${base}/slow`, open), /in time/, 'a slow server times out')
+  t.ok(Date.now() - started < 1800)
+  await t.rejects(safeFetch(`${base}/missing`, open), /HTTP 404/)
+})
