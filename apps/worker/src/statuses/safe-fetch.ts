@@ -13,7 +13,9 @@ export interface SafeFetchOptions {
 }
 
 /** A fetch refused or failed on a user's behalf; the message is safe to show. */
-export class FetchError extends Error {}
+export class FetchError extends Error {
+  override readonly name = 'FetchError'
+}
 
 const isPublic = (address: string) => {
   const ip = ipaddr.process(address)

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { createServer } from 'node:http'
-import { FetchError, safeFetch } from '../../src/statuses/safe-fetch.ts'
+import { safeFetch } from '../../src/statuses/safe-fetch.ts'
 
 t.test('fetches made for users are capped and stay off private networks', async t => {
   const server = createServer((req, res) => {
@@ -16,9 +16,9 @@ t.test('fetches made for users are capped and stay off private networks', async 
   const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`
   const open = { maxBytes: 1024 * 1024, timeoutMs: 1000, allowPrivate: true }
 
-  await t.rejects(safeFetch(`${base}/small`, { ...open, allowPrivate: false }), new FetchError('the URL points to a private or local address'), 'loopback refused by default')
-  await t.rejects(safeFetch('http://169.254.169.254/latest/meta-data', { ...open, allowPrivate: false }), FetchError, 'link-local (cloud metadata) refused')
-  await t.rejects(safeFetch('http://10.1.2.3/x', { ...open, allowPrivate: false }), FetchError, 'private range refused')
+  await t.rejects(safeFetch(`${base}/small`, { ...open, allowPrivate: false }), /private or local/, 'loopback refused by default')
+  await t.rejects(safeFetch('http://169.254.169.254/latest/meta-data', { ...open, allowPrivate: false }), /private or local/, 'link-local (cloud metadata) refused')
+  await t.rejects(safeFetch('http://10.1.2.3/x', { ...open, allowPrivate: false }), /private or local/, 'private range refused')
   await t.rejects(safeFetch('ftp://example.org/file', open), /only http\(s\)/)
   t.equal((await safeFetch(`${base}/small`, open)).body.toString(), 'hello', 'allowed when the setting says so')
   t.equal((await safeFetch(`${base}/redirect`, open)).body.toString(), 'hello', 'redirects are followed, and checked again')
