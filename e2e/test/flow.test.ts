@@ -177,4 +177,13 @@ t.test('a QR link through the API', async t => {
   const del = await stack.api('DELETE', `/api/sessions/${sessionId}/statuses/${sent.body.data.id}`)
   t.equal(del.status, 200)
   await sio.waitFor(e => e.event === 'status-deleted' && e.data.statusId === sent.body.data.id)
+
+  // Deleting the session logs the device out and removes every row of it.
+  const gone = await stack.api('DELETE', `/api/sessions/${sessionId}`)
+  t.equal(gone.status, 200, JSON.stringify(gone.body))
+  await sio.waitFor(e => e.event === 'session-deleted' && e.data.sessionId === sessionId)
+  t.equal((await stack.api('GET', `/api/sessions/${sessionId}`)).status, 404)
+  t.equal(await stack.prisma.authKey.count({ where: { sessionId } }), 0, 'auth state deleted')
+  t.equal(await stack.prisma.status.count({ where: { sessionId } }), 0, 'statuses deleted')
+  t.ok(await eventually(async () => (await sim.client.account(me)).devices.length === 0), 'the device was logged out on WhatsApp')
 })
