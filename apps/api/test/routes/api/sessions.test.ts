@@ -16,6 +16,7 @@ import {
   type Tap
 } from '../../helper.ts'
 import { closeRedisClients, waitForRedis } from '../../../src/redis.ts'
+import { createPrisma } from '@wss/db'
 
 const db = await testDatabase(t)
 const { prisma } = db
@@ -372,4 +373,17 @@ t.test('phone-number and pairing-code conflicts, validation and not-found', asyn
   t.equal((await request(qr)).json().code, 'SESSION_NOT_PAIRING')
   t.equal((await request('nope-404')).statusCode, 404)
   t.equal((await fastify.inject({ method: 'POST', url: '/api/sessions/nope-404/restart', headers: auth })).statusCode, 404)
+})
+
+t.test('database unreachable: 503 DEPENDENCY_UNAVAILABLE, not a 500', async t => {
+  const down = createPrisma('postgresql://postgres@127.0.0.1:1/nowhere', { connectionTimeoutMs: 500 })
+  t.teardown(() => down.$disconnect())
+  const fastify = await build(t, { db: { prisma: down, url: 'postgresql://postgres@127.0.0.1:1/nowhere' } })
+  for (const url of ['/api/sessions', `/api/sessions/${sessionName()}`]) {
+    const res = await fastify.inject({ method: 'GET', url, headers: auth })
+    t.equal(res.statusCode, 503, url)
+    t.equal(res.json().code, 'DEPENDENCY_UNAVAILABLE', url)
+    t.notMatch(res.body, /127\.0\.0\.1|ECONNREFUSED/, 'no internals leak')
+  }
+  t.equal((await fastify.inject({ method: 'GET', url: '/readyz' })).statusCode, 503, 'SELECT 1 fails the readiness check')
 })
