@@ -147,8 +147,8 @@ export async function expireWorker (redis: Redis, prefix: string, workerId: stri
   await redis.del(`${prefix}:worker:${workerId}`)
 }
 
-/** Records `workerId` as the owner of a session, as a worker's claim does. */
-export async function setOwner (redis: Redis, prefix: string, sessionId: string, workerId: string, generation = 1): Promise<void> {
+/** Records `workerId` as the owner of a session, as a worker's claim does (generation: the one in the session row). */
+export async function setOwner (redis: Redis, prefix: string, sessionId: string, workerId: string, generation = 0): Promise<void> {
   await redis.set(`${prefix}:owner:${sessionId}`, `${workerId}|${generation}`)
 }
 

@@ -39,7 +39,7 @@ export const handlers: { [K in CommandName]: Handler<K> } = {
   },
 
   [CommandName.UpdatePhoneNumber]: async ({ runtime }, { phoneNumber }) => {
-    if (runtime.session.authMethod !== 'pairing') throw new AppError('SESSION_NOT_CONNECTED', 'only pairing-code sessions have a pairing number')
+    if (runtime.session.authMethod !== 'pairing') throw new AppError('SESSION_NOT_PAIRING', 'only pairing-code sessions have a pairing number')
     const s = await runtime.requestPairingCode(phoneNumber)
     return { phoneNumber, pairingCode: s?.pairingCode ?? null }
   },

@@ -21,9 +21,13 @@ import { cursorDate, cursorString, paginate, type Page } from '../../lib/cursor.
 /** A session row and its owner record, read together (one DB read, one registry read). */
 export interface SessionView { row: SessionRow, owner: OwnerRecord | null }
 
-/** True while the row says connected and its owner's lease holds: `connected` never outlives the owner. */
+/**
+ * True while the row says connected, its owner's lease holds, and that owner is the one whose
+ * generation the row carries: `connected` never outlives the owner, nor shows before a new owner's
+ * own socket opened (a claim bumps the row's generation and resets `connected` in one statement).
+ */
 export function isConnected ({ row, owner }: SessionView): boolean {
-  return row.state === 'connected' && owner?.alive === true
+  return row.state === 'connected' && owner?.alive === true && owner.generation !== null && owner.generation === row.generation
 }
 
 // A connected row whose owner's lease lapsed reports `disconnected`, so `state` and

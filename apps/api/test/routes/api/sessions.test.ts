@@ -246,6 +246,18 @@ t.test('GET /api/sessions/:sessionId and connection-status', async t => {
   const lapsed = await fastify.inject({ method: 'GET', url: `/api/sessions/${sessionId}/connection-status`, headers: auth })
   t.match(lapsed.json().data, { connected: false, state: 'disconnected', ownNumber: '4915100000000' },
     'a connected row whose owner lost its lease is not connected')
+
+  // A new owner whose claim is pending, or whose generation is not the row's, is not connected yet.
+  await registerWorker(redis, prefix, 'w2')
+  await redis.set(`${prefix}:owner:${sessionId}`, 'w2|pending')
+  t.match((await fastify.inject({ method: 'GET', url: `/api/sessions/${sessionId}/connection-status`, headers: auth })).json().data,
+    { connected: false }, 'a pending claim is not connected')
+  await setOwner(redis, prefix, sessionId, 'w2', 1)
+  t.match((await fastify.inject({ method: 'GET', url: `/api/sessions/${sessionId}/connection-status`, headers: auth })).json().data,
+    { connected: false }, 'an owner of another generation than the row is not connected')
+  await prisma.session.update({ where: { id: sessionId }, data: { generation: 1 } })
+  t.match((await fastify.inject({ method: 'GET', url: `/api/sessions/${sessionId}/connection-status`, headers: auth })).json().data,
+    { connected: true }, 'the owner that wrote the row is')
 })
 
 t.test('DELETE /api/sessions/:sessionId with no worker alive deletes the rows and announces it', async t => {
