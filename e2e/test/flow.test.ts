@@ -101,6 +101,14 @@ t.test('the whole flow through the API, a worker and the simulator', async t => 
   await new Promise(resolve => setTimeout(resolve, 500))
   t.equal((await sim.client.statuses(me)).filter(s => s.text === 'only once').length, 1, 'WhatsApp got it once')
 
+  // WhatsApp refuses a status (an error ack): 502 with the reason, the status kept as failed.
+  await sim.client.failNextMessages(me, '479')
+  const refused = await send({ type: 'text', content: 'refused one' })
+  t.equal(refused.status, 502, JSON.stringify(refused.body))
+  t.match(refused.body, { success: false, error: /479/ })
+  const failedList = await stack.api('GET', `/api/sessions/${sessionId}/statuses`)
+  t.match(failedList.body.data.find((s: any) => s.content === 'refused one'), { state: 'failed', error: /479/ })
+
   // Viewers: alice by number, bob by LID.
   const aliceAt = Date.parse('2026-06-01T08:00:00Z')
   const bobAt = Date.parse('2026-06-01T08:03:00Z')

@@ -71,6 +71,11 @@ export function controlRoutes (sim: Simulator, extra: { info: () => unknown, sav
     by: body.by === 'lid' ? 'lid' : 'pn',
     played: body.played
   }))
+  route('POST', '/sim/accounts/:phone/instant-views', ({ params, body }) => {
+    if (!Array.isArray(body.viewers)) throw new SimError(400, 'viewers must be an array')
+    sim.viewNextStatusInstantly(params.phone!, body.viewers.map((v: unknown) => phoneOf(v, 'viewers[]')), body.by === 'lid' ? 'lid' : 'pn')
+    return { armed: true }
+  })
   route('GET', '/sim/connections', () => sim.connectionLog())
   route('GET', '/sim/accounts/:phone/devices/:device/connections', ({ params }) => sim.connectionLog(`${params.phone}:${params.device}`)[`${params.phone}:${params.device}`])
   route('POST', '/sim/accounts/:phone/devices/:device/logout', ({ params }) => { sim.logoutDevice(params.phone!, int(params.device, 'device')); return { loggedOut: true } })

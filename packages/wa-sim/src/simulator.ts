@@ -66,6 +66,8 @@ export interface SimulatorOptions {
 export class Simulator {
   state: SimState
   readonly faults: Faults = { refuseUntil: 0, delayMs: {}, errorAcks: {} }
+  /** Viewers who view an account's next status the moment it is acknowledged (phone → viewers). */
+  private readonly instantViews = new Map<string, { viewers: string[], by: 'pn' | 'lid' }>()
   private readonly conns = new Set<Connection>()
   private readonly logs = new Map<string, DeviceLog>()
   private readonly qrRefs = new Map<string, Connection>()
@@ -586,6 +588,13 @@ export class Simulator {
     else delete this.faults.delayMs[phone]
   }
 
+  /** The given contacts view the account's next status the moment the server acknowledges it. */
+  viewNextStatusInstantly (phone: string, viewers: string[], by: 'pn' | 'lid' = 'pn') {
+    this.account(phone)
+    for (const v of viewers) this.account(v)
+    this.instantViews.set(phone, { viewers, by })
+  }
+
   /** Answers the account's next `count` messages with an error ack carrying `code`. */
   failNextMessages (phone: string, code: string, count = 1) {
     this.account(phone)
@@ -606,6 +615,17 @@ export class Simulator {
       if (--fault.remaining === 0) delete this.faults.errorAcks[phone!]
     }
     await conn.send({ tag: 'ack', attrs: { class: 'message', id, from: to, t, ...(error ? { error } : {}) } })
+    const instant = phone && !error && to === 'status@broadcast' && !node.attrs.edit ? this.instantViews.get(phone) : undefined
+    if (instant) {
+      // Receipts right behind the ack: the client still buffers its own upsert and folds them into it.
+      this.instantViews.delete(phone!)
+      for (const viewer of instant.viewers) {
+        const v = this.state.accounts[viewer]
+        if (!v) continue
+        const participant = instant.by === 'lid' ? `${v.lid}@lid` : `${viewer}@s.whatsapp.net`
+        await conn.send({ tag: 'receipt', attrs: { from: 'status@broadcast', id, participant, t, type: 'read' } })
+      }
+    }
     if (to !== 'status@broadcast' || !phone || conn.deviceId === undefined) return
     const account = this.state.accounts[phone]!
     const participants = getBinaryNodeChildren(getBinaryNodeChild(node, 'participants'), 'to').map(p => {

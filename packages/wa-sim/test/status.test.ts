@@ -101,6 +101,20 @@ t.test('statuses end to end through a real Baileys client', async t => {
     t.equal(seen[0]!.key.remoteJid, 'status@broadcast')
   })
 
+  t.test('receipts right behind the ack are folded into the sender\'s own message', async t => {
+    await s.client.viewNextStatusInstantly(SENDER, [ALICE])
+    const folded: any[] = []
+    const separate: MessageUserReceiptUpdate[] = []
+    client.sock.ev.on('messages.upsert', ({ messages }) => folded.push(...messages))
+    client.sock.ev.on('message-receipt.update', u => separate.push(...u))
+    const { id } = await send({ text: 'seen at once' })
+    for (let i = 0; i < 40 && !folded.some(m => m.key.id === id && m.userReceipt?.length); i++) await new Promise(resolve => setTimeout(resolve, 50))
+    const mine = folded.find(m => m.key.id === id)
+    t.ok(mine, 'the client emitted its own message')
+    t.same(mine?.userReceipt?.map((r: any) => r.userJid), [`${ALICE}@s.whatsapp.net`], 'with the early viewer folded in')
+    t.notOk(separate.some(u => u.key.id === id), 'and no separate receipt update for it')
+  })
+
   t.test('revoke', async t => {
     const { id } = await send({ text: 'to be deleted' })
     const key = { remoteJid: 'status@broadcast', fromMe: true, id }

@@ -89,6 +89,14 @@ t.test('a session through a real worker, Baileys and the simulator', async t => 
   await events.waitFor(e => e.event === 'status-deleted' && e.data.statusId === statusId)
   t.ok(await eventually(async () => !!(await sim.client.status(phone, status.messageId!)).revokedAt, 10_000), 'the contacts saw the revoke')
 
+  // Views that arrive right behind the ack are folded into the client's own message: recorded too.
+  await sim.client.viewNextStatusInstantly(phone, [alice, bob], 'lid')
+  const earlyId = randomUUID()
+  await prisma.status.create({ data: { id: earlyId, sessionId, type: 'text', content: 'seen at once', targetNumbers: [alice, bob], state: 'pending' } })
+  t.equal((await bus.send('send-status', { sessionId, statusId: earlyId })).ok, true)
+  t.ok(await eventually(async () => (await prisma.statusViewer.count({ where: { statusId: earlyId } })) === 2, 10_000), 'early viewers recorded')
+  t.same((await prisma.statusViewer.findMany({ where: { statusId: earlyId }, orderBy: { viewerNumber: 'asc' } })).map(v => v.viewerNumber), [alice, bob], 'by phone number (LIDs mapped)')
+
   // An error ack: the status is failed, with the reason.
   await sim.client.failNextMessages(phone, '479')
   const refusedId = randomUUID()
