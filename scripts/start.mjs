@@ -3,7 +3,7 @@
 // and points the workers at it, so every endpoint can be tried without a real number.
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 
 const root = new URL('..', import.meta.url).pathname
 
@@ -41,14 +41,24 @@ const stop = (code = 0) => {
 process.on('SIGINT', () => stop(0))
 process.on('SIGTERM', () => stop(0))
 
+const sandbox = process.env.SANDBOX === '1' || process.env.SANDBOX === 'true'
+if (sandbox) {
+  // The sandbox keeps its own database and Redis keys: simulated sessions never meet real WhatsApp.
+  const db = new URL(process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/wss')
+  db.pathname = `${db.pathname.replace(/_sandbox$/, '')}_sandbox`
+  process.env.DATABASE_URL = db.toString()
+  process.env.REDIS_PREFIX = `${process.env.REDIS_PREFIX ?? 'wss'}-sandbox`
+}
+
 // 1. Migrations (committed SQL, applied offline).
 const migrated = spawn(process.execPath, ['--import', 'tsx', 'prisma/scripts/migrate.ts'], { cwd: root, env: process.env, stdio: 'inherit' })
 const migrateCode = await new Promise(resolve => migrated.on('exit', resolve))
 if (migrateCode !== 0) process.exit(migrateCode ?? 1)
 
 // 2. The simulator, in sandbox mode.
-if (process.env.SANDBOX === '1' || process.env.SANDBOX === 'true') {
+if (sandbox) {
   const envOut = `${root}.sandbox.env`
+  rmSync(envOut, { force: true })
   const port = process.env.WA_SIM_PORT ?? '7780'
   run('simulator', ['packages/wa-sim/src/cli.ts', '--port', port, '--state', `${root}.sandbox-state.json`, '--write-env', envOut])
   for (let i = 0; i < 100 && !existsSync(envOut); i++) await new Promise(resolve => setTimeout(resolve, 100))

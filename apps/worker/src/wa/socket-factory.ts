@@ -26,7 +26,15 @@ export function createSocketFactory (settings: WhatsAppSettings, logger: Logger)
   const fetchAgent = ca ? new Agent({ ca, keepAlive: true }) : undefined
   // Baileys is chatty: its info lines go to debug level, never below the process's own level.
   const baileysLevel = logger.level === 'trace' ? 'debug' : logger.isLevelEnabled('warn') ? 'warn' : logger.level
-  const baileysLogger = logger.child({ module: 'baileys' }, { level: baileysLevel })
+  const child = logger.child({ module: 'baileys' }, { level: baileysLevel })
+  // History sync is off on purpose (DESIGN.md): Baileys' warning about it on every connect is noise.
+  const baileysLogger = Object.assign(Object.create(child) as Logger, {
+    warn: (obj: unknown, msg?: string, ...rest: unknown[]) => {
+      const text = typeof obj === 'string' ? obj : msg
+      if (text?.includes('DISABLING ALL SYNC')) return
+      child.warn(obj as object, msg, ...rest)
+    }
+  })
 
   return (auth: AuthenticationState): WASocket => makeWASocket({
     auth,
