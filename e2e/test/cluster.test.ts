@@ -79,6 +79,22 @@ t.test('two API nodes, two worker processes, and a third that joins', async t =>
   const newSessions = [await linkSession(stack, extra[0]!), await linkSession(stack, extra[1]!, 1)]
   t.same(await Promise.all(newSessions.map(s => stack.ownerOf(s))), [w3.id, w3.id], 'the least-loaded (new) worker took them')
 
+  // A rolling restart: a worker stopped gracefully hands its sessions over at once.
+  const survivor = stack.workers[1]!
+  const allSessions = [...sessions, ...newSessions]
+  const currentOwners = await Promise.all(allSessions.map(s => stack.ownerOf(s)))
+  const handed = allSessions.filter((_, i) => currentOwners[i] === survivor.id)
+  t.ok(handed.length >= 4, `the worker to stop runs ${handed.length} sessions`)
+  const stoppedAt = Date.now()
+  survivor.proc.kill('SIGTERM')
+  await survivor.exited
+  const allMoved = await eventually(async () => {
+    for (const s of handed) if ((await stack.api('GET', `/api/sessions/${s}/connection-status`)).body?.data?.connected !== true) return false
+    return true
+  }, 20_000, 200)
+  t.ok(allMoved, `after a graceful stop the sessions run on the remaining worker (${Date.now() - stoppedAt} ms)`)
+  t.same([...new Set(await Promise.all(handed.map(s => stack.ownerOf(s))))], [w3.id])
+
   const logs = await sim.client.connections()
   t.ok(Object.values(logs).every(l => l.maxOpen <= 1), 'the simulator never saw two connections of one device')
 })

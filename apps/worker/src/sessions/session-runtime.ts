@@ -249,7 +249,8 @@ export class SessionRuntime {
     clearTimeout(this.timer)
     const sock = this.sock
     this.sock = undefined
-    sock?.end(undefined)
+    // Wait for the socket to be closed before the session can be handed over: never two connections.
+    await closeSocket(sock)
     this.deps.authStore.evictSession(this.sessionId)
     this.settle()
   }
@@ -259,7 +260,7 @@ export class SessionRuntime {
     clearTimeout(this.timer)
     const sock = this.sock
     this.sock = undefined
-    sock?.end(undefined)
+    await closeSocket(sock)
     this.reconnects = 0
     this.pairingAttempts = 0
     this.row = (await this.deps.prisma.session.findUnique({ where: { id: this.sessionId } })) ?? this.row
@@ -280,7 +281,7 @@ export class SessionRuntime {
     // Renewing a code means a new registration: the old companion handshake cannot be reused.
     const sock = this.sock
     this.sock = undefined
-    sock?.end(undefined)
+    await closeSocket(sock)
     await this.auth?.clear()
     this.auth = undefined
     await this.write({ state: 'connecting', pairingCode: null, qrCode: null, lastError: null })
@@ -297,4 +298,10 @@ export class SessionRuntime {
     }
     await this.stop()
   }
+}
+
+/** Ends a Baileys socket and waits (briefly) until its WebSocket is really closed. */
+async function closeSocket (sock: WASocket | undefined) {
+  if (!sock) return
+  await Promise.race([sock.end(undefined), new Promise(resolve => setTimeout(resolve, 2000))]).catch(() => undefined)
 }
