@@ -20,6 +20,7 @@ export const EnvSchema = Type.Object({
   SEND_JITTER_MS: Type.Integer({ minimum: 0, default: 2000 }),
   STATUS_CHUNK_SIZE: Type.Integer({ minimum: 1, default: 500, description: 'Recipients per stanza of one status' }),
   ACK_TIMEOUT_MS: Type.Integer({ minimum: 1000, default: 20000 }),
+  START_WAIT_MS: Type.Integer({ minimum: 0, default: 10000, description: 'How long start/restart wait for a code, a QR or the connection before replying' }),
   RECONNECT_BASE_MS: Type.Integer({ minimum: 10, default: 1000 }),
   RECONNECT_MAX_MS: Type.Integer({ minimum: 100, default: 60000 }),
   PAIRING_MAX_ATTEMPTS: Type.Integer({ minimum: 1, default: 5, description: 'Fresh codes/QRs before an unlinked session stops' }),

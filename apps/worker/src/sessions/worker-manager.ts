@@ -158,7 +158,7 @@ export async function createWorkerManager (config: WorkerConfig, logger: Logger)
       const data = await (handlers[job.name] as (ctx: Parameters<typeof handlers[typeof job.name]>[0], p: unknown) => Promise<unknown>)({
         runtime,
         statuses,
-        startWaitMs: 10_000,
+        startWaitMs: config.START_WAIT_MS,
         finish: async reason => { await runtime.stop(); onFinished(sessionId, reason) },
         deleteSession: () => deleteSession(sessionId, runtime)
       }, job.payload)
