@@ -10,6 +10,32 @@ export interface OwnerRecord { workerId: string, generation: bigint | null, aliv
 /** A worker whose liveness key exists, with the number of sessions it runs. */
 export interface LiveWorker { id: string, load: number, info: Record<string, unknown> }
 
+// Picks the live worker with the fewest sessions, counting the sessions assigned to it that it has
+// not started yet (its published load lags behind), and counts this assignment too.
+const ASSIGN = `
+local ids = redis.call('SMEMBERS', KEYS[1])
+local best, bestLoad = nil, nil
+for _, id in ipairs(ids) do
+  local v = redis.call('GET', ARGV[1] .. ':worker:' .. id)
+  if v then
+    local ok, info = pcall(cjson.decode, v)
+    local load = (ok and type(info) == 'table' and tonumber(info.load)) or 0
+    load = load + (tonumber(redis.call('GET', ARGV[1] .. ':pending:' .. id)) or 0)
+    if bestLoad == nil or load < bestLoad or (load == bestLoad and id < best) then best, bestLoad = id, load end
+  end
+end
+if best then
+  redis.call('INCR', ARGV[1] .. ':pending:' .. best)
+  redis.call('PEXPIRE', ARGV[1] .. ':pending:' .. best, ARGV[2])
+end
+return best
+`
+const SETTLE = `
+local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+if n > 0 then redis.call('DECR', KEYS[1]) end
+return n
+`
+
 /** Read-only view of the registry, used by the API and by the orphan sweep. */
 export function createOwnerRegistry (redis: Redis, prefix: string) {
   const parse = (value: string | null, alive: boolean): OwnerRecord | null => {
@@ -69,6 +95,20 @@ export function createOwnerRegistry (redis: Redis, prefix: string) {
     /** Forgets a dead worker once its sessions and commands were handed over. */
     async forgetWorker (workerId: string) {
       await redis.multi().srem(`${prefix}:workers`, workerId).del(`${prefix}:owned:${workerId}`).exec()
+    },
+
+    /**
+     * Assigns a session without a live owner to the least-loaded live worker, counting assignments
+     * it has not started yet (so a burst of new sessions spreads out). Undefined when none is alive.
+     */
+    async assign (): Promise<string | undefined> {
+      const id = await redis.eval(ASSIGN, 1, `${prefix}:workers`, prefix, '60000') as string | null
+      return id ?? undefined
+    },
+
+    /** A worker started a session it was assigned: one fewer pending. */
+    async settle (workerId: string) {
+      await redis.eval(SETTLE, 1, `${prefix}:pending:${workerId}`)
     },
 
     /** A short exclusive lock (reaping a dead worker, sweeping orphans). */

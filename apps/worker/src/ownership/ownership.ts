@@ -152,6 +152,11 @@ export function createOwnership (opts: OwnershipOptions) {
       timer = setTimeout(tick, renewEveryMs)
     },
 
+    /** Publishes this worker's load now (after it started or stopped a session), not at the next renewal. */
+    async refresh () {
+      if (!fenced) await renew()
+    },
+
     /** Whether this worker currently holds a valid lease (recent renewal, not fenced). */
     healthy () { return !fenced && Date.now() - lastRenewed < selfFenceAfterMs },
 

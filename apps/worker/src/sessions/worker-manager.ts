@@ -2,7 +2,7 @@ import { Queue, Worker, type Job } from 'bullmq'
 import { Redis } from 'ioredis'
 import { createPrisma, type PrismaClient } from '@wss/db'
 import {
-  AppError, CommandName, bullPrefix, createOwnerRegistry, isAppError, leastLoaded, parseCommandJob, workerQueueName,
+  AppError, CommandName, bullPrefix, createOwnerRegistry, isAppError, parseCommandJob, workerQueueName,
   type CommandJob, type LiveWorker
 } from '@wss/shared'
 import type { Logger } from 'pino'
@@ -85,6 +85,7 @@ export async function createWorkerManager (config: WorkerConfig, logger: Logger)
   const onFinished = (sessionId: string, reason: string) => {
     log.info({ sessionId, reason }, 'session finished here')
     runtimes.delete(sessionId)
+    void ownership.refresh().catch(() => undefined)
     if (reason === 'stale-generation') ownership.forget(sessionId)
     else void ownership.release(sessionId).catch(() => undefined)
   }
@@ -103,6 +104,8 @@ export async function createWorkerManager (config: WorkerConfig, logger: Logger)
         onSocket: (runtime, sock) => viewers.watch(runtime, sock)
       })
       runtimes.set(sessionId, rt)
+      // The load others route by is current at once, and the assignment that brought it here is settled.
+      await Promise.all([ownership.refresh(), registry.settle(workerId)]).catch(() => undefined)
       if (start && !(await rt.start())) {
         runtimes.delete(sessionId)
         await ownership.release(sessionId)
@@ -195,10 +198,10 @@ export async function createWorkerManager (config: WorkerConfig, logger: Logger)
     const q = new Queue(workerQueueName(deadId), bullConnection)
     try {
       const jobs = await q.getJobs(['wait', 'prioritized', 'delayed', 'active'])
-      const assigned = new Map<string, number>()
       for (const j of jobs) {
-        const target = leastLoaded(live, assigned)
-        if (target) await queueOf(target.id).add(j.name, j.data, { removeOnComplete: true, removeOnFail: 1000 })
+        // The receiving worker forwards it to the session's owner if that is another worker.
+        const target = live.some(w => w.id === workerId) ? workerId : (await registry.assign())
+        if (target) await queueOf(target).add(j.name, j.data, { removeOnComplete: true, removeOnFail: 1000 })
       }
       await q.obliterate({ force: true })
       await registry.forgetWorker(deadId)
@@ -221,14 +224,15 @@ export async function createWorkerManager (config: WorkerConfig, logger: Logger)
     })
     if (!candidates.length) return
     const owners = await registry.owners(candidates.map(c => c.id))
-    const assigned = new Map<string, number>()
     for (const { id } of candidates) {
       if (owners.get(id)?.alive) continue
-      const target = leastLoaded(live, assigned)
+      // One resume in flight per session, so a slow start is not assigned (and counted) twice.
+      if (!(await registry.lock(`resume:${id}`, workerId, 15_000))) continue
+      const target = await registry.assign()
       if (!target) break
       const job: CommandJob = { name: CommandName.StartSession, payload: { sessionId: id, reason: 'resume' }, enqueuedAt: Date.now() }
       // One pending resume per session: BullMQ ignores a second add with the same job id.
-      await queueOf(target.id).add(job.name, job, { jobId: `resume-${id}`, removeOnComplete: true, removeOnFail: true })
+      await queueOf(target).add(job.name, job, { jobId: `resume-${id}`, removeOnComplete: true, removeOnFail: true })
     }
   }
 

@@ -10,7 +10,6 @@ import {
   ErrorCodes,
   bullPrefix,
   createOwnerRegistry,
-  leastLoaded,
   parseCommandReply,
   replyChannel,
   workerQueueName,
@@ -153,9 +152,9 @@ export function createCommandBus (deps: CommandBusDeps): CommandBus {
   async function route (sessionId: string): Promise<string> {
     const owner = await registry.owner(sessionId)
     if (owner?.alive === true) return owner.workerId
-    const worker = leastLoaded(await registry.liveWorkers())
+    const worker = await registry.assign()
     if (worker === undefined) throw new AppError('NO_WORKER', 'No worker is available to run the command; try again once a worker is up')
-    return worker.id
+    return worker
   }
 
   async function enqueue (workerId: string, job: CommandJob, jobId: string): Promise<void> {

@@ -1,0 +1,41 @@
+import t from 'tap'
+import { randomUUID } from 'node:crypto'
+import { Redis } from 'ioredis'
+import { createOwnerRegistry } from '../src/index.ts'
+
+const redisUrl = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
+
+t.test('assign spreads a burst of new sessions over the live workers', async t => {
+  const redis = new Redis(redisUrl)
+  const prefix = `wss-test-${randomUUID().slice(0, 8)}`
+  t.teardown(async () => {
+    const keys = await redis.keys(`${prefix}:*`)
+    if (keys.length) await redis.del(...keys)
+    redis.disconnect()
+  })
+  const live = async (id: string, load: number) => {
+    await redis.set(`${prefix}:worker:${id}`, JSON.stringify({ load }), 'PX', 60_000)
+    await redis.sadd(`${prefix}:workers`, id)
+  }
+  await live('a', 3)
+  await live('b', 0)
+  await redis.sadd(`${prefix}:workers`, 'dead') // listed, but its liveness key is gone
+  const registry = createOwnerRegistry(redis, prefix)
+
+  // Six sessions at once, before any worker published a new load: b catches up with a, then they alternate.
+  const picks = []
+  for (let i = 0; i < 6; i++) picks.push(await registry.assign())
+  t.same(picks, ['b', 'b', 'b', 'a', 'b', 'a'], 'counted assignments, not only the published load')
+  t.notOk(picks.includes('dead'), 'never a dead worker')
+
+  // b started two of them and published its load: its pending count went down by two.
+  await registry.settle('b')
+  await registry.settle('b')
+  await live('b', 2)
+  t.equal(Number(await redis.get(`${prefix}:pending:b`)), 2)
+  await registry.settle('x') // settling with nothing pending stays at zero
+  t.equal(await redis.get(`${prefix}:pending:x`), null)
+
+  await redis.del(`${prefix}:worker:a`, `${prefix}:worker:b`)
+  t.equal(await registry.assign(), undefined, 'no live worker: nothing assigned')
+})
