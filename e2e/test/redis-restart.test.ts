@@ -55,6 +55,20 @@ t.test('Redis restarts during a run', async t => {
   t.ok(await eventually(async () => (await stack.api('GET', `/api/sessions/${sessionId}/connection-status`)).body?.data?.connected === true, 30_000, 250), 'the session came back by itself')
   const sent = await stack.api('POST', `/api/sessions/${sessionId}/send-status`, { type: 'text', content: 'after the outage', targetNumbers: '15556660001' })
   t.equal(sent.status, 201, JSON.stringify(sent.body))
+
+  // Redis unreachable for longer than the lease, its data kept (every client paused): the workers
+  // stop their sessions, the API does not report a session it cannot vouch for, and all comes back.
+  const { Redis } = await import('ioredis')
+  const admin = new Redis(redis.url)
+  t.teardown(() => admin.disconnect())
+  await admin.call('CLIENT', 'PAUSE', '7000', 'ALL')
+  await new Promise(resolve => setTimeout(resolve, 7500))
+  const right = await stack.api('GET', `/api/sessions/${sessionId}/connection-status`)
+  t.not(right.body?.data?.connected, true, 'not reported connected right after the outage (its socket was stopped)')
+  t.ok(await eventually(async () => (await stack.api('GET', `/api/sessions/${sessionId}/connection-status`)).body?.data?.connected === true, 30_000, 250), 'and it came back by itself')
+  const again = await stack.api('POST', `/api/sessions/${sessionId}/send-status`, { type: 'text', content: 'after the pause', targetNumbers: '15556660001' })
+  t.equal(again.status, 201, JSON.stringify(again.body))
+
   const logs = await sim.client.connections()
   t.ok(Object.values(logs).every(l => l.maxOpen <= 1), 'never two connections of one device')
 })

@@ -9,7 +9,9 @@ const children = new Set<ChildProcess>()
 let stopping = false
 
 function spawnWorker (slot: number, failures = 0) {
-  const child = fork(script, [], { execArgv: ['--import', 'tsx'], env: { ...process.env, WORKER_SLOT: String(slot) } })
+  // Each process is its own owner: a configured WORKER_ID gets the slot appended.
+  const id = process.env.WORKER_ID ? { WORKER_ID: `${process.env.WORKER_ID}-${slot}` } : {}
+  const child = fork(script, [], { execArgv: ['--import', 'tsx'], env: { ...process.env, ...id, WORKER_SLOT: String(slot) } })
   children.add(child)
   const started = Date.now()
   child.on('exit', code => {

@@ -13,6 +13,8 @@ try {
 }
 const logger = createLogger(config.LOG_LEVEL)
 guardConsole(logger)
+// One failed promise must not take every session of this process down with it.
+process.on('unhandledRejection', err => logger.error({ err }, 'unhandled rejection'))
 const manager = await createWorkerManager(config, logger)
 await manager.start()
 

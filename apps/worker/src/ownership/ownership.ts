@@ -59,6 +59,14 @@ redis.call('SET', KEYS[1], ARGV[1] .. '|pending')
 redis.call('SADD', ARGV[3] .. ARGV[1], ARGV[4])
 return 1
 `
+// Creates the registry epoch from Redis' own clock (claims compare against the same clock).
+const EPOCH = `
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  local t = redis.call('TIME')
+  redis.call('SET', KEYS[1], tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
+end
+return 1
+`
 // Sets the generation only if this worker still holds the claim.
 const CONFIRM = `
 local cur = redis.call('GET', KEYS[1])
@@ -97,10 +105,11 @@ export function createOwnership (opts: OwnershipOptions) {
   const epochGraceMs = renewEveryMs * 2 + 500
   const renew = async () => {
     const value = JSON.stringify({ load: opts.load(), at: Date.now(), ...opts.info })
+    const sentAt = Date.now()
     const results = await redis.multi()
       .set(workerKey(workerId), value, 'PX', leaseTtlMs, 'GET')
       .sadd(workersKey, workerId)
-      .set(epochKey, String(Date.now()), 'NX')
+      .eval(EPOCH, 1, epochKey)
       .exec()
     const previous = results?.[0]?.[1] as string | null | undefined
     if (lastRenewed && previous == null && !fenced && owned.size) {
@@ -109,7 +118,8 @@ export function createOwnership (opts: OwnershipOptions) {
       owned.clear()
       opts.onLost(ids, 'fenced')
     }
-    lastRenewed = Date.now()
+    // The key was set no earlier than the request was sent: the lease runs from then.
+    lastRenewed = sentAt
     if (fenced) {
       fenced = false
       opts.onRecovered?.()
@@ -126,17 +136,22 @@ export function createOwnership (opts: OwnershipOptions) {
     }
   }
 
+  const fence = () => {
+    if (fenced || Date.now() - lastRenewed <= selfFenceAfterMs) return
+    fenced = true
+    const ids = [...owned.keys()]
+    owned.clear()
+    opts.onLost(ids, 'fenced')
+  }
+  // Checked on its own clock too: a renewal that hangs must not delay the fence.
+  let fenceTimer: NodeJS.Timeout | undefined
+
   const tick = async () => {
     try {
       await renew()
     } catch (err) {
       opts.onError?.(err)
-      if (!fenced && Date.now() - lastRenewed > selfFenceAfterMs) {
-        fenced = true
-        const ids = [...owned.keys()]
-        owned.clear()
-        opts.onLost(ids, 'fenced')
-      }
+      fence()
     } finally {
       if (!stopped) timer = setTimeout(tick, fenced ? Math.min(renewEveryMs, 500) : renewEveryMs)
     }
@@ -150,6 +165,7 @@ export function createOwnership (opts: OwnershipOptions) {
     async start () {
       await renew()
       timer = setTimeout(tick, renewEveryMs)
+      fenceTimer = setInterval(fence, Math.min(250, renewEveryMs))
     },
 
     /** Publishes this worker's load now (after it started or stopped a session), not at the next renewal. */
@@ -198,6 +214,7 @@ export function createOwnership (opts: OwnershipOptions) {
     async stop (opts2: { release?: boolean } = {}) {
       stopped = true
       clearTimeout(timer)
+      clearInterval(fenceTimer)
       if (opts2.release) {
         const ids = [...owned.keys()]
         for (const id of ids) await this.release(id).catch(() => undefined)

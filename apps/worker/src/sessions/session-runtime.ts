@@ -15,7 +15,7 @@ export interface RuntimeDeps {
   logger: Logger
   config: { RECONNECT_BASE_MS: number, RECONNECT_MAX_MS: number, PAIRING_MAX_ATTEMPTS: number }
   /** Called when the session no longer runs here (logged out, replaced, gave up, lost). */
-  onFinished (sessionId: string, reason: string): void
+  onFinished (runtime: SessionRuntime, reason: string): void
   /** Called for every socket, so receipts and acks can be observed. */
   onSocket (runtime: SessionRuntime, sock: WASocket): void
 }
@@ -91,6 +91,8 @@ export class SessionRuntime {
     if (this.stopped) return
     clearTimeout(this.timer)
     this.auth ??= await this.deps.authStore.open(this.sessionId, this.generation)
+    // stop() may have run while the auth state loaded: then no socket may be opened.
+    if (this.stopped) return
     this.pairingRequested = false
     const sock = this.deps.makeSocket(this.auth.state as never)
     this.sock = sock
@@ -115,7 +117,7 @@ export class SessionRuntime {
       // Another worker owns the session now: stop without touching anything.
       this.log.warn('stale generation, stopping')
       void this.stop()
-      this.deps.onFinished(this.sessionId, 'stale-generation')
+      this.deps.onFinished(this, 'stale-generation')
       return
     }
     this.log.error({ err }, 'session update failed')
@@ -239,7 +241,7 @@ export class SessionRuntime {
 
   private async finish (reason: string) {
     await this.stop()
-    this.deps.onFinished(this.sessionId, reason)
+    this.deps.onFinished(this, reason)
   }
 
   /** Ends the socket and every timer; writes nothing. */
@@ -253,6 +255,19 @@ export class SessionRuntime {
     await closeSocket(sock)
     this.deps.authStore.evictSession(this.sessionId)
     this.settle()
+  }
+
+  /**
+   * Stops after this worker lost its lease (fenced): the socket goes first, then the row stops
+   * saying `connected` (best effort: a newer owner may already have taken the session).
+   */
+  async suspend () {
+    await this.stop()
+    if (this.row?.state !== 'connected') return
+    try {
+      await this.write({ state: 'connecting', lastError: 'the worker lost its lease; the session is being resumed' })
+      this.publishStatus()
+    } catch { /* a newer owner took over: its state stands */ }
   }
 
   /** Tears the socket down and connects again (the restart route). */

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import { Queue, Worker, type Job } from 'bullmq'
 import { Redis } from 'ioredis'
 import { createPrisma, type PrismaClient } from '@wss/db'
@@ -75,19 +76,23 @@ export async function createWorkerManager (config: WorkerConfig, logger: Logger)
       for (const id of ids) {
         const rt = runtimes.get(id)
         runtimes.delete(id)
-        void rt?.stop()
+        void (reason === 'fenced' ? rt?.suspend() : rt?.stop())
       }
     },
     onRecovered: () => log.info('lease recovered'),
     onError: err => log.debug({ err: (err as Error).message }, 'lease renewal failed')
   })
 
-  const onFinished = (sessionId: string, reason: string) => {
+  const onFinished = (rt: SessionRuntime, reason: string) => {
+    const { sessionId } = rt
     log.info({ sessionId, reason }, 'session finished here')
+    // A late report from an older runtime of the session must not touch the one running now.
+    if (runtimes.get(sessionId) !== rt) return
     runtimes.delete(sessionId)
     void ownership.refresh().catch(() => undefined)
-    if (reason === 'stale-generation') ownership.forget(sessionId)
-    else void ownership.release(sessionId).catch(() => undefined)
+    if (reason === 'stale-generation') {
+      if (ownership.owned().get(sessionId) === rt.generation) ownership.forget(sessionId)
+    } else void ownership.release(sessionId).catch(() => undefined)
   }
 
   /** Claims and starts a session here; null when another live worker owns it or it is gone. */
@@ -106,7 +111,17 @@ export async function createWorkerManager (config: WorkerConfig, logger: Logger)
       runtimes.set(sessionId, rt)
       // The load others route by is current at once, and the assignment that brought it here is settled.
       await Promise.all([ownership.refresh(), registry.settle(workerId)]).catch(() => undefined)
-      if (start && !(await rt.start())) {
+      let started: boolean
+      try {
+        started = !start || await rt.start()
+      } catch (err) {
+        // A half-built runtime must not stay registered: the session would be wedged here.
+        runtimes.delete(sessionId)
+        await rt.stop().catch(() => undefined)
+        await ownership.release(sessionId).catch(() => undefined)
+        throw err
+      }
+      if (!started) {
         runtimes.delete(sessionId)
         await ownership.release(sessionId)
         return null
@@ -154,7 +169,8 @@ export async function createWorkerManager (config: WorkerConfig, logger: Logger)
         if (!rt) {
           const now = await registry.owner(sessionId)
           if (now?.alive && now.workerId !== workerId) return await forward(job, now.workerId)
-          throw new AppError('NO_WORKER', 'the session could not be started')
+          // Claims are refused for a moment after the registry was reset: retry, do not drop.
+          throw new Error('the session could not be claimed yet')
         }
       }
       const runtime = rt
@@ -162,7 +178,7 @@ export async function createWorkerManager (config: WorkerConfig, logger: Logger)
         runtime,
         statuses,
         startWaitMs: config.START_WAIT_MS,
-        finish: async reason => { await runtime.stop(); onFinished(sessionId, reason) },
+        finish: async reason => { await runtime.stop(); onFinished(runtime, reason) },
         deleteSession: () => deleteSession(sessionId, runtime)
       }, job.payload)
       await reply(job, { ok: true, data })
@@ -170,6 +186,12 @@ export async function createWorkerManager (config: WorkerConfig, logger: Logger)
       if (isAppError(err)) {
         jlog.info({ code: err.code }, 'command refused')
         await reply(job, { ok: false, code: err.code, message: err.message })
+        return
+      }
+      // A transient failure (database, lease hiccup): try again shortly rather than drop the command.
+      if ((job.hops ?? 0) < MAX_HOPS && !closed) {
+        jlog.warn({ err: (err as Error).message }, 'command failed, retrying')
+        await queueOf(workerId).add(job.name, { ...job, hops: (job.hops ?? 0) + 1 }, { delay: 1000 * ((job.hops ?? 0) + 1), removeOnComplete: true, removeOnFail: 1000, ...(bullJob.id ? { jobId: `${bullJob.id}-r${(job.hops ?? 0) + 1}` } : {}) })
         return
       }
       jlog.error({ err }, 'command failed')
@@ -180,7 +202,7 @@ export async function createWorkerManager (config: WorkerConfig, logger: Logger)
   async function forward (job: CommandJob, target: string) {
     const hops = (job.hops ?? 0) + 1
     if (hops > MAX_HOPS) throw new AppError('NO_WORKER', 'the command could not reach the session owner')
-    await queueOf(target).add(job.name, { ...job, hops }, { removeOnComplete: true, removeOnFail: 1000 })
+    await queueOf(target).add(job.name, { ...job, hops }, { removeOnComplete: true, removeOnFail: 1000, jobId: `fwd-${hops}-${job.replyTo?.requestId ?? randomUUID()}` })
   }
 
   const bullWorker = new Worker(workerQueueName(workerId), runCommand, {
@@ -208,6 +230,18 @@ export async function createWorkerManager (config: WorkerConfig, logger: Logger)
       log.info({ deadId, commands: jobs.length }, 'reaped a dead worker')
     } finally {
       await q.close()
+    }
+  }
+
+  /**
+   * Sessions the registry says this worker owns but that do not run here (it stopped them when its
+   * lease lapsed, and Redis kept the records): let them go, so they are not reported connected and
+   * the sweep places them again.
+   */
+  async function releaseStranded () {
+    if (!ownership.healthy()) return
+    for (const id of await registry.ownedBy(workerId)) {
+      if (!runtimes.has(id) && !starting.has(id)) await ownership.release(id)
     }
   }
 
@@ -260,7 +294,7 @@ export async function createWorkerManager (config: WorkerConfig, logger: Logger)
       await ownership.start()
       void bullWorker.run()
       const loop = () => {
-        sweep().catch(err => log.warn({ err: (err as Error).message }, 'sweep failed')).finally(() => {
+        releaseStranded().then(sweep).catch(err => log.warn({ err: (err as Error).message }, 'sweep failed')).finally(() => {
           if (!closed) sweepTimer = setTimeout(loop, config.SWEEP_INTERVAL_MS)
         })
       }

@@ -69,6 +69,8 @@ export function createStatusService (deps: StatusServiceDeps) {
       sock.ev.on('messages.upsert', onUpsert)
       timer = setTimeout(() => { cleanup(); reject(new AppError('WORKER_TIMEOUT', 'WhatsApp did not acknowledge the status in time')) }, timeoutMs)
     })
+    // Awaited only after sendMessage returns: a timeout before then must not be an unhandled rejection.
+    promise.catch(() => undefined)
     return { promise, cancel: cleanup }
   }
 
@@ -123,80 +125,97 @@ export function createStatusService (deps: StatusServiceDeps) {
     }
   }
 
+  const inFlight = new Map<string, Promise<Status>>()
+
   return {
     /**
      * Sends a pending status and resolves the stored row once WhatsApp acknowledged every stanza.
-     * Idempotent by the status id: a retried command returns the first outcome.
+     * Idempotent by the status id: a retried command returns the first outcome, and concurrent
+     * commands for one status share one send.
      */
-    async send (runtime: SessionRuntime, statusId: string): Promise<Status> {
-      const status = await prisma.status.findFirst({ where: { id: statusId, sessionId: runtime.sessionId } })
-      if (!status) throw new AppError('STATUS_NOT_FOUND', `status ${statusId} not found`)
-      if (status.state === 'sent' || status.state === 'deleted') return status
-      if (status.state === 'failed') throw new AppError('WHATSAPP_REFUSED', status.error ?? 'WhatsApp refused the status')
-      const sock = runtime.sock
-      if (!runtime.connected || !sock?.user) throw new AppError('SESSION_NOT_CONNECTED', 'the session is not connected')
-
-      const own = jidOf(jidDecode(sock.user.id)!.user)
-      const audience = [own, ...status.targetNumbers.map(jidOf).filter(j => j !== own)]
-      let built: Awaited<ReturnType<typeof content>>
-      try {
-        built = await content(status)
-      } catch (err) {
-        const message = err instanceof AppError ? err.message : 'the status content could not be prepared'
-        await markFailed(status, message)
-        throw err instanceof AppError ? err : new AppError('INTERNAL', message)
-      }
-      await pace(runtime.sessionId)
-      const messageId = status.messageId ?? generateMessageIDV2(sock.user.id)
-      if (!status.messageId) await prisma.status.update({ where: { id: status.id }, data: { messageId, audience } })
-
-      const chunks: string[][] = []
-      for (let i = 0; i < audience.length; i += deps.config.STATUS_CHUNK_SIZE) chunks.push(audience.slice(i, i + deps.config.STATUS_CHUNK_SIZE))
-      let sent = 0
-      for (const chunk of chunks) {
-        const ack = waitForAck(sock, messageId, deps.config.ACK_TIMEOUT_MS)
-        try {
-          await sock.sendMessage('status@broadcast', built.message as never, { statusJidList: chunk, broadcast: true, messageId, ...built.options } as never)
-        } catch (err) {
-          ack.cancel()
-          logger.warn({ sessionId: runtime.sessionId, statusId, err: (err as Error).message }, 'status send failed')
-          throw new AppError('SESSION_NOT_CONNECTED', 'the connection dropped while sending; retry the request')
-        }
-        const error = await ack.promise
-        if (error) {
-          const reason = `WhatsApp refused the status (error ${error})`
-          await markFailed(status, reason)
-          throw new AppError('WHATSAPP_REFUSED', reason)
-        }
-        sent += chunk.length
-        if (chunks.length > 1) events.publish('status-progress', { sessionId: runtime.sessionId, id: status.id, sent, total: audience.length })
-      }
-      const sentAt = new Date()
-      const row = await prisma.status.update({
-        where: { id: status.id },
-        data: { state: 'sent', sentAt, expiresAt: new Date(sentAt.getTime() + DAY_MS), error: null }
-      })
-      events.publish('status-sent', { sessionId: runtime.sessionId, ...statusView(row) })
-      events.publish('statuses-updated', { sessionId: runtime.sessionId })
-      return row
+    send (runtime: SessionRuntime, statusId: string): Promise<Status> {
+      const running = inFlight.get(statusId)
+      if (running) return running
+      const work = sendOnce(runtime, statusId).finally(() => inFlight.delete(statusId))
+      inFlight.set(statusId, work)
+      return work
     },
 
-    /** Revokes a sent status on WhatsApp and marks it deleted. */
-    async revoke (runtime: SessionRuntime, statusId: string): Promise<Status> {
-      const status = await prisma.status.findFirst({ where: { id: statusId, sessionId: runtime.sessionId } })
-      if (!status) throw new AppError('STATUS_NOT_FOUND', `status ${statusId} not found`)
-      if (status.state === 'deleted') return status
-      if (status.state === 'sent' && status.messageId) {
-        const sock = runtime.sock
-        if (!runtime.connected || !sock) throw new AppError('SESSION_NOT_CONNECTED', 'the session is not connected')
-        const key = { remoteJid: 'status@broadcast', fromMe: true, id: status.messageId }
-        await sock.sendMessage('status@broadcast', { delete: key }, { statusJidList: status.audience, broadcast: true } as never)
-      }
-      const row = await prisma.status.update({ where: { id: status.id }, data: { state: 'deleted', deletedAt: new Date() } })
-      events.publish('status-deleted', { sessionId: runtime.sessionId, statusId: row.id })
-      events.publish('statuses-updated', { sessionId: runtime.sessionId })
-      return row
+    revoke
+  }
+
+  async function sendOnce (runtime: SessionRuntime, statusId: string): Promise<Status> {
+    const status = await prisma.status.findFirst({ where: { id: statusId, sessionId: runtime.sessionId } })
+    if (!status) throw new AppError('STATUS_NOT_FOUND', `status ${statusId} not found`)
+    if (status.state === 'sent' || status.state === 'deleted') return status
+    if (status.state === 'failed') throw new AppError('WHATSAPP_REFUSED', status.error ?? 'WhatsApp refused the status')
+    const sock = runtime.sock
+    if (!runtime.connected || !sock?.user) throw new AppError('SESSION_NOT_CONNECTED', 'the session is not connected')
+
+    const own = jidOf(jidDecode(sock.user.id)!.user)
+    const audience = [own, ...status.targetNumbers.map(jidOf).filter(j => j !== own)]
+    let built: Awaited<ReturnType<typeof content>>
+    try {
+      built = await content(status)
+    } catch (err) {
+      const message = err instanceof AppError ? err.message : 'the status content could not be prepared'
+      await markFailed(status, message)
+      throw err instanceof AppError ? err : new AppError('INTERNAL', message)
     }
+    await pace(runtime.sessionId)
+    // One WhatsApp message id per status, whoever sends it first (another process may race us):
+    // a resend after a crash reuses it, and recipients keep one status per id.
+    if (!status.messageId) {
+      await prisma.status.updateMany({ where: { id: status.id, messageId: null }, data: { messageId: generateMessageIDV2(sock.user.id), audience } })
+    }
+    const messageId = (await prisma.status.findUniqueOrThrow({ where: { id: status.id }, select: { messageId: true } })).messageId!
+
+    const chunks: string[][] = []
+    for (let i = 0; i < audience.length; i += deps.config.STATUS_CHUNK_SIZE) chunks.push(audience.slice(i, i + deps.config.STATUS_CHUNK_SIZE))
+    let sent = 0
+    for (const chunk of chunks) {
+      const ack = waitForAck(sock, messageId, deps.config.ACK_TIMEOUT_MS)
+      try {
+        await sock.sendMessage('status@broadcast', built.message as never, { statusJidList: chunk, broadcast: true, messageId, ...built.options } as never)
+      } catch (err) {
+        ack.cancel()
+        logger.warn({ sessionId: runtime.sessionId, statusId, err: (err as Error).message }, 'status send failed')
+        throw new AppError('SESSION_NOT_CONNECTED', 'the connection dropped while sending; retry the request')
+      }
+      const error = await ack.promise
+      if (error) {
+        const reason = `WhatsApp refused the status (error ${error})`
+        await markFailed(status, reason)
+        throw new AppError('WHATSAPP_REFUSED', reason)
+      }
+      sent += chunk.length
+      if (chunks.length > 1) events.publish('status-progress', { sessionId: runtime.sessionId, id: status.id, sent, total: audience.length })
+    }
+    const sentAt = new Date()
+    const row = await prisma.status.update({
+      where: { id: status.id },
+      data: { state: 'sent', sentAt, expiresAt: new Date(sentAt.getTime() + DAY_MS), error: null }
+    })
+    events.publish('status-sent', { sessionId: runtime.sessionId, ...statusView(row) })
+    events.publish('statuses-updated', { sessionId: runtime.sessionId })
+    return row
+  }
+
+  /** Revokes a sent status on WhatsApp and marks it deleted. */
+  async function revoke (runtime: SessionRuntime, statusId: string): Promise<Status> {
+    const status = await prisma.status.findFirst({ where: { id: statusId, sessionId: runtime.sessionId } })
+    if (!status) throw new AppError('STATUS_NOT_FOUND', `status ${statusId} not found`)
+    if (status.state === 'deleted') return status
+    if (status.state === 'sent' && status.messageId) {
+      const sock = runtime.sock
+      if (!runtime.connected || !sock) throw new AppError('SESSION_NOT_CONNECTED', 'the session is not connected')
+      const key = { remoteJid: 'status@broadcast', fromMe: true, id: status.messageId }
+      await sock.sendMessage('status@broadcast', { delete: key }, { statusJidList: status.audience, broadcast: true } as never)
+    }
+    const row = await prisma.status.update({ where: { id: status.id }, data: { state: 'deleted', deletedAt: new Date() } })
+    events.publish('status-deleted', { sessionId: runtime.sessionId, statusId: row.id })
+    events.publish('statuses-updated', { sessionId: runtime.sessionId })
+    return row
   }
 
   async function markFailed (status: Status, error: string) {

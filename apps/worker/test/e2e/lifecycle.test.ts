@@ -174,3 +174,24 @@ t.test('large audiences, media and previews by URL, retention', async t => {
   t.equal(await ctx.prisma.statusViewer.count({ where: { statusId: old } }), 0, 'with its viewers')
   t.same((await ctx.prisma.upload.findMany({ select: { id: true }, orderBy: { id: 'asc' } })).map(u => u.id), ['fresh.png', 'live.png'], 'uploads: kept while fresh or needed')
 })
+
+t.test('WhatsApp slower than the ack timeout: the send fails cleanly, a retry posts the same message', async t => {
+  const ctx = await setup(t, { ACK_TIMEOUT_MS: '1000' })
+  const phone = '15551040000'
+  const contact = '15551040001'
+  await ctx.sim.client.createAccount(contact)
+  const sessionId = await linked(ctx, phone)
+  const id = randomUUID()
+  await ctx.prisma.status.create({ data: { id, sessionId, type: 'text', content: 'slow network', targetNumbers: [contact], state: 'pending' } })
+  // Every server reply (device lists, pre-keys, the ack) waits 1.5 s: the ack timer fires while sendMessage still runs.
+  await ctx.sim.client.delayReplies(1500, phone)
+  const slow = await ctx.bus.send('send-status', { sessionId, statusId: id })
+  t.match(slow, { ok: false, code: 'WORKER_TIMEOUT' }, 'the command reports the timeout')
+  await new Promise(resolve => setTimeout(resolve, 2000))
+  await ctx.sim.client.delayReplies(0, phone)
+  const retry = await ctx.bus.send('send-status', { sessionId, statusId: id })
+  t.match(retry, { ok: true, data: { state: 'sent' } }, 'the worker is alive and the retry is sent')
+  const messageId = (await ctx.prisma.status.findUniqueOrThrow({ where: { id } })).messageId!
+  t.equal((await ctx.sim.client.statuses(phone)).filter(s => s.text === 'slow network').length, 1, 'one status on the phones, under one message id')
+  t.ok((await ctx.sim.client.statuses(phone)).some(s => s.id === messageId))
+})
