@@ -164,6 +164,7 @@ t.test('a QR link through the API', async t => {
   await sim.client.createAccount(me)
   await sim.client.createAccount(contact)
   const sio = await socketIoClient(t, stack.apis[0]!.url, stack.apiKey)
+  const ws = await wsClient(t, stack.apis[0]!.url, stack.apiKey)
   const sessionId = `qr-${randomUUID().slice(0, 6)}`
   const created = await stack.api('POST', '/api/sessions', { sessionId, sessionName: 'QR shop', authMethod: 'qrcode' })
   t.equal(created.status, 201, JSON.stringify(created.body))
@@ -182,9 +183,21 @@ t.test('a QR link through the API', async t => {
   await sim.client.viewStatus(me, onPhone.id, { viewers: [contact] })
   const update = await sio.waitFor(e => e.event === 'status-viewers-update' && e.data.statusId === sent.body.data.id)
   t.equal(update.data.viewers[0].viewerNumber, contact)
+  await ws.waitFor(e => e.event === 'status-viewers-update' && e.data.statusId === sent.body.data.id)
+  const viewers = await stack.api('GET', `/api/sessions/${sessionId}/statuses/${sent.body.data.id}/viewers`)
+  t.equal(viewers.body.data[0].viewerNumber, contact, 'the viewer through the API')
+
+  // Media through a QR-linked session too.
+  const img = await upload(stack, 'image', png, 'qr.png', 'image/png')
+  const image = await stack.api('POST', `/api/sessions/${sessionId}/send-status`, { type: 'image', content: img.body.data.filename, caption: 'qr image', targetNumbers: [contact] })
+  t.equal(image.status, 201, JSON.stringify(image.body))
+  let imageOnPhone: any
+  await eventually(async () => { imageOnPhone = (await sim.client.statuses(me)).find(s => s.caption === 'qr image'); return !!imageOnPhone })
+  t.equal(imageOnPhone.media.sha256, sha(png), 'the contact got the uploaded image')
   const del = await stack.api('DELETE', `/api/sessions/${sessionId}/statuses/${sent.body.data.id}`)
   t.equal(del.status, 200)
   await sio.waitFor(e => e.event === 'status-deleted' && e.data.statusId === sent.body.data.id)
+  await ws.waitFor(e => e.event === 'status-deleted' && e.data.statusId === sent.body.data.id)
 
   // Deleting the session logs the device out and removes every row of it.
   const gone = await stack.api('DELETE', `/api/sessions/${sessionId}`)

@@ -127,3 +127,42 @@ export async function commandClient (t: Teardown, prefix: string) {
     }
   }
 }
+
+/**
+ * A worker (in this process) on a fresh database and Redis prefix, pointed at a new simulator,
+ * with an event collector and a command client. `restart` replaces the worker by a new one.
+ */
+export async function startWorkerStack (t: Teardown, env: Record<string, string> = {}) {
+  const { startSimulator } = await import('@wss/wa-sim')
+  const { loadConfig } = await import('../src/config.ts')
+  const { createLogger } = await import('../src/logger.ts')
+  const { createWorkerManager } = await import('../src/sessions/worker-manager.ts')
+  const sim = await startSimulator()
+  t.teardown(() => sim.close())
+  const { prisma, databaseUrl } = await migratedPrisma(t)
+  const prefix = uniquePrefix()
+  const config = loadConfig({
+    DATABASE_URL: databaseUrl, REDIS_URL: redisUrl, REDIS_PREFIX: prefix, LOG_LEVEL: 'silent',
+    ...sim.settings, SEND_MIN_INTERVAL_MS: '0', SEND_JITTER_MS: '0', SWEEP_INTERVAL_MS: '500',
+    RECONNECT_BASE_MS: '100', WORKER_ID: `w1-${prefix}`, ...env
+  })
+  const logger = createLogger(process.env.TEST_LOG_LEVEL ?? 'silent')
+  const stack = {
+    sim,
+    prisma,
+    config,
+    manager: await createWorkerManager(config, logger),
+    events: await eventCollector(t, prefix),
+    bus: await commandClient(t, prefix),
+    /** Closes the worker and starts another one (a new worker id) on the same database and Redis. */
+    async restart (workerId: string) {
+      await stack.manager.close()
+      stack.manager = await createWorkerManager({ ...config, WORKER_ID: workerId }, logger)
+      await stack.manager.start()
+      return stack.manager
+    }
+  }
+  await stack.manager.start()
+  t.teardown(() => stack.manager.close())
+  return stack
+}

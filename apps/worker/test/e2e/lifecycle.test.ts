@@ -1,32 +1,15 @@
 import t from 'tap'
 import { randomUUID } from 'node:crypto'
 import { createServer } from 'node:http'
-import { startSimulator, type RunningSimulator } from '@wss/wa-sim'
 import { exitWhenDone } from '@wss/wa-sim/testing'
-import { loadConfig } from '../../src/config.ts'
 import { guardConsole } from '../../src/console-guard.ts'
 import { createLogger } from '../../src/logger.ts'
-import { createWorkerManager } from '../../src/sessions/worker-manager.ts'
-import { commandClient, eventCollector, eventually, migratedPrisma, redisUrl, uniquePrefix } from '../helpers.ts'
+import { eventually, startWorkerStack } from '../helpers.ts'
 
 exitWhenDone(t)
 guardConsole(createLogger('silent'))
 
-async function setup (t: { teardown (fn: () => unknown): void }, env: Record<string, string> = {}) {
-  const sim = await startSimulator()
-  t.teardown(() => sim.close())
-  const { prisma, databaseUrl } = await migratedPrisma(t)
-  const prefix = uniquePrefix()
-  const config = loadConfig({
-    DATABASE_URL: databaseUrl, REDIS_URL: redisUrl, REDIS_PREFIX: prefix, LOG_LEVEL: 'silent',
-    ...sim.settings, SEND_MIN_INTERVAL_MS: '0', SEND_JITTER_MS: '0', SWEEP_INTERVAL_MS: '500',
-    RECONNECT_BASE_MS: '100', WORKER_ID: `w-${prefix}`, ...env
-  })
-  const manager = await createWorkerManager(config, createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'))
-  await manager.start()
-  t.teardown(() => manager.close())
-  return { sim, prisma, manager, events: await eventCollector(t, prefix), bus: await commandClient(t, prefix) }
-}
+const setup = startWorkerStack
 
 /** Creates a pairing session for `phone` and links it from the simulated phone. */
 async function linked (ctx: Awaited<ReturnType<typeof setup>>, phone: string) {

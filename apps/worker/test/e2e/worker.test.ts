@@ -1,30 +1,16 @@
 import t from 'tap'
 import { randomUUID } from 'node:crypto'
-import { startSimulator } from '@wss/wa-sim'
 import { exitWhenDone } from '@wss/wa-sim/testing'
-import { loadConfig } from '../../src/config.ts'
 import { createLogger } from '../../src/logger.ts'
 import { guardConsole } from '../../src/console-guard.ts'
-import { createWorkerManager } from '../../src/sessions/worker-manager.ts'
-import { commandClient, eventCollector, eventually, migratedPrisma, redisUrl, uniquePrefix } from '../helpers.ts'
+import { eventually, startWorkerStack } from '../helpers.ts'
 
 exitWhenDone(t)
 guardConsole(createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'))
 
 t.test('a session through a real worker, Baileys and the simulator', async t => {
-  const sim = await startSimulator()
-  t.teardown(() => sim.close())
-  const { prisma, databaseUrl } = await migratedPrisma(t)
-  const prefix = uniquePrefix()
-  const config = loadConfig({
-    DATABASE_URL: databaseUrl, REDIS_URL: redisUrl, REDIS_PREFIX: prefix, LOG_LEVEL: 'silent',
-    ...sim.settings, SEND_MIN_INTERVAL_MS: '0', SEND_JITTER_MS: '0', SWEEP_INTERVAL_MS: '500', WORKER_ID: `w1-${prefix}`
-  })
-  let manager = await createWorkerManager(config, createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'))
-  await manager.start()
-  t.teardown(() => manager.close())
-  const events = await eventCollector(t, prefix)
-  const bus = await commandClient(t, prefix)
+  const { sim, prisma, events, bus, ...stack } = await startWorkerStack(t)
+  const prefix = stack.config.REDIS_PREFIX
 
   const phone = '15557770000'
   const [alice, bob] = ['15557770001', '15557770002']
@@ -108,9 +94,7 @@ t.test('a session through a real worker, Baileys and the simulator', async t => 
   t.match(again, { ok: false, code: 'WHATSAPP_REFUSED' }, 'a retried command does not post again')
 
   // Worker restart: the session comes back without re-linking.
-  await manager.close()
-  manager = await createWorkerManager({ ...config, WORKER_ID: `w2-${prefix}` }, createLogger('silent'))
-  await manager.start()
+  const manager = await stack.restart(`w2-${prefix}`)
   t.ok(await eventually(() => manager.runtimes.get(sessionId)?.connected ?? false, 20_000), 'resumed on the new worker')
   t.equal((await sim.client.account(phone)).devices.length, 1, 'no new device: no re-link')
   const log = await sim.client.deviceConnections(phone, 1)
