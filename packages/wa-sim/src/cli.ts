@@ -8,7 +8,8 @@ const { values } = parseArgs({
     'media-port': { type: 'string', default: process.env.WA_SIM_MEDIA_PORT ?? '0' },
     host: { type: 'string', default: process.env.WA_SIM_HOST ?? '127.0.0.1' },
     state: { type: 'string', default: process.env.WA_SIM_STATE },
-    'write-env': { type: 'string' }
+    'write-env': { type: 'string' },
+    'lazy-decrypt': { type: 'boolean', default: false }
   }
 })
 
@@ -16,7 +17,8 @@ const sim = await startSimulator({
   port: Number(values.port),
   mediaPort: Number(values['media-port']),
   host: values.host,
-  stateFile: values.state
+  stateFile: values.state,
+  lazyDecrypt: values['lazy-decrypt']
 })
 const envLines = [
   `WA_WS_URL=${sim.settings.WA_WS_URL}`,

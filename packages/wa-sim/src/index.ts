@@ -31,6 +31,8 @@ export interface StartOptions {
   host?: string
   /** Restore the state from this file when it exists; `save()` writes it back. */
   stateFile?: string
+  /** See {@link SimulatorOptions.lazyDecrypt}. */
+  lazyDecrypt?: boolean
 }
 
 export interface RunningSimulator {
@@ -50,7 +52,7 @@ export interface RunningSimulator {
 export async function startSimulator (opts: StartOptions = {}): Promise<RunningSimulator> {
   const state = opts.stateFile && existsSync(opts.stateFile) ? parseState(await readFile(opts.stateFile, 'utf8')) : undefined
   const media = await startMediaHost({ port: opts.mediaPort, host: opts.host, cert: state?.mediaCert })
-  const sim = new Simulator({ mediaHost: () => media.host, fetchMedia: url => media.fetch(url), state })
+  const sim = new Simulator({ mediaHost: () => media.host, fetchMedia: url => media.fetch(url), state, lazyDecrypt: opts.lazyDecrypt })
   sim.state.mediaCert = media.certKey
 
   const save = async (path = opts.stateFile) => {

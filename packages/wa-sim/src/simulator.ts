@@ -60,6 +60,12 @@ export interface SimulatorOptions {
   /** Reads an uploaded media blob by its path (for recipients' downloads). */
   fetchMedia: (url: string) => Promise<Buffer>
   state?: SimState
+  /**
+   * Defer the recipients' decryption of statuses until something asks for them (a status query,
+   * a view): a real server never decrypts, and a benchmark should not pay the phones' CPU while
+   * it measures the sender. Off by default: statuses are decrypted as they arrive.
+   */
+  lazyDecrypt?: boolean
 }
 
 /** The simulated WhatsApp server and every simulated phone. Transport-agnostic: feed it WebSockets. */
@@ -76,6 +82,10 @@ export class Simulator {
   private readonly decrypting = new Map<string, Promise<void>>()
   private readonly statusWaiters = new Set<Waiter>()
   private readonly decryptQueue = new Map<string, Promise<unknown>>()
+  /** Decryptions not started yet (lazyDecrypt), in arrival order. */
+  private deferred: Array<{ key: string, id: string, work: () => Promise<void> }> = []
+  /** Accounts by LID (LIDs never change once an account exists). */
+  private readonly byLid = new Map<string, AccountState>()
 
   constructor (private readonly opts: SimulatorOptions) {
     this.state = opts.state ?? newState()
@@ -100,8 +110,18 @@ export class Simulator {
   }
 
   private accountByUser (user: string, server: string | undefined): AccountState | undefined {
-    if (server === 'lid') return Object.values(this.state.accounts).find(a => a.lid === user)
+    if (server === 'lid') return this.accountByLid(user)
     return this.state.accounts[user]
+  }
+
+  /** The account with this LID (indexed on first use; accounts are only ever added). */
+  accountByLid (lid: string): AccountState | undefined {
+    const known = this.byLid.get(lid)
+    if (known) return known
+    if (this.byLid.size !== Object.keys(this.state.accounts).length) {
+      for (const a of Object.values(this.state.accounts)) this.byLid.set(a.lid, a)
+    }
+    return this.byLid.get(lid)
   }
 
   /** Makes each pair of the given phones contacts of each other. */
@@ -648,12 +668,28 @@ export class Simulator {
       skmsg: skmsgNode ? Buffer.from(skmsgNode.content as Uint8Array) : undefined,
       isEdit: node.attrs.edit
     })
-    const key = phone
-    const prev = this.decryptQueue.get(key) ?? Promise.resolve()
-    const next = prev.then(() => work()).catch(() => undefined)
-    this.decryptQueue.set(key, next)
-    this.decrypting.set(id, next.then(() => undefined))
-    void next.finally(() => this.decrypting.delete(id))
+    this.deferred.push({ key: phone, id, work })
+    if (!this.opts.lazyDecrypt || this.statusWaiters.size > 0) this.startDecryption()
+  }
+
+  /** Starts every deferred decryption, each sender's in arrival order. */
+  private startDecryption () {
+    const items = this.deferred
+    this.deferred = []
+    for (const { key, id, work } of items) {
+      const prev = this.decryptQueue.get(key) ?? Promise.resolve()
+      const next = prev.then(() => work()).catch(() => undefined)
+      this.decryptQueue.set(key, next)
+      const done = next.then(() => undefined)
+      this.decrypting.set(id, done)
+      void done.finally(() => { if (this.decrypting.get(id) === done) this.decrypting.delete(id) })
+    }
+  }
+
+  /** Resolves once every status received so far is decrypted. */
+  private async decrypted () {
+    this.startDecryption()
+    await Promise.all([...this.decrypting.values()])
   }
 
   /** Called by the decryption step with a finished record. */
@@ -662,7 +698,8 @@ export class Simulator {
     const existing = this.state.statuses.find(s => s.sender === record.sender && s.id === record.id)
     if (existing) {
       existing.audience.push(...record.audience)
-      existing.recipients.push(...record.recipients.filter(r => !existing.recipients.some(e => e.phone === r.phone)))
+      const known = new Set(existing.recipients.map(r => r.phone))
+      existing.recipients.push(...record.recipients.filter(r => !known.has(r.phone)))
       existing.stanzas = (existing.stanzas ?? 1) + 1
       return
     }
@@ -682,12 +719,13 @@ export class Simulator {
   /** Statuses an account sent, once every pending decryption finished. */
   async statuses (phone: string): Promise<StatusRecord[]> {
     this.account(phone)
-    await Promise.all([...this.decrypting.values()])
+    await this.decrypted()
     return this.state.statuses.filter(s => s.sender === phone)
   }
 
   /** Waits for a status matching `match` (already recorded or arriving within the timeout). */
   waitForStatus (match: (s: StatusRecord) => boolean, timeoutMs = 15_000): Promise<StatusRecord> {
+    this.startDecryption()
     const found = this.state.statuses.find(match)
     if (found) return Promise.resolve(found)
     return new Promise((resolve, reject) => {
@@ -705,7 +743,7 @@ export class Simulator {
    */
   async viewStatus (sender: string, statusId: string, opts: { viewers?: string[], at?: number, by?: 'pn' | 'lid', played?: boolean } = {}) {
     const account = this.account(sender)
-    await Promise.all([...this.decrypting.values()])
+    await this.decrypted()
     const status = this.state.statuses.find(s => s.sender === sender && s.id === statusId)
     if (!status) throw new SimError(404, `no status ${statusId} from ${sender}`)
     const decrypted = status.recipients.filter(r => r.decrypted).map(r => r.phone)

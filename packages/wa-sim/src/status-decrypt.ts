@@ -46,7 +46,7 @@ export function decryptStatusForRecipients (input: StatusMessageInput): () => Pr
       const decoded = jidDecode(p.jid)
       if (!decoded || (decoded.device ?? 0) !== 0) continue // linked devices are real clients, not simulated phones
       const account = decoded.server === 'lid'
-        ? Object.values(sim.state.accounts).find(a => a.lid === decoded.user)
+        ? sim.accountByLid(decoded.user)
         : sim.state.accounts[decoded.user]
       if (!account || account === sender) {
         if (account === sender) recipients.push({ phone: sender.phone, jid: p.jid, decrypted: true })

@@ -141,3 +141,26 @@ t.test('statuses end to end through a real Baileys client', async t => {
     t.notOk(next.ack.attrs.error, 'the fault applies to the next message only')
   })
 })
+
+t.test('with lazyDecrypt the phones decrypt only when asked, in order, and views still work', async t => {
+  const s = await startSimulator({ lazyDecrypt: true })
+  t.teardown(() => s.close())
+  for (const p of [SENDER, ALICE, BOB]) await s.client.createAccount(p)
+  await s.client.addContacts(SENDER, [ALICE, BOB])
+  const client = await linkClient(s.settings, s.client, SENDER, 'qr')
+  t.teardown(() => client.end())
+  const audience = [`${SENDER}@s.whatsapp.net`, `${ALICE}@s.whatsapp.net`, `${BOB}@s.whatsapp.net`]
+  const ids = ['3EB0LAZY00000001', '3EB0LAZY00000002']
+  for (const [i, id] of ids.entries()) {
+    const acked = serverAck(client, id)
+    await client.sock.sendMessage('status@broadcast', { text: `lazy ${i}` }, { statusJidList: audience, broadcast: true, messageId: id } as any)
+    t.notOk((await acked).attrs.error, `status ${i} acknowledged`)
+  }
+  await new Promise(resolve => setTimeout(resolve, 200))
+  t.same(s.sim.state.statuses.map(st => st.id), [], 'nothing decrypted before anyone asks')
+  const all = await s.client.statuses(SENDER)
+  t.same(all.map(st => st.text), ['lazy 0', 'lazy 1'], 'asking decrypts every status, in order')
+  t.ok(all.every(st => st.recipients.filter(r => r.decrypted).length === 3), 'by every recipient')
+  const views = await s.client.viewStatus(SENDER, ids[1]!, { viewers: [ALICE] })
+  t.equal(views.delivered, 1, 'and a view reaches the sender')
+})

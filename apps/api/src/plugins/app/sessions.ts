@@ -56,6 +56,17 @@ export function toSession (view: SessionView): Session {
   }
 }
 
+/**
+ * How long a connection status read from Postgres and the registry is answered from memory.
+ * Changes the workers announce drop the entry at once; this bounds what no event announces
+ * (an owner's lease lapsing), so the route is never more than this behind.
+ */
+export const CONNECTION_STATUS_FRESH_MS = 50
+const CONNECTION_STATUS_CACHE_MAX = 10_000
+
+/** Events after which a session's connection status may have changed. */
+const SESSION_EVENTS: ReadonlySet<string> = new Set(['connection-status', 'pairing-code', 'qr-code', 'session-created', 'session-deleted'])
+
 const INVALID_PHONE = 'must be a phone number with its country code: 10–15 digits (a leading +, spaces, dashes and parentheses are allowed)'
 
 export interface SessionsDeps {
@@ -71,6 +82,24 @@ export interface SessionsDeps {
 /** The sessions service: rows in Postgres, liveness from the owner registry, actions as commands. */
 export function createSessionsService (deps: SessionsDeps) {
   const { prisma, owners, commands, publish, log } = deps
+  // sessionId → the status being read or read less than CONNECTION_STATUS_FRESH_MS ago. The
+  // promise is stored, so concurrent requests share one read; a failed read is not kept.
+  const statusCache = new Map<string, { at: number, status: Promise<ConnectionStatus> }>()
+
+  async function readConnectionStatus (sessionId: string): Promise<ConnectionStatus> {
+    const session = toSession(await load(sessionId))
+    return {
+      sessionId: session.sessionId,
+      connected: session.connected,
+      authMethod: session.authMethod,
+      state: session.state,
+      pairingCode: session.pairingCode,
+      qrCode: session.qrCode,
+      phoneNumber: session.phoneNumber,
+      ownNumber: session.ownNumber,
+      lastError: session.lastError
+    }
+  }
 
   async function find (sessionId: string): Promise<SessionView | null> {
     const [row, owner] = await Promise.all([
@@ -151,6 +180,7 @@ export function createSessionsService (deps: SessionsDeps) {
         // WORKER_TIMEOUT: the start is queued and goes on; any other answer shows in the row.
         if (err.code !== 'WORKER_TIMEOUT') log.warn({ sessionId: row.id, code: err.code }, 'worker refused to start the session')
       }
+      statusCache.delete(row.id)
       return toSession(await load(row.id))
     },
 
@@ -181,19 +211,21 @@ export function createSessionsService (deps: SessionsDeps) {
       return toSession(await load(sessionId))
     },
 
-    async connectionStatus (sessionId: string): Promise<ConnectionStatus> {
-      const session = toSession(await load(sessionId))
-      return {
-        sessionId: session.sessionId,
-        connected: session.connected,
-        authMethod: session.authMethod,
-        state: session.state,
-        pairingCode: session.pairingCode,
-        qrCode: session.qrCode,
-        phoneNumber: session.phoneNumber,
-        ownNumber: session.ownNumber,
-        lastError: session.lastError
-      }
+    /** The connection status, at most {@link CONNECTION_STATUS_FRESH_MS} old and never older than the last announced change. */
+    connectionStatus (sessionId: string): Promise<ConnectionStatus> {
+      const now = Date.now()
+      const cached = statusCache.get(sessionId)
+      if (cached !== undefined && now - cached.at < CONNECTION_STATUS_FRESH_MS) return cached.status
+      if (statusCache.size >= CONNECTION_STATUS_CACHE_MAX) statusCache.clear()
+      const entry = { at: now, status: readConnectionStatus(sessionId) }
+      statusCache.set(sessionId, entry)
+      entry.status.catch(() => { if (statusCache.get(sessionId) === entry) statusCache.delete(sessionId) })
+      return entry.status
+    },
+
+    /** Forgets what is cached of a session (its state changed). */
+    changed (sessionId: string): void {
+      statusCache.delete(sessionId)
     },
 
     /**
@@ -209,12 +241,14 @@ export function createSessionsService (deps: SessionsDeps) {
         const { count } = await prisma.session.deleteMany({ where: { id: sessionId } })
         if (count > 0) await publish('session-deleted', { sessionId })
       }
+      statusCache.delete(sessionId)
       return { sessionId, deleted: true }
     },
 
     async restart (sessionId: string): Promise<Session> {
       await exists(sessionId)
       await commands.send(CommandName.RestartSession, { sessionId })
+      statusCache.delete(sessionId)
       return toSession(await load(sessionId))
     },
 
@@ -226,6 +260,7 @@ export function createSessionsService (deps: SessionsDeps) {
       requirePairing(view)
       requireNotLinked(view)
       await commands.send(CommandName.UpdatePhoneNumber, { sessionId, phoneNumber })
+      statusCache.delete(sessionId)
       return toSession(await load(sessionId))
     },
 
@@ -264,12 +299,18 @@ declare module 'fastify' {
 }
 
 export default fp(async function sessions (fastify) {
-  fastify.decorate('sessions', createSessionsService({
+  const service = createSessionsService({
     prisma: fastify.prisma,
     owners: fastify.owners,
     commands: fastify.commands,
     publish: fastify.publishEvent,
     startWaitMs: fastify.config.START_WAIT_MS,
     log: fastify.log.child({ service: 'sessions' })
-  }))
-}, { name: 'sessions', dependencies: ['command-bus', 'event-publisher'] })
+  })
+  fastify.decorate('sessions', service)
+  // Every node hears every worker's announcements: a change drops this node's cached status.
+  const off = fastify.events.onEvent(event => {
+    if (SESSION_EVENTS.has(event.event)) service.changed(event.data.sessionId)
+  })
+  fastify.addHook('onClose', async () => off())
+}, { name: 'sessions', dependencies: ['command-bus', 'event-publisher', 'event-relay'] })

@@ -12,11 +12,16 @@ import {
   registerWorker,
   sessionName,
   setOwner,
+  sleep,
   testDatabase,
   type Tap
 } from '../../helper.ts'
 import { closeRedisClients, waitForRedis } from '../../../src/redis.ts'
 import { createPrisma } from '@wss/db'
+import { CONNECTION_STATUS_FRESH_MS } from '../../../src/plugins/app/sessions.ts'
+
+/** Waits out the connection-status cache, for changes made here without an event. */
+const unannounced = () => sleep(CONNECTION_STATUS_FRESH_MS + 10)
 
 const db = await testDatabase(t)
 const { prisma } = db
@@ -240,9 +245,11 @@ t.test('GET /api/sessions/:sessionId and connection-status', async t => {
   await prisma.session.update({ where: { id: sessionId }, data: { state: 'connected', ownNumber: '4915100000000', pairingCode: null } })
   await registerWorker(redis, prefix, 'w1')
   await setOwner(redis, prefix, sessionId, 'w1')
+  await unannounced()
   const live = await fastify.inject({ method: 'GET', url: `/api/sessions/${sessionId}/connection-status`, headers: auth })
   t.match(live.json().data, { connected: true, state: 'connected', ownNumber: '4915100000000' })
   await expireWorker(redis, prefix, 'w1')
+  await unannounced()
   const lapsed = await fastify.inject({ method: 'GET', url: `/api/sessions/${sessionId}/connection-status`, headers: auth })
   t.match(lapsed.json().data, { connected: false, state: 'disconnected', ownNumber: '4915100000000' },
     'a connected row whose owner lost its lease is not connected')
@@ -250,15 +257,55 @@ t.test('GET /api/sessions/:sessionId and connection-status', async t => {
   // A new owner whose claim is pending, or whose generation is not the row's, is not connected yet.
   await registerWorker(redis, prefix, 'w2')
   await redis.set(`${prefix}:owner:${sessionId}`, 'w2|pending')
+  await unannounced()
   t.match((await fastify.inject({ method: 'GET', url: `/api/sessions/${sessionId}/connection-status`, headers: auth })).json().data,
     { connected: false }, 'a pending claim is not connected')
   await setOwner(redis, prefix, sessionId, 'w2', 1)
+  await unannounced()
   t.match((await fastify.inject({ method: 'GET', url: `/api/sessions/${sessionId}/connection-status`, headers: auth })).json().data,
     { connected: false }, 'an owner of another generation than the row is not connected')
   await prisma.session.update({ where: { id: sessionId }, data: { generation: 1 } })
+  await unannounced()
   t.match((await fastify.inject({ method: 'GET', url: `/api/sessions/${sessionId}/connection-status`, headers: auth })).json().data,
     { connected: true }, 'the owner that wrote the row is')
 })
+
+t.test('connection-status shows an announced change at once, and any change within its freshness bound', async t => {
+  const { fastify, prefix } = await app(t)
+  await fastify.events.subscribed()
+  const sessionId = sessionName()
+  await insertSession(sessionId, { state: 'connected', ownNumber: '4915100000000' })
+  await registerWorker(redis, prefix, 'w1')
+  await setOwner(redis, prefix, sessionId, 'w1')
+  const status = async () => (await fastify.inject({ method: 'GET', url: `/api/sessions/${sessionId}/connection-status`, headers: auth })).json().data
+  t.match(await status(), { connected: true, state: 'connected' })
+
+  // The worker records the drop and announces it: the very next request shows it.
+  await prisma.session.update({ where: { id: sessionId }, data: { state: 'connecting' } })
+  const heard = nextValue<void>(cb => { const off = fastify.events.onEvent(() => { off(); cb() }) })
+  await redis.publish(eventsChannel(prefix), JSON.stringify({ event: 'connection-status', data: { sessionId, connected: false, ownNumber: '4915100000000', status: 'connecting' } }))
+  await heard
+  t.match(await status(), { connected: false, state: 'connecting' }, 'announced: visible at once')
+
+  // Nothing announces an owner's lease lapsing: it shows once the cached answer is older than the bound.
+  await prisma.session.update({ where: { id: sessionId }, data: { state: 'connected' } })
+  await redis.publish(eventsChannel(prefix), JSON.stringify({ event: 'connection-status', data: { sessionId, connected: true, ownNumber: '4915100000000', status: 'connected' } }))
+  t.ok(await eventuallyTrue(async () => (await status()).connected === true), 'connected again')
+  await expireWorker(redis, prefix, 'w1')
+  const since = Date.now()
+  while ((await status()).connected) await sleep(5)
+  t.ok(Date.now() - since <= CONNECTION_STATUS_FRESH_MS + 30, `unannounced: visible within ${CONNECTION_STATUS_FRESH_MS} ms (took ${Date.now() - since} ms)`)
+
+  // Concurrent requests share one read.
+  const many = await Promise.all(Array.from({ length: 20 }, status))
+  t.ok(many.every(s => s.connected === false && s.state === 'disconnected'), 'twenty concurrent reads agree')
+})
+
+async function eventuallyTrue (check: () => Promise<boolean>, ms = 2000): Promise<boolean> {
+  const until = Date.now() + ms
+  while (Date.now() < until) { if (await check()) return true; await sleep(10) }
+  return false
+}
 
 t.test('DELETE /api/sessions/:sessionId with no worker alive deletes the rows and announces it', async t => {
   const { fastify, prefix } = await app(t)

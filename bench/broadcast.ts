@@ -1,0 +1,98 @@
+// One status to 5,000 recipients (time to done, progress on the events stream), then all 5,000
+// view it in one burst (time until the viewers route shows them all), and the Postgres rows and
+// bytes written per view.
+//   pnpm --filter @wss/bench broadcast [-- --recipients 5000]
+import { cpuMs, fmtBytes, fmtMs, machine, options, pgDelta, pgWrites, printTable, rowsText, sleep, startStack, until } from './src/harness.ts'
+import { ensureFleet, fleetPhone, fleetSessionId } from './src/fleet.ts'
+
+const values = options({ recipients: { type: 'string', default: '5000' } })
+const n = Number(values.recipients)
+
+console.log(`broadcast: one status to ${n} recipients, then ${n} views in one burst; ${machine()}`)
+// The recipients' phones decrypt on demand (when the views are asked for), not while the sender is measured.
+const stack = await startStack({ name: 'broadcast', simArgs: ['--lazy-decrypt'], env: { RATE_LIMIT_MAX: '1000000' } })
+try {
+  await stack.addApi()
+  const worker = await stack.addWorker()
+  await ensureFleet(stack, 1, async () => async () => {})
+  const sessionId = fleetSessionId(0)
+  const sender = fleetPhone(0)
+  const phones = Array.from({ length: n }, (_, i) => `1555300${String(i).padStart(4, '0')}`)
+  let next = 0
+  await Promise.all(Array.from({ length: 16 }, async () => {
+    while (next < phones.length) await stack.sim.createAccount(phones[next++]!)
+  }))
+  for (let i = 0; i < phones.length; i += 1000) await stack.sim.addContacts(sender, phones.slice(i, i + 1000))
+
+  const progress: Array<{ sent: number, total: number, at: number }> = []
+  let sentAt = 0
+  const closeEvents = await stack.events((event, data, at) => {
+    if (data?.sessionId !== sessionId) return
+    if (event === 'status-progress') progress.push({ sent: data.sent, total: data.total, at })
+    if (event === 'status-sent') sentAt = at
+  })
+
+  const send = async (label: string) => {
+    progress.length = 0
+    sentAt = 0
+    const cpu0 = cpuMs(worker.pid)
+    const t0 = performance.now()
+    const res = await stack.api('POST', `/api/sessions/${sessionId}/statuses`, { type: 'text', content: `to ${n} (${label})`, targetNumbers: phones })
+    if (res.status !== 201 && res.status !== 202) throw new Error(`send: ${res.status} ${JSON.stringify(res.body)}`)
+    const answered = performance.now() - t0
+    await until(() => sentAt > 0, 120_000, 20)
+    return { id: res.body.data.id as string, status: res.status, answered, done: sentAt - t0, cpu: cpuMs(worker.pid) - cpu0, progress: [...progress] }
+  }
+  const cold = await send('cold')
+  // A second status to the same audience: the recipients' devices and sessions are known now.
+  const warm = await send('warm')
+  closeEvents()
+
+  const messageId = (await stack.prisma.status.findUniqueOrThrow({ where: { id: cold.id } })).messageId!
+  const received = await stack.sim.status(sender, messageId, 120_000)
+  const decrypted = received.recipients.filter(r => r.decrypted && r.phone !== sender).length
+
+  await sleep(11_000) // let Postgres report earlier row counts
+  const pg0 = await pgWrites(stack.prisma)
+  const t0 = performance.now()
+  const views = await stack.sim.viewStatus(sender, messageId, { by: 'lid' })
+  const lastReceipt = performance.now()
+  let seen = 0
+  await until(async () => {
+    seen = (await stack.api('GET', `/api/sessions/${sessionId}/statuses/${cold.id}`)).body.data.viewCount
+    return seen >= views.viewers
+  }, 60_000, 10)
+  const visible = performance.now() - lastReceipt
+  // Every viewer, through the viewers route, page by page.
+  const viewers = new Set<string>()
+  let cursor: string | null | undefined
+  do {
+    const page = await stack.api('GET', `/api/sessions/${sessionId}/statuses/${cold.id}/viewers?limit=500${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`)
+    for (const v of page.body.data) viewers.add(v.viewerNumber)
+    cursor = page.body.nextCursor
+  } while (cursor)
+  await sleep(11_000)
+  const pg = pgDelta(pg0, await pgWrites(stack.prisma), views.viewers)
+
+  const progressText = (p: typeof cold.progress) => p.length === 0 ? 'none' : `${p.length} events, first at ${fmtMs(p[0]!.at)}`
+  printTable(`broadcast — one text status to ${n} recipients, then ${n} views in one burst`, [
+    ['cold: API request → status sent (all stanzas acknowledged)', fmtMs(cold.done), '≤ 15 s', cold.done <= 15_000],
+    ['cold: API answer', `${cold.status} after ${fmtMs(cold.answered)}`],
+    ['cold: progress events on the stream', `${cold.progress.length} (${cold.progress.map(p => p.sent).join(', ')})`],
+    ['cold: worker CPU', fmtMs(cold.cpu)],
+    ['warm (same audience again): request → sent', fmtMs(warm.done)],
+    ['warm: worker CPU', fmtMs(warm.cpu)],
+    ['recipients that decrypted the status', `${decrypted} / ${n}`],
+    ['views in the burst (read receipts by LID)', `${views.viewers} (delivered to ${views.delivered} device)`],
+    ['burst sent (simulator) → all counted by the API', fmtMs(visible), '≤ 1 s', visible <= 1000 && seen >= n],
+    ['viewers listed by the viewers route', `${viewers.size} / ${n}`],
+    ['burst: simulator sending all receipts', fmtMs(lastReceipt - t0)],
+    ['Postgres rows written per view', `${pg.totalRows.toFixed(2)} (${rowsText(pg.rows)})`],
+    ['Postgres WAL bytes per view', fmtBytes(pg.walBytes)],
+    ['table + index growth per view', fmtBytes(pg.tableBytes)]
+  ])
+  void progressText
+} finally {
+  await stack.stop()
+}
+process.exit(0)
