@@ -108,9 +108,9 @@ export async function startStack (opts: StackOptions) {
   const apiKey = randomBytes(24).toString('base64url')
   const procs = new Set<Proc>()
 
-  const launch = (name: string, args: string[], env: Record<string, string>): Proc => {
+  const launch = (name: string, args: string[], env: Record<string, string>, nodeArgs: string[] = []): Proc => {
     const log = createWriteStream(join(runDir, `${name}.log`))
-    const proc = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+    const proc = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', ...args], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
     proc.stdout!.pipe(log)
     proc.stderr!.pipe(log)
     const p: Proc = { name, proc, pid: proc.pid!, exited: new Promise(resolve => proc.on('exit', code => resolve(code))) }
@@ -164,9 +164,9 @@ export async function startStack (opts: StackOptions) {
     },
 
     /** A worker process; resolves once it registered its liveness key. */
-    async addWorker (env: Record<string, string> = {}) {
+    async addWorker (env: Record<string, string> = {}, nodeArgs: string[] = []) {
       const id = `bw${++workerCount}-${randomUUID().slice(0, 6)}`
-      const p = launch(`worker-${id}`, [join(root, 'apps/worker/src/worker-process.ts')], { ...baseEnv, WORKER_ID: id, ...env })
+      const p = launch(`worker-${id}`, [join(root, 'apps/worker/src/worker-process.ts')], { ...baseEnv, WORKER_ID: id, ...env }, nodeArgs)
       if (!await until(async () => (await redis.exists(`${prefix}:worker:${id}`)) === 1, 30_000, 100)) throw new Error(`worker did not register (log: ${runDir})`)
       return { ...p, id }
     },

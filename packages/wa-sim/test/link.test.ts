@@ -25,6 +25,22 @@ t.test('QR link, then re-login with saved creds', async t => {
   t.equal(log.maxOpen, 1, 'never two connections of the device at once')
 })
 
+t.test('a client that does not trust the simulator\'s root refuses its certificate', async t => {
+  const s = await startSimulator()
+  t.teardown(() => s.close())
+  const other = await startSimulator()
+  t.teardown(() => other.close())
+  // Trusting another simulator's root: the chain this one presents does not verify.
+  const client = connectClient({ ...s.settings, WA_TRUST_ROOT: other.settings.WA_TRUST_ROOT })
+  t.teardown(() => client.end())
+  const code = await client.closed
+  t.notOk(client.updates.some(u => u.qr), 'no QR code: the handshake failed first')
+  t.equal(code, 400, 'closed over the invalid certificate signature')
+  const trusted = connectClient(s.settings)
+  t.teardown(() => trusted.end())
+  t.ok(await trusted.waitFor(u => Boolean(u.qr)), 'the same server with its own root trusted shows a QR code')
+})
+
 t.test('pairing-code link; a wrong code links nothing', async t => {
   const s = await startSimulator()
   t.teardown(() => s.close())

@@ -103,7 +103,8 @@ export function createOwnership (opts: OwnershipOptions) {
   // Claims wait this long after the registry was (re)created: every live old owner renews within it,
   // finds its liveness key gone, and stops its sockets first.
   const epochGraceMs = renewEveryMs * 2 + 500
-  const renew = async () => {
+  /** Writes the liveness key (with the load); with `checkOwners`, also finds sessions another worker took over. */
+  const renew = async (checkOwners = true) => {
     const value = JSON.stringify({ load: opts.load(), at: Date.now(), ...opts.info })
     const sentAt = Date.now()
     const results = await redis.multi()
@@ -125,7 +126,7 @@ export function createOwnership (opts: OwnershipOptions) {
       opts.onRecovered?.()
     }
     // Sessions another worker took over (after an outage longer than the lease) stop here.
-    const ids = [...owned.keys()]
+    const ids = checkOwners ? [...owned.keys()] : []
     if (ids.length) {
       const values = await redis.mget(ids.map(ownerKey))
       const lost = ids.filter((id, i) => !values[i]?.startsWith(`${workerId}|`))
@@ -170,7 +171,7 @@ export function createOwnership (opts: OwnershipOptions) {
 
     /** Publishes this worker's load now (after it started or stopped a session), not at the next renewal. */
     async refresh () {
-      if (!fenced) await renew()
+      if (!fenced) await renew(false)
     },
 
     /** Whether this worker currently holds a valid lease (recent renewal, not fenced). */
