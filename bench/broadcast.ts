@@ -37,7 +37,7 @@ try {
     sentAt = 0
     const cpu0 = cpuMs(worker.pid)
     const t0 = performance.now()
-    const res = await stack.api('POST', `/api/sessions/${sessionId}/statuses`, { type: 'text', content: `to ${n} (${label})`, targetNumbers: phones })
+    const res = await stack.api('POST', `/api/sessions/${sessionId}/send-status`, { type: 'text', content: `to ${n} (${label})`, targetNumbers: phones })
     if (res.status !== 201 && res.status !== 202) throw new Error(`send: ${res.status} ${JSON.stringify(res.body)}`)
     const answered = performance.now() - t0
     await until(() => sentAt > 0, 120_000, 20)

@@ -1,6 +1,6 @@
 // 1,000 linked sessions on two workers; every worker is restarted: how long until all are
 // connected again. Starts from the kept fleet (saved simulator state + database).
-//   pnpm --filter @wss/bench restart [-- --sessions 1000 --workers 2]
+//   pnpm --filter @wss/bench restart-workers [-- --sessions 1000 --workers 2]
 import { cpuMs, fmtMs, machine, options, printTable, startStack, until } from './src/harness.ts'
 import { ensureFleet } from './src/fleet.ts'
 import { tempWorkers } from './src/workers.ts'

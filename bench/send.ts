@@ -21,7 +21,7 @@ try {
 
   const post = async (i: number) => {
     const t0 = performance.now()
-    const res = await stack.api('POST', `/api/sessions/${sessionId}/statuses`, { type: 'text', content: `status ${i}`, targetNumbers: recipient })
+    const res = await stack.api('POST', `/api/sessions/${sessionId}/send-status`, { type: 'text', content: `status ${i}`, targetNumbers: recipient })
     const ms = performance.now() - t0
     if (res.status !== 201) throw new Error(`send ${i}: ${res.status} ${JSON.stringify(res.body)}`)
     return ms

@@ -166,7 +166,9 @@ export async function startStack (opts: StackOptions) {
     /** A worker process; resolves once it registered its liveness key. */
     async addWorker (env: Record<string, string> = {}, nodeArgs: string[] = []) {
       const id = `bw${++workerCount}-${randomUUID().slice(0, 6)}`
-      const p = launch(`worker-${id}`, [join(root, 'apps/worker/src/worker-process.ts')], { ...baseEnv, WORKER_ID: id, ...env }, nodeArgs)
+      // BENCH_CPU_PROF=dir: every worker writes a V8 CPU profile there when it exits.
+      const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []
+      const p = launch(`worker-${id}`, [join(root, 'apps/worker/src/worker-process.ts')], { ...baseEnv, WORKER_ID: id, ...env }, [...prof, ...nodeArgs])
       if (!await until(async () => (await redis.exists(`${prefix}:worker:${id}`)) === 1, 30_000, 100)) throw new Error(`worker did not register (log: ${runDir})`)
       return { ...p, id }
     },
