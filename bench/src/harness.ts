@@ -156,7 +156,8 @@ export async function startStack (opts: StackOptions) {
 
     async addApi (env: Record<string, string> = {}) {
       const port = 20_000 + Math.floor(Math.random() * 20_000)
-      const p = launch(`api-${apis.length + 1}`, [join(root, 'apps/api/src/server.ts')], { ...baseEnv, PORT: String(port), HOST: '127.0.0.1', ...env })
+      const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []
+      const p = launch(`api-${apis.length + 1}`, [join(root, 'apps/api/src/server.ts')], { ...baseEnv, PORT: String(port), HOST: '127.0.0.1', ...env }, prof)
       const node = { ...p, url: `http://127.0.0.1:${port}` }
       if (!await until(async () => (await fetch(`${node.url}/readyz`)).ok, 30_000, 200)) throw new Error(`API node did not become ready (log: ${runDir})`)
       apis.push(node)
@@ -166,7 +167,7 @@ export async function startStack (opts: StackOptions) {
     /** A worker process; resolves once it registered its liveness key. */
     async addWorker (env: Record<string, string> = {}, nodeArgs: string[] = []) {
       const id = `bw${++workerCount}-${randomUUID().slice(0, 6)}`
-      // BENCH_CPU_PROF=dir: every worker writes a V8 CPU profile there when it exits.
+      // BENCH_CPU_PROF=dir: every worker (and API node) writes a V8 CPU profile there when it exits.
       const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []
       const p = launch(`worker-${id}`, [join(root, 'apps/worker/src/worker-process.ts')], { ...baseEnv, WORKER_ID: id, ...env }, [...prof, ...nodeArgs])
       if (!await until(async () => (await redis.exists(`${prefix}:worker:${id}`)) === 1, 30_000, 100)) throw new Error(`worker did not register (log: ${runDir})`)

@@ -51,6 +51,8 @@ export function serverOptions (config: Config): FastifyServerOptions {
     bodyLimit: 1024 * 1024,
     // In-flight requests finish on close; keep-alive clients are told 503 meanwhile.
     return503OnClosing: true,
+    // One line per request, when it completes (see app()), instead of Fastify's two.
+    disableRequestLogging: true,
     ajv: { customOptions: { coerceTypes: 'array', useDefaults: true, removeAdditional: true, allErrors: false } }
   }
 }
@@ -66,6 +68,12 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions) {
   fastify.decorate('redis', opts.redis)
   fastify.decorate('prisma', prisma)
 
+  // Failed requests are logged at info, the others at debug: an access log of every success belongs
+  // to the proxy in front, and writing it here cost a third of a node's throughput.
+  fastify.addHook('onResponse', async (request, reply) => {
+    const level = reply.statusCode >= 400 ? 'info' : 'debug'
+    request.log[level]({ req: request, res: reply, responseTime: reply.elapsedTime }, 'request completed')
+  })
   await fastify.register(errorHandler)
   await fastify.register(readiness, {
     redis: opts.redis,

@@ -12,6 +12,7 @@ export const EnvSchema = Type.Object({
   REDIS_PREFIX: Type.String({ pattern: '^[A-Za-z0-9_.:-]{1,64}$', default: 'wss' }),
   RATE_LIMIT_MAX: Type.Integer({ minimum: 1, default: 300 }),
   RATE_LIMIT_WINDOW_MS: Type.Integer({ minimum: 1000, default: 900000 }),
+  RATE_LIMIT_SYNC_MS: Type.Integer({ minimum: 0, maximum: 5000, default: 100, description: 'How often a node adds its counts to the shared ones in Redis; 0 = a Redis round trip per request' }),
   TRUST_PROXY: Type.String({ default: 'false', description: 'false | true | hop count | comma-separated IPs/CIDRs' }),
   MAX_UPLOAD_MB: Type.Number({ exclusiveMinimum: 0, maximum: 2048, default: 16 }),
   SEND_TIMEOUT_MS: Type.Integer({ minimum: 100, default: 30000, description: 'How long send-status waits for the ack before answering 202' }),

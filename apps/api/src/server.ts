@@ -4,6 +4,7 @@ import closeWithGrace from 'close-with-grace'
 import { createPrisma } from '@wss/db'
 import app, { serverOptions } from './app.ts'
 import { ConfigError, loadConfig, type Config } from './config.ts'
+import { pino } from 'pino'
 import { loggerOptions } from './logger.ts'
 import { closeRedisClients, createRedisClients } from './redis.ts'
 
@@ -20,7 +21,14 @@ function readConfig (): Config {
 }
 
 const config = readConfig()
-const server = Fastify({ ...serverOptions(config), logger: loggerOptions(config) })
+// Off a terminal, log lines are written in blocks (every 4 KB or 500 ms, and at exit) rather than
+// one system call each: with a line per request that was a third of a node's CPU under load.
+const logStream = process.stdout.isTTY === true ? undefined : pino.destination({ dest: 1, sync: false, minLength: 4096 })
+if (logStream !== undefined) {
+  setInterval(() => { try { logStream.flush() } catch { /* a write is under way: it flushes itself */ } }, 500).unref()
+  process.on('exit', () => { try { logStream.flushSync() } catch { /* nothing more can be done */ } })
+}
+const server = Fastify({ ...serverOptions(config), logger: logStream === undefined ? loggerOptions(config) : { ...loggerOptions(config) as object, stream: logStream } })
 const { redis, subscriber } = createRedisClients(config.REDIS_URL, server.log)
 // Connects lazily; the start script has migrated the schema (the API never migrates).
 const prisma = createPrisma(config.DATABASE_URL, {

@@ -1,11 +1,11 @@
 import t from 'tap'
-import { build, KEY, uniquePrefix } from '../../helper.ts'
+import { build, KEY, sleep, uniquePrefix } from '../../helper.ts'
 
 const auth = { 'x-api-key': KEY }
 const url = '/api/nothing-here'
 
-t.test('two app instances sharing Redis share one counter per IP', async t => {
-  const env = { REDIS_PREFIX: uniquePrefix(), RATE_LIMIT_MAX: '3', RATE_LIMIT_WINDOW_MS: '60000' }
+t.test('with RATE_LIMIT_SYNC_MS=0, two app instances sharing Redis share one counter per IP, request by request', async t => {
+  const env = { REDIS_PREFIX: uniquePrefix(), RATE_LIMIT_MAX: '3', RATE_LIMIT_WINDOW_MS: '60000', RATE_LIMIT_SYNC_MS: '0' }
   const nodeA = await build(t, { env })
   const nodeB = await build(t, { env })
 
@@ -27,6 +27,26 @@ t.test('two app instances sharing Redis share one counter per IP', async t => {
   t.equal(limited.headers['x-ratelimit-limit'], '3')
   t.equal(limited.headers['x-ratelimit-remaining'], '0')
   t.ok(Number(limited.headers['x-ratelimit-reset']) > 0, 'x-ratelimit-reset')
+})
+
+t.test('by default each node counts locally and the nodes share their counts through Redis', async t => {
+  const env = { REDIS_PREFIX: uniquePrefix(), RATE_LIMIT_MAX: '3', RATE_LIMIT_WINDOW_MS: '60000', RATE_LIMIT_SYNC_MS: '50' }
+  const nodeA = await build(t, { env })
+  const nodeB = await build(t, { env })
+  const remaining = async (node: typeof nodeA) => {
+    const res = await node.inject({ method: 'GET', url, headers: auth })
+    return res.statusCode === 429 ? 'limited' : res.headers['x-ratelimit-remaining']
+  }
+  t.equal(await remaining(nodeA), '2')
+  t.equal(await remaining(nodeA), '1')
+  await sleep(200)
+  t.equal(await remaining(nodeB), '0', 'node B starts from the count node A shared')
+  t.equal(await remaining(nodeB), 'limited')
+  await sleep(200)
+  // Node A learns node B's counts when it next shares its own: at most one interval late.
+  t.equal(await remaining(nodeA), '0')
+  await sleep(200)
+  t.equal(await remaining(nodeA), 'limited', 'and then limits too')
 })
 
 t.test('the limit counts unauthenticated requests too (key guessing)', async t => {

@@ -1,0 +1,156 @@
+import type { Redis } from 'ioredis'
+
+// Adds a node's increments to the shared window counter; starts the window on its first count.
+// Returns the shared count and the window's remaining time.
+const SYNC = `
+local n = redis.call('INCRBY', KEYS[1], ARGV[1])
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  ttl = tonumber(ARGV[2])
+end
+return { n, ttl }`
+
+interface Counter {
+  /** The shared count as of the last sync (every node's requests). */
+  shared: number
+  /** This node's requests not yet added to the shared count. */
+  unsynced: number
+  /** This node's requests being added right now. */
+  inFlight: number
+  expiresAt: number
+  windowMs: number
+  /** Resolves once the first sync of a counter this node had not seen has answered. */
+  first?: Promise<void>
+}
+
+interface RateLimitRedis extends Redis {
+  wssRateSync (key: string, increment: number, windowMs: number): Promise<[number, number]>
+}
+
+export interface RateCounters {
+  incr (key: string, windowMs: number): Promise<{ current: number, ttl: number }>
+  /** Adds every pending count to Redis now. */
+  sync (): Promise<void>
+  close (): void
+}
+
+/**
+ * Per-key fixed-window counters shared through Redis, without a Redis round trip per request:
+ * a key this node has not seen yet is read from Redis (with its first count), later requests are
+ * counted here and added to Redis every `syncMs` in one pipeline, and each sync brings back the
+ * count of every node. Across nodes the limit holds to within what they admit in one interval.
+ * While Redis is down, each node keeps counting on its own (it does not fail open).
+ */
+export function createRateCounters (redis: Redis, syncMs: number, onError: (err: unknown) => void): RateCounters {
+  const client = redis as RateLimitRedis
+  if (typeof client.wssRateSync !== 'function') client.defineCommand('wssRateSync', { numberOfKeys: 1, lua: SYNC })
+  const counters = new Map<string, Counter>()
+  let timer: NodeJS.Timeout | undefined
+  let running: Promise<void> | undefined
+  let closed = false
+
+  const view = (c: Counter, now: number) => ({ current: c.shared + c.inFlight + c.unsynced, ttl: Math.max(0, c.expiresAt - now) })
+
+  const apply = (c: Counter, sent: number, result: [number, number] | null) => {
+    c.inFlight -= sent
+    if (result === null) {
+      c.shared += sent // Redis unavailable: the requests still count here
+      return
+    }
+    c.shared = result[0]
+    c.expiresAt = Date.now() + result[1]
+  }
+
+  async function syncOnce (): Promise<void> {
+    const now = Date.now()
+    const batch: Array<[string, Counter, number]> = []
+    for (const [key, c] of counters) {
+      if (c.unsynced > 0 && !c.first) {
+        batch.push([key, c, c.unsynced])
+        c.inFlight += c.unsynced
+        c.unsynced = 0
+      } else if (c.expiresAt <= now && c.unsynced === 0 && c.inFlight === 0) {
+        counters.delete(key)
+      }
+    }
+    if (batch.length === 0) return
+    const pipeline = client.pipeline()
+    for (const [key, c, n] of batch) (pipeline as unknown as RateLimitRedis).wssRateSync(key, n, c.windowMs)
+    let results: Array<[Error | null, unknown]> | null = null
+    try {
+      results = await pipeline.exec()
+    } catch (err) {
+      onError(err)
+    }
+    batch.forEach(([, c, n], i) => {
+      const [err, value] = results?.[i] ?? [new Error('no reply'), null]
+      apply(c, n, err ? null : value as [number, number])
+    })
+  }
+
+  function schedule () {
+    if (timer || closed) return
+    timer = setTimeout(() => {
+      timer = undefined
+      running = (running ?? Promise.resolve()).then(syncOnce).catch(onError).finally(() => {
+        running = undefined
+        if ([...counters.values()].some(c => c.unsynced > 0)) schedule()
+      })
+    }, syncMs)
+    timer.unref()
+  }
+
+  return {
+    async incr (key, windowMs) {
+      const now = Date.now()
+      let c = counters.get(key)
+      if (c === undefined || (c.expiresAt <= now && c.inFlight === 0 && c.unsynced === 0)) {
+        // First sight (or a new window): learn the shared count together with this request.
+        c = { shared: 0, unsynced: 0, inFlight: 1, expiresAt: now + windowMs, windowMs }
+        const counter = c
+        counters.set(key, counter)
+        counter.first = client.wssRateSync(key, 1, windowMs)
+          .then(result => apply(counter, 1, result), err => { onError(err); apply(counter, 1, null) })
+          .finally(() => { counter.first = undefined; if (counter.unsynced > 0) schedule() })
+        await counter.first
+        return view(counter, Date.now())
+      }
+      c.unsynced++
+      if (c.expiresAt <= now) c.expiresAt = now + windowMs // the window ended here; the next sync corrects it
+      schedule()
+      if (c.first) await c.first
+      return view(c, Date.now())
+    },
+
+    async sync () {
+      clearTimeout(timer)
+      timer = undefined
+      await running
+      await syncOnce()
+    },
+
+    close () {
+      closed = true
+      clearTimeout(timer)
+    }
+  }
+}
+
+type StoreCallback = (err: Error | null, result?: { current: number, ttl: number }) => void
+
+/** A @fastify/rate-limit store class over shared counters, namespaced like its Redis store. */
+export function batchedStore (counters: RateCounters, namespace: string) {
+  return class BatchedRedisStore {
+    constructor (_params: unknown, readonly ns: string = namespace) {}
+
+    incr (key: string, cb: StoreCallback, timeWindow: number) {
+      counters.incr(this.ns + key, timeWindow).then(result => cb(null, result), err => cb(err as Error))
+    }
+
+    child (routeOptions: object) {
+      const info = (routeOptions as { routeInfo?: { method?: string, url?: string } }).routeInfo
+      return new BatchedRedisStore(null, `${this.ns}${info?.method ?? ''}${info?.url ?? ''}-`)
+    }
+  }
+}
