@@ -238,8 +238,8 @@ export function createViewerRecorder (deps: { prisma: PrismaClient, events: Even
   let flushing: Promise<void> = Promise.resolve()
 
   const schedule = () => {
-    if (pending.length >= (deps.maxBatch ?? 2000)) { void flush(); return }
-    timer ??= setTimeout(() => { void flush() }, deps.flushMs ?? 100)
+    if (pending.length >= (deps.maxBatch ?? 1000)) { void flush(); return }
+    timer ??= setTimeout(() => { void flush() }, deps.flushMs ?? 25)
   }
 
   function flush (): Promise<void> {
