@@ -55,6 +55,7 @@ try {
 
   await sleep(11_000) // let Postgres report earlier row counts
   const pg0 = await pgWrites(stack.prisma)
+  const viewCpu0 = cpuMs(worker.pid)
   const t0 = performance.now()
   const views = await stack.sim.viewStatus(sender, messageId, { by: 'lid' })
   const lastReceipt = performance.now()
@@ -64,6 +65,7 @@ try {
     return seen >= views.viewers
   }, 60_000, 10)
   const visible = performance.now() - lastReceipt
+  const viewCpu = cpuMs(worker.pid) - viewCpu0
   // Every viewer, through the viewers route, page by page.
   const viewers = new Set<string>()
   let cursor: string | null | undefined
@@ -87,6 +89,7 @@ try {
     ['burst sent (simulator) → all counted by the API', fmtMs(visible), '≤ 1 s', visible <= 1000 && seen >= n],
     ['viewers listed by the viewers route', `${viewers.size} / ${n}`],
     ['burst: simulator sending all receipts', fmtMs(lastReceipt - t0)],
+    ['burst: worker CPU (per receipt)', `${fmtMs(viewCpu)} (${fmtMs(viewCpu / views.viewers)})`],
     ['Postgres rows written per view', `${pg.totalRows.toFixed(2)} (${rowsText(pg.rows)})`],
     ['Postgres WAL bytes per view', fmtBytes(pg.walBytes)],
     ['table + index growth per view', fmtBytes(pg.tableBytes)]

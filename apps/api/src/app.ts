@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyServerOptions } from 'fastify'
+import { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { Redis } from 'ioredis'
 import type { PrismaClient } from '@wss/db'
 import type { Config } from './config.ts'
@@ -52,7 +52,7 @@ export function serverOptions (config: Config): FastifyServerOptions {
     // In-flight requests finish on close; keep-alive clients are told 503 meanwhile.
     return503OnClosing: true,
     // One line per request, when it completes (see app()), instead of Fastify's two.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     ajv: { customOptions: { coerceTypes: 'array', useDefaults: true, removeAdditional: true, allErrors: false } }
   }
 }
