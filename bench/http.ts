@@ -7,7 +7,7 @@ import autocannon from 'autocannon'
 import { fmtMs, machine, options, printTable, root, sleep, startStack, until } from './src/harness.ts'
 import { ensureFleet, fleetPhone, fleetSessionId } from './src/fleet.ts'
 
-const values = options({ seconds: { type: 'string', default: '10' }, connections: { type: 'string', default: '32' }, rounds: { type: 'string', default: '2' }, 'log-level': { type: 'string', default: 'info' } })
+const values = options({ seconds: { type: 'string', default: '10' }, connections: { type: 'string', default: '32' }, rounds: { type: 'string', default: '3' }, 'log-level': { type: 'string', default: 'info' } })
 const seconds = Number(values.seconds)
 const connections = Number(values.connections)
 
@@ -46,7 +46,8 @@ try {
     non2xx += res.non2xx
     oursLatency = { p50: res.latency.p50, p99: res.latency.p99 }
   }
-  const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length
+  // The median round of each: one round disturbed by the rest of the machine does not decide.
+  const mean = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
   const ratio = mean(oursRps) / mean(bareRps)
 
   // Freshness, under the same load: the simulator cuts the session's socket; the worker records
@@ -79,8 +80,8 @@ try {
   const worstEvent = Math.max(...lags.map(l => l.fromEvent))
 
   printTable(`http — GET /api/sessions/:id/connection-status (API key, rate limit in Redis) vs a bare Fastify JSON route, ${connections} connections`, [
-    ['bare Fastify JSON route', `${Math.round(mean(bareRps))} req/s`],
-    ['authenticated connection-status', `${Math.round(mean(oursRps))} req/s (p50 ${oursLatency.p50} ms, p99 ${oursLatency.p99} ms)`],
+    ['bare Fastify JSON route (median round)', `${Math.round(mean(bareRps))} req/s`],
+    ['authenticated connection-status (median round)', `${Math.round(mean(oursRps))} req/s (p50 ${oursLatency.p50} ms, p99 ${oursLatency.p99} ms)`],
     ['ratio (connection-status / bare)', ratio.toFixed(2), '≥ 0.5', ratio >= 0.5],
     ['errors / non-2xx answers', `${errors} / ${non2xx}`],
     ['a change shows on the route, after the worker announced it (worst of 5)', fmtMs(worstEvent), '≤ 100 ms', worstEvent <= 100],

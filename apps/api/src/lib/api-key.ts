@@ -1,7 +1,10 @@
-import { createHash, timingSafeEqual } from 'node:crypto'
+import { createHash, hash, timingSafeEqual } from 'node:crypto'
 import type { IncomingHttpHeaders } from 'node:http'
 
-const digest = (value: string) => createHash('sha256').update(value, 'utf8').digest()
+// crypto.hash (one shot) where this Node has it: about twice as fast as a Hash object.
+const digest = typeof hash === 'function'
+  ? (value: string) => hash('sha256', value, 'buffer')
+  : (value: string) => createHash('sha256').update(value, 'utf8').digest()
 
 /**
  * Builds a checker for the configured keys. Candidates and keys are compared as SHA-256
