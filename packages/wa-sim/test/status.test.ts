@@ -24,14 +24,20 @@ function serverAck (client: TestClient, id: string): Promise<BinaryNode> {
   })
 }
 
-t.test('statuses end to end through a real Baileys client', async t => {
-  const s = await startSimulator()
+/** A simulator with SENDER linked by QR and ALICE and BOB as contacts; the audience of all three. */
+async function senderWithContacts (t: { teardown (fn: () => unknown): void }, opts: Parameters<typeof startSimulator>[0] = {}) {
+  const s = await startSimulator(opts)
   t.teardown(() => s.close())
   for (const p of [SENDER, ALICE, BOB]) await s.client.createAccount(p)
   await s.client.addContacts(SENDER, [ALICE, BOB])
   const client = await linkClient(s.settings, s.client, SENDER, 'qr')
   t.teardown(() => client.end())
   const audience = [`${SENDER}@s.whatsapp.net`, `${ALICE}@s.whatsapp.net`, `${BOB}@s.whatsapp.net`]
+  return { s, client, audience }
+}
+
+t.test('statuses end to end through a real Baileys client', async t => {
+  const { s, client, audience } = await senderWithContacts(t)
 
   const send = async (content: any, options: any = {}) => {
     const id = `3EB0${Math.random().toString(16).slice(2, 14).toUpperCase()}`
@@ -143,13 +149,7 @@ t.test('statuses end to end through a real Baileys client', async t => {
 })
 
 t.test('with lazyDecrypt the phones decrypt only when asked, in order, and views still work', async t => {
-  const s = await startSimulator({ lazyDecrypt: true })
-  t.teardown(() => s.close())
-  for (const p of [SENDER, ALICE, BOB]) await s.client.createAccount(p)
-  await s.client.addContacts(SENDER, [ALICE, BOB])
-  const client = await linkClient(s.settings, s.client, SENDER, 'qr')
-  t.teardown(() => client.end())
-  const audience = [`${SENDER}@s.whatsapp.net`, `${ALICE}@s.whatsapp.net`, `${BOB}@s.whatsapp.net`]
+  const { s, client, audience } = await senderWithContacts(t, { lazyDecrypt: true })
   const ids = ['3EB0LAZY00000001', '3EB0LAZY00000002']
   for (const [i, id] of ids.entries()) {
     const acked = serverAck(client, id)

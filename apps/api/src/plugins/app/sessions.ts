@@ -76,6 +76,11 @@ export interface SessionsDeps {
   publish: PublishEvent
   /** How long creation waits for the worker's first answer (code, QR or connection). */
   startWaitMs: number
+  /**
+   * Whether a cached connection status may be answered: only while Redis is connected, since the
+   * announcements that drop the cache come through it (and without it the answer is a 503).
+   */
+  cacheUsable?: () => boolean
   log: FastifyBaseLogger
 }
 
@@ -215,7 +220,7 @@ export function createSessionsService (deps: SessionsDeps) {
     connectionStatus (sessionId: string): Promise<ConnectionStatus> {
       const now = Date.now()
       const cached = statusCache.get(sessionId)
-      if (cached !== undefined && now - cached.at < CONNECTION_STATUS_FRESH_MS) return cached.status
+      if (cached !== undefined && now - cached.at < CONNECTION_STATUS_FRESH_MS && (deps.cacheUsable?.() ?? true)) return cached.status
       if (statusCache.size >= CONNECTION_STATUS_CACHE_MAX) statusCache.clear()
       const entry = { at: now, status: readConnectionStatus(sessionId) }
       statusCache.set(sessionId, entry)
@@ -305,6 +310,7 @@ export default fp(async function sessions (fastify) {
     commands: fastify.commands,
     publish: fastify.publishEvent,
     startWaitMs: fastify.config.START_WAIT_MS,
+    cacheUsable: () => fastify.redis.status === 'ready',
     log: fastify.log.child({ service: 'sessions' })
   })
   fastify.decorate('sessions', service)
