@@ -121,7 +121,8 @@ export async function startStack (opts: StackOptions) {
 
   // The simulator in its own process, as a WhatsApp server would be.
   const simArgs = [join(root, 'packages/wa-sim/src/cli.ts'), '--port', '0', ...(opts.keep ? ['--state', statePath] : []), ...(opts.simArgs ?? [])]
-  const simProc = launch('simulator', simArgs, {})
+  // BENCH_SIM_NODE_ARGS: extra node flags for the simulator (e.g. --prof --logfile=/tmp/sim.v8.log).
+  const simProc = launch('simulator', simArgs, {}, process.env.BENCH_SIM_NODE_ARGS?.split(' ').filter(Boolean) ?? [])
   const settings = await new Promise<SimulatorSettings & { control: string }>((resolve, reject) => {
     let out = ''
     simProc.proc.stdout!.on('data', chunk => {

@@ -748,7 +748,8 @@ export class Simulator {
     if (!status) throw new SimError(404, `no status ${statusId} from ${sender}`)
     const decrypted = status.recipients.filter(r => r.decrypted).map(r => r.phone)
     const viewers = opts.viewers ?? decrypted.filter(p => p !== sender)
-    for (const v of viewers) if (!decrypted.includes(v)) throw new SimError(400, `${v} did not receive status ${statusId}`)
+    const received = new Set(decrypted)
+    for (const v of viewers) if (!received.has(v)) throw new SimError(400, `${v} did not receive status ${statusId}`)
     const t = String(Math.floor((opts.at ?? Date.now()) / 1000))
     const played = opts.played ?? status.type === 'video'
     let delivered = 0

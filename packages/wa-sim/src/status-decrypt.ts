@@ -27,6 +27,7 @@ export interface StatusMessageInput {
   isEdit?: string
 }
 
+const YIELD_EVERY_MS = 10
 const URL_ONLY = /^https?:\/\/\S+$/i
 
 /**
@@ -42,7 +43,14 @@ export function decryptStatusForRecipients (input: StatusMessageInput): () => Pr
     let message: proto.IMessage | undefined
     let firstBytes: Buffer | undefined
     let inconsistent = false
+    let slice = performance.now()
     for (const p of participants) {
+      // Phones decrypt in memory (microtasks only): yield to I/O every few ms, or a large audience would
+      // hold the event loop for minutes and the simulator would stop answering its clients.
+      if (performance.now() - slice > YIELD_EVERY_MS) {
+        await new Promise(resolve => setImmediate(resolve))
+        slice = performance.now()
+      }
       const decoded = jidDecode(p.jid)
       if (!decoded || (decoded.device ?? 0) !== 0) continue // linked devices are real clients, not simulated phones
       const account = decoded.server === 'lid'
