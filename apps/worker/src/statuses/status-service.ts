@@ -226,11 +226,13 @@ export function createStatusService (deps: StatusServiceDeps) {
 
 export type StatusService = ReturnType<typeof createStatusService>
 
-interface PendingView { sessionId: string, messageId: string, viewer: string, viewerLid: string | null, at: Date, played: boolean }
+interface PendingView { sessionId: string, sock: WASocket, messageId: string, participant: string, at: Date, played: boolean }
+interface ViewRow { sessionId: string, messageId: string, viewer: string, viewerLid: string | null, at: Date, played: boolean }
 
 /**
- * Collects viewers from receipts and writes them in batches: one INSERT ... ON CONFLICT DO NOTHING
- * per flush (the first view time is kept), then one event per status with the new viewers only.
+ * Collects viewers from receipts and writes them in batches: the LIDs of a batch mapped to phone
+ * numbers in one lookup per session, then one INSERT ... ON CONFLICT DO NOTHING per flush (the first
+ * view time is kept), then one event per status with the new viewers only.
  */
 export function createViewerRecorder (deps: { prisma: PrismaClient, events: EventPublisher, logger: Logger, flushMs?: number, maxBatch?: number }) {
   const pending: PendingView[] = []
@@ -247,11 +249,36 @@ export function createViewerRecorder (deps: { prisma: PrismaClient, events: Even
     timer = undefined
     const batch = pending.splice(0, pending.length)
     if (!batch.length) return flushing
-    flushing = flushing.then(() => write(batch)).catch(err => deps.logger.error({ err }, 'viewer batch not written'))
+    flushing = flushing.then(async () => write(await resolve(batch))).catch(err => deps.logger.error({ err }, 'viewer batch not written'))
     return flushing
   }
 
-  async function write (batch: PendingView[]) {
+  /** Maps LID viewers to phone numbers (one lookup per socket) and drops the sender's own phone. */
+  async function resolve (batch: PendingView[]): Promise<ViewRow[]> {
+    const pnByLid = new Map<string, string>()
+    const lidsBySock = new Map<WASocket, Set<string>>()
+    for (const v of batch) {
+      if (!v.participant.endsWith('@lid')) continue
+      let lids = lidsBySock.get(v.sock)
+      if (!lids) lidsBySock.set(v.sock, lids = new Set())
+      lids.add(v.participant)
+    }
+    for (const [sock, lids] of lidsBySock) {
+      const pairs = await sock.signalRepository.lidMapping.getPNsForLIDs([...lids]).catch(() => null)
+      for (const { lid, pn } of pairs ?? []) pnByLid.set(lid, pn)
+    }
+    const rows: ViewRow[] = []
+    for (const v of batch) {
+      const lid = v.participant.endsWith('@lid')
+      const number = jidDecode((lid && pnByLid.get(v.participant)) || v.participant)?.user
+      if (!number || number === jidDecode(v.sock.user?.id ?? '')?.user) continue // the own phone is not a viewer
+      rows.push({ sessionId: v.sessionId, messageId: v.messageId, viewer: number, viewerLid: lid ? jidDecode(v.participant)?.user ?? null : null, at: v.at, played: v.played })
+    }
+    return rows
+  }
+
+  async function write (batch: ViewRow[]) {
+    if (!batch.length) return
     const rows = Prisma.join(batch.map(v => Prisma.sql`(${v.sessionId}::text, ${v.messageId}::text, ${v.viewer}::text, ${v.viewerLid}::text, ${v.at}::timestamptz, ${v.played}::boolean)`))
     const inserted = await deps.prisma.$queryRaw<Array<{ status_id: string, session_id: string, viewer_number: string, viewed_at: Date }>>`
       WITH incoming (session_id, message_id, viewer_number, viewer_lid, viewed_at, played) AS (VALUES ${rows}),
@@ -279,17 +306,8 @@ export function createViewerRecorder (deps: { prisma: PrismaClient, events: Even
   return {
     /** Watches a session's socket for status receipts. */
     watch (runtime: SessionRuntime, sock: WASocket) {
-      const record = async (messageId: string, participant: string, ts: number, played: boolean) => {
-        let viewer = participant
-        let viewerLid: string | null = null
-        if (participant.endsWith('@lid')) {
-          viewerLid = jidDecode(participant)?.user ?? null
-          const pn = await sock.signalRepository.lidMapping.getPNForLID(participant).catch(() => null)
-          if (pn) viewer = pn
-        }
-        const number = jidDecode(viewer)?.user
-        if (!number || number === jidDecode(sock.user?.id ?? '')?.user) return // the own phone is not a viewer
-        pending.push({ sessionId: runtime.sessionId, messageId, viewer: number, viewerLid, at: new Date(ts * 1000), played })
+      const record = (messageId: string, participant: string, ts: number, played: boolean) => {
+        pending.push({ sessionId: runtime.sessionId, sock, messageId, participant, at: new Date(ts * 1000), played })
         schedule()
       }
       sock.ev.on('message-receipt.update', updates => {
@@ -297,7 +315,7 @@ export function createViewerRecorder (deps: { prisma: PrismaClient, events: Even
           if (key.remoteJid !== 'status@broadcast' || !key.id || !receipt.userJid) continue
           const ts = Number(receipt.readTimestamp ?? receipt.playedTimestamp ?? 0)
           if (!ts) continue
-          void record(key.id, receipt.userJid, ts, !!receipt.playedTimestamp)
+          record(key.id, receipt.userJid, ts, !!receipt.playedTimestamp)
         }
       })
       // Receipts that arrive while the send's own upsert is buffered are folded into it.
@@ -306,7 +324,7 @@ export function createViewerRecorder (deps: { prisma: PrismaClient, events: Even
           if (m.key?.remoteJid !== 'status@broadcast' || !m.key.fromMe || !m.key.id) continue
           for (const r of m.userReceipt ?? []) {
             const ts = Number(r.readTimestamp ?? r.playedTimestamp ?? 0)
-            if (r.userJid && ts) void record(m.key.id, r.userJid, ts, !!r.playedTimestamp)
+            if (r.userJid && ts) record(m.key.id, r.userJid, ts, !!r.playedTimestamp)
           }
         }
       })
