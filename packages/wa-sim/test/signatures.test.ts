@@ -1,11 +1,23 @@
-// The signature checks of the patched Baileys (see ARCHITECTURE.md, "Patched dependencies"): status
-// messages carry a sender-key signature that recipients verify natively; a forged one is refused.
+// The signatures of the patched Baileys and libsignal (see ARCHITECTURE.md, "Patched dependencies"):
+// Curve.sign gives the bytes the reference implementation (curve25519-js) gives, status messages
+// carry a sender-key signature that recipients verify natively, and a forged one is refused.
 import t from 'tap'
+import { randomBytes } from 'node:crypto'
+import { createRequire } from 'node:module'
+import { fileURLToPath } from 'node:url'
 import { Curve } from '@whiskeysockets/baileys'
 import { newAccount } from '../src/state.ts'
 import { phoneSignalRepository } from '../src/signal-store.ts'
 
 const group = 'status@broadcast'
+
+// The reference: the pure-JS curve25519-js that libsignal used before the patch.
+const fromLibsignal = createRequire(createRequire(fileURLToPath(import.meta.resolve('@whiskeysockets/baileys'))).resolve('libsignal/src/curve.js'))
+const reference = fromLibsignal('curve25519-js') as {
+  sign (secretKey: Uint8Array, message: Uint8Array): Uint8Array
+  verify (publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean
+  generateKeyPair (seed: Uint8Array): { private: Uint8Array, public: Uint8Array }
+}
 
 function sender () {
   const account = newAccount('15557770000', 'Sender')
@@ -48,4 +60,27 @@ t.test('Curve.verify accepts a signature only for its key and message', async t 
   t.notOk(Curve.verify(key.public, Buffer.from('other bytes'), signature), 'another message')
   t.notOk(Curve.verify(key.public, message, Buffer.alloc(64)), 'zero signature')
   t.notOk(Curve.verify(key.public, message, signature.subarray(0, 63)), 'short signature')
+})
+
+t.test('Curve.sign gives the reference signature bytes, which both implementations verify', async t => {
+  let same = 0
+  let verified = 0
+  const cases = 60
+  for (let i = 0; i < cases; i++) {
+    const pair = i % 2 ? Curve.generateKeyPair() : (() => { const k = reference.generateKeyPair(randomBytes(32)); return { private: Buffer.from(k.private), public: Buffer.from(k.public) } })()
+    const message = randomBytes(i % 3 === 0 ? 33 : 1 + i * 7)
+    const ours = Curve.sign(pair.private, message)
+    if (Buffer.from(ours).equals(Buffer.from(reference.sign(pair.private, message)))) same++
+    if (Curve.verify(pair.public, message, ours) && reference.verify(pair.public, message, ours)) verified++
+  }
+  t.equal(same, cases, 'byte for byte the reference signature')
+  t.equal(verified, cases, 'valid for the native and the reference verification')
+  const pair = Curve.generateKeyPair()
+  const message = randomBytes(40)
+  const signature = Buffer.from(Curve.sign(pair.private, message))
+  for (const bit of [0, 100, 255, 256, 400, 511]) {
+    const forged = Buffer.from(signature)
+    forged[bit >> 3]! ^= 1 << (bit & 7)
+    t.notOk(Curve.verify(pair.public, message, forged), `a flipped bit ${bit} is refused`)
+  }
 })
