@@ -279,9 +279,13 @@ export function createViewerRecorder (deps: { prisma: PrismaClient, events: Even
 
   async function write (batch: ViewRow[]) {
     if (!batch.length) return
-    const rows = Prisma.join(batch.map(v => Prisma.sql`(${v.sessionId}::text, ${v.messageId}::text, ${v.viewer}::text, ${v.viewerLid}::text, ${v.at}::timestamptz, ${v.played}::boolean)`))
+    // Six array parameters, not six per row: building thousands of bound values cost more than the insert.
     const inserted = await deps.prisma.$queryRaw<Array<{ status_id: string, session_id: string, viewer_number: string, viewed_at: Date }>>`
-      WITH incoming (session_id, message_id, viewer_number, viewer_lid, viewed_at, played) AS (VALUES ${rows}),
+      WITH incoming AS (
+        SELECT * FROM unnest(${batch.map(v => v.sessionId)}::text[], ${batch.map(v => v.messageId)}::text[], ${batch.map(v => v.viewer)}::text[],
+          ${batch.map(v => v.viewerLid)}::text[], ${batch.map(v => v.at.toISOString())}::timestamptz[], ${batch.map(v => v.played)}::boolean[])
+          AS i (session_id, message_id, viewer_number, viewer_lid, viewed_at, played)
+      ),
       first_views AS (
         SELECT DISTINCT ON (s.id, i.viewer_number) s.id AS status_id, i.session_id, i.viewer_number, i.viewer_lid, i.viewed_at, i.played
         FROM incoming i JOIN statuses s ON s.session_id = i.session_id AND s.message_id = i.message_id
