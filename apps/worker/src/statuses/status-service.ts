@@ -1,5 +1,5 @@
 import { generateMessageIDV2, jidDecode, type BinaryNode, type WASocket, type proto } from '@whiskeysockets/baileys'
-import { Prisma, type PrismaClient, type Status } from '@wss/db'
+import type { PrismaClient, Status } from '@wss/db'
 import { AppError } from '@wss/shared'
 import type { Logger } from 'pino'
 import type { EventPublisher } from '../events.ts'
