@@ -267,11 +267,13 @@ export function createViewerRecorder (deps: { prisma: PrismaClient, events: Even
       const pairs = await sock.signalRepository.lidMapping.getPNsForLIDs([...lids]).catch(() => null)
       for (const { lid, pn } of pairs ?? []) pnByLid.set(lid, pn)
     }
+    const own = new Map<WASocket, string | undefined>()
     const rows: ViewRow[] = []
     for (const v of batch) {
       const lid = v.participant.endsWith('@lid')
       const number = jidDecode((lid && pnByLid.get(v.participant)) || v.participant)?.user
-      if (!number || number === jidDecode(v.sock.user?.id ?? '')?.user) continue // the own phone is not a viewer
+      if (!own.has(v.sock)) own.set(v.sock, jidDecode(v.sock.user?.id ?? '')?.user)
+      if (!number || number === own.get(v.sock)) continue // the own phone is not a viewer
       rows.push({ sessionId: v.sessionId, messageId: v.messageId, viewer: number, viewerLid: lid ? jidDecode(v.participant)?.user ?? null : null, at: v.at, played: v.played })
     }
     return rows
