@@ -142,7 +142,7 @@ export async function startStack (opts: StackOptions) {
     REDIS_URL: redisUrl,
     REDIS_PREFIX: prefix,
     API_KEY: apiKey,
-    LOG_LEVEL: 'warn',
+    LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn', // BENCH_LOG_LEVEL=info: the workers' and API nodes' logs in bench/out
     NODE_ENV: 'production',
     WA_WS_URL: settings.WA_WS_URL,
     WA_TRUST_ROOT: settings.WA_TRUST_ROOT,

@@ -16,7 +16,6 @@ import socketIoRelay from './plugins/app/socket-io-relay.ts'
 import eventStream from './plugins/app/event-stream.ts'
 import swagger from './plugins/external/swagger.ts'
 import rateLimit from './plugins/external/rate-limit.ts'
-import multipart from './plugins/external/multipart.ts'
 import websocket from './plugins/external/websocket.ts'
 import routes from './routes/index.ts'
 
@@ -57,6 +56,8 @@ export function serverOptions (config: Config): FastifyServerOptions {
   }
 }
 
+const LEVELS: Record<string, number> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: Infinity }
+
 /**
  * The whole API as a Fastify plugin. Register it wrapped in fastify-plugin, so the error
  * handler and decorators land on the root instance:
@@ -70,9 +71,10 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions) {
 
   // Failed requests are logged at info, the others at debug: an access log of every success belongs
   // to the proxy in front, and writing it here cost a third of a node's throughput.
-  fastify.addHook('onResponse', async (request, reply) => {
+  fastify.addHook('onResponse', (request, reply, done) => {
     const level = reply.statusCode >= 400 ? 'info' : 'debug'
-    request.log[level]({ req: request, res: reply, responseTime: reply.elapsedTime }, 'request completed')
+    if ((LEVELS[request.log.level] ?? 0) <= LEVELS[level]!) request.log[level]({ req: request, res: reply, responseTime: reply.elapsedTime }, 'request completed')
+    done()
   })
   await fastify.register(errorHandler)
   await fastify.register(readiness, {
@@ -93,7 +95,6 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions) {
   // Swagger first: it collects routes as they are added.
   await fastify.register(swagger)
   await fastify.register(rateLimit)
-  await fastify.register(multipart)
   await fastify.register(websocket)
 
   await fastify.register(socketIoRelay)

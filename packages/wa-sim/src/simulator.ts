@@ -251,8 +251,16 @@ export class Simulator {
     switch (node.tag) {
       case 'iq': return this.onIq(conn, node)
       case 'message': return this.onMessage(conn, node)
-      default: // receipts, acks, presence, ib: nothing to answer
+      case 'ack': return this.onAck(conn, node)
+      default: // receipts, presence, ib: nothing to answer
     }
+  }
+
+  /** Counts the acks of status receipts: a real server delivers an unacknowledged receipt again. */
+  private onAck (conn: Connection, node: BinaryNode) {
+    if (node.attrs.class !== 'receipt' || node.attrs.to !== 'status@broadcast' || !conn.phone) return
+    const status = this.state.statuses.find(s => s.sender === conn.phone && s.id === node.attrs.id)
+    if (status) status.receiptAcks = (status.receiptAcks ?? 0) + 1
   }
 
   private result (conn: Connection, iq: BinaryNode, content?: BinaryNode[]) {

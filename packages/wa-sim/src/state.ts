@@ -76,6 +76,8 @@ export interface StatusRecord {
   stanzas?: number
   /** Set when a recipient's decrypted bytes differed from another's. */
   inconsistent?: boolean
+  /** Acks the sender's devices returned for the read/played receipts of this status. */
+  receiptAcks?: number
   /** The decoded message of the first successful decryption, as JSON. */
   message?: unknown
   error?: string

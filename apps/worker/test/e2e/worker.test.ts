@@ -61,6 +61,7 @@ t.test('a session through a real worker, Baileys and the simulator', async t => 
   const viewers = await prisma.statusViewer.findMany({ where: { statusId }, orderBy: { viewedAt: 'asc' } })
   t.same(viewers.map(v => [v.viewerNumber, v.viewedAt.getTime()]), [[alice, aliceAt], [bob, bobAt]], 'by phone number, LID mapped, first view kept')
   t.ok(viewers[1]!.viewerLid, 'the LID is kept too')
+  t.ok(await eventually(async () => (await sim.client.status(phone, status.messageId!)).receiptAcks === 3, 10_000), 'each of the three receipts acknowledged to the server')
   await events.waitFor(e => e.event === 'status-viewers-update' && e.data.statusId === statusId && e.data.viewers.some((v: any) => v.viewerNumber === bob))
   await new Promise(resolve => setTimeout(resolve, 300))
   const announced = events.seen.filter(e => e.event === 'status-viewers-update' && e.data.statusId === statusId).flatMap(e => e.data.viewers)
