@@ -1,5 +1,6 @@
 import { getMediaKeys, jidDecode, proto, unpadRandomMax16 } from '@whiskeysockets/baileys'
 import { createDecipheriv, createHash } from 'node:crypto'
+import { setImmediate as yieldToIo } from 'node:timers/promises'
 import { phoneSignalRepository } from './signal-store.ts'
 import type { AccountState, MediaInfo, RecipientResult, StatusRecord } from './state.ts'
 import type { Simulator } from './simulator.ts'
@@ -48,7 +49,7 @@ export function decryptStatusForRecipients (input: StatusMessageInput): () => Pr
       // Phones decrypt in memory (microtasks only): yield to I/O every few ms, or a large audience would
       // hold the event loop for minutes and the simulator would stop answering its clients.
       if (performance.now() - slice > YIELD_EVERY_MS) {
-        await new Promise(resolve => setImmediate(resolve))
+        await yieldToIo()
         slice = performance.now()
       }
       const decoded = jidDecode(p.jid)
