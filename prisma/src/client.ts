@@ -9,6 +9,13 @@ export interface CreatePrismaOptions {
   connectionTimeoutMs?: number
   /** Close idle pool connections after this long (default 30 s). */
   idleTimeoutMs?: number
+  /**
+   * Postgres ends a session that sits inside a transaction this long without a statement (default
+   * 60 s; 0 = never). Interactive transactions end within their own timeout (30 s at most here), so
+   * one idle longer belongs to a process that froze or lost track of it: without this it would keep
+   * its row locks — a session row locked by a frozen worker blocks that session's takeover.
+   */
+  idleInTransactionTimeoutMs?: number
   /** Shown in pg_stat_activity, e.g. `wss-worker`. */
   applicationName?: string
   /** Prisma log levels to emit as events / to stdout. */
@@ -28,6 +35,7 @@ export function createPrisma(databaseUrl: string, opts: CreatePrismaOptions = {}
       max: opts.poolSize ?? 10,
       connectionTimeoutMillis: opts.connectionTimeoutMs ?? 10_000,
       idleTimeoutMillis: opts.idleTimeoutMs ?? 30_000,
+      idle_in_transaction_session_timeout: opts.idleInTransactionTimeoutMs ?? 60_000,
       application_name: opts.applicationName,
     },
     { onPoolError: opts.onPoolError ?? (() => {}) },

@@ -30,6 +30,7 @@ export const EnvSchema = Type.Object({
   FETCH_TIMEOUT_MS: Type.Integer({ minimum: 100, default: 15000 }),
   KEY_CACHE_MAX: Type.Integer({ minimum: 100, default: 50000 }),
   DB_POOL_SIZE: Type.Integer({ minimum: 1, default: 10 }),
+  WATCHDOG_MS: Type.Integer({ minimum: 0, default: 30000, description: 'A process whose event loop is frozen this long kills itself to be restarted (0: off, e.g. to pause in a debugger)' }),
   WORKER_PROCESSES: Type.Optional(Type.Integer({ minimum: 1, description: 'Processes started by `pnpm start` (default: one per CPU core)' }))
 })
 export type WorkerConfig = Static<typeof EnvSchema> & { WORKER_ID: string }

@@ -3,6 +3,7 @@ import { guardConsole } from './console-guard.ts'
 import { loadConfig } from './config.ts'
 import { createLogger } from './logger.ts'
 import { createWorkerManager } from './sessions/worker-manager.ts'
+import { startWatchdog } from './watchdog.ts'
 
 let config
 try {
@@ -15,6 +16,7 @@ const logger = createLogger(config.LOG_LEVEL)
 guardConsole(logger)
 // One failed promise must not take every session of this process down with it.
 process.on('unhandledRejection', err => logger.error({ err }, 'unhandled rejection'))
+startWatchdog(config.WATCHDOG_MS, config.WORKER_ID, err => logger.error({ err }, 'the watchdog thread failed: a frozen event loop will not be noticed'))
 const manager = await createWorkerManager(config, logger)
 await manager.start()
 

@@ -1,7 +1,9 @@
 // The signatures of the patched Baileys and libsignal (see ARCHITECTURE.md, "Patched dependencies"):
 // Curve.sign gives the bytes the reference implementation (curve25519-js) gives, status messages
-// carry a sender-key signature that recipients verify natively, and a forged one is refused.
+// carry a sender-key signature that recipients verify natively, and a forged one is refused; key
+// pairs are the reference's and their generation never hangs.
 import t from 'tap'
+import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
@@ -83,4 +85,34 @@ t.test('Curve.sign gives the reference signature bytes, which both implementatio
     forged[bit >> 3]! ^= 1 << (bit & 7)
     t.notOk(Curve.verify(pair.public, message, forged), `a flipped bit ${bit} is refused`)
   }
+})
+
+t.test('Curve.generateKeyPair gives a clamped private key and the public key the reference derives from it', async t => {
+  let same = 0
+  let clamped = 0
+  const cases = 200
+  for (let i = 0; i < cases; i++) {
+    const pair = Curve.generateKeyPair()
+    const priv = Buffer.from(pair.private)
+    if ((priv[0]! & 7) === 0 && (priv[31]! & 0xc0) === 0x40) clamped++
+    if (Buffer.from(reference.generateKeyPair(priv).public).equals(Buffer.from(pair.public))) same++
+  }
+  t.equal(clamped, cases, 'clamped as curve25519 private keys are')
+  t.equal(same, cases, 'the reference public key')
+})
+
+// Linking generates ~800 pre-keys per session. The first patch exported keys made by
+// generateKeyPairSync, which deadlocks Node 20 once in a few thousand keys (ARCHITECTURE.md,
+// "Patched dependencies"): a process generating 100,000 keys must finish.
+t.test('100,000 key pairs in a row complete (no deadlock in key generation)', async t => {
+  const curvePath = createRequire(fileURLToPath(import.meta.resolve('@whiskeysockets/baileys'))).resolve('libsignal/src/curve.js')
+  const script = `
+    const curve = require(${JSON.stringify(curvePath)})
+    const seen = new Set()
+    for (let i = 0; i < 100000; i++) seen.add(curve.generateKeyPair().pubKey.toString('base64'))
+    console.log(seen.size)`
+  const out = await new Promise<string>((resolve, reject) => {
+    execFile(process.execPath, ['-e', script], { timeout: 60_000, killSignal: 'SIGKILL', env: { PATH: process.env.PATH } }, (err, stdout) => err ? reject(err) : resolve(stdout))
+  }).catch((err: NodeJS.ErrnoException & { killed?: boolean }) => t.fail(err.killed ? 'key generation hung (killed after 60 s)' : err.message))
+  t.equal(String(out).trim(), '100000', 'every key pair generated, all distinct')
 })

@@ -1,0 +1,55 @@
+// A frozen event loop cannot notice itself. When it happens (a native deadlock, as Node 20's crypto
+// once did to this worker, or an endless loop), the worker's lease lapses and other workers take its
+// sessions, but the process would stay, holding its sockets and database connections, and never
+// come back. A thread outside the loop watches a heartbeat the loop writes every second; when the
+// beat stops for `timeoutMs`, the thread writes one log line to stderr and kills the process with
+// SIGKILL (the loop cannot run a graceful shutdown), and the pool of `main.ts` (or the container's
+// restart policy) starts a new one.
+import { Worker } from 'node:worker_threads'
+
+const BEAT_MS = 1000
+
+export interface Watchdog {
+  stop(): void
+}
+
+const threadCode = `
+const { workerData } = require('node:worker_threads')
+const { writeSync } = require('node:fs')
+const beats = new Int32Array(workerData.heartbeat)
+let last = Atomics.load(beats, 0)
+let since = Date.now()
+setInterval(() => {
+  const now = Atomics.load(beats, 0)
+  if (now !== last) { last = now; since = Date.now(); return }
+  const silent = Date.now() - since
+  if (silent < workerData.timeoutMs) return
+  writeSync(2, JSON.stringify({ level: 60, time: Date.now(), service: 'worker', workerId: workerData.workerId, silentMs: silent,
+    msg: 'event loop frozen: killing the process (the pool starts a new one)' }) + '\\n')
+  process.kill(process.pid, 'SIGKILL')
+}, ${BEAT_MS} / 4)
+`
+
+/**
+ * Starts the watchdog thread (it does not keep the process alive). `timeoutMs` 0 starts nothing.
+ * Shorter timeouts than two beats (2 s) are raised to that.
+ * `onError`: the thread failed, so nothing watches any more (not expected; it is reported, not fatal).
+ */
+export function startWatchdog (timeoutMs: number, workerId: string, onError: (err: Error) => void = () => {}): Watchdog {
+  if (timeoutMs <= 0) return { stop () {} }
+  timeoutMs = Math.max(timeoutMs, 2 * BEAT_MS) // a beat may come a little late on a busy loop
+  const heartbeat = new SharedArrayBuffer(4)
+  const beats = new Int32Array(heartbeat)
+  const timer = setInterval(() => Atomics.add(beats, 0, 1), BEAT_MS)
+  timer.unref()
+  // execArgv: [] keeps the process's flags (loaders, --input-type) away from the thread's plain CommonJS.
+  const thread = new Worker(threadCode, { eval: true, execArgv: [], workerData: { heartbeat, timeoutMs, workerId } })
+  thread.on('error', err => onError(err))
+  thread.unref()
+  return {
+    stop () {
+      clearInterval(timer)
+      void thread.terminate()
+    }
+  }
+}
