@@ -158,7 +158,9 @@ export async function startStack (opts: StackOptions) {
     async addApi (env: Record<string, string> = {}) {
       const port = 20_000 + Math.floor(Math.random() * 20_000)
       const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []
-      const p = launch(`api-${apis.length + 1}`, [join(root, 'apps/api/src/server.ts')], { ...baseEnv, PORT: String(port), HOST: '127.0.0.1', ...env }, prof)
+      // BENCH_API_NODE_ARGS: extra node flags for the API nodes (e.g. --perf-basic-prof for `perf record`).
+      const extra = process.env.BENCH_API_NODE_ARGS?.split(' ').filter(Boolean) ?? []
+      const p = launch(`api-${apis.length + 1}`, [join(root, 'apps/api/src/server.ts')], { ...baseEnv, PORT: String(port), HOST: '127.0.0.1', ...env }, [...prof, ...extra])
       const node = { ...p, url: `http://127.0.0.1:${port}` }
       if (!await until(async () => (await fetch(`${node.url}/readyz`)).ok, 30_000, 200)) throw new Error(`API node did not become ready (log: ${runDir})`)
       apis.push(node)

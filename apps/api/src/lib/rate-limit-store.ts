@@ -28,8 +28,14 @@ interface RateLimitRedis extends Redis {
   wssRateSync (key: string, increment: number, windowMs: number): Promise<[number, number]>
 }
 
+export interface RateCount { current: number, ttl: number }
+
 export interface RateCounters {
-  incr (key: string, windowMs: number): Promise<{ current: number, ttl: number }>
+  /**
+   * Counts a request. Synchronous for a counter this node already holds (the common case: no
+   * promise, no microtask); a promise while the shared count of a new counter is being read.
+   */
+  incr (key: string, windowMs: number): RateCount | Promise<RateCount>
   /** Adds every pending count to Redis now. */
   sync (): Promise<void>
   close (): void
@@ -102,7 +108,7 @@ export function createRateCounters (redis: Redis, syncMs: number, onError: (err:
   }
 
   return {
-    async incr (key, windowMs) {
+    incr (key, windowMs) {
       const now = Date.now()
       let c = counters.get(key)
       if (c === undefined || (c.expiresAt <= now && c.inFlight === 0 && c.unsynced === 0)) {
@@ -113,14 +119,14 @@ export function createRateCounters (redis: Redis, syncMs: number, onError: (err:
         counter.first = client.wssRateSync(key, 1, windowMs)
           .then(result => apply(counter, 1, result), err => { onError(err); apply(counter, 1, null) })
           .finally(() => { counter.first = undefined; if (counter.unsynced > 0) schedule() })
-        await counter.first
-        return view(counter, Date.now())
+        return counter.first.then(() => view(counter, Date.now()))
       }
       c.unsynced++
       if (c.expiresAt <= now) c.expiresAt = now + windowMs // the window ended here; the next sync corrects it
       schedule()
-      if (c.first) await c.first
-      return view(c, Date.now())
+      const counter = c
+      if (counter.first) return counter.first.then(() => view(counter, Date.now()))
+      return view(counter, now)
     },
 
     async sync () {
@@ -145,7 +151,9 @@ export function batchedStore (counters: RateCounters, namespace: string) {
     constructor (_params: unknown, readonly ns: string = namespace) {}
 
     incr (key: string, cb: StoreCallback, timeWindow: number) {
-      counters.incr(this.ns + key, timeWindow).then(result => cb(null, result), err => cb(err as Error))
+      const counted = counters.incr(this.ns + key, timeWindow)
+      if (counted instanceof Promise) counted.then(result => cb(null, result), err => cb(err as Error))
+      else cb(null, counted)
     }
 
     child (routeOptions: object) {

@@ -10,6 +10,17 @@ t.test('the verifier accepts each configured key and nothing else', async t => {
   }
 })
 
+t.test('the verifier compares whole keys of any length and content', async t => {
+  const keys = ['short', 'a-much-longer-key-0123456789abcdef0123456789', 'ключ-ü-😀']
+  const verify = createApiKeyVerifier(keys)
+  for (const key of keys) t.ok(verify(key), key)
+  for (const bad of ['shor', 'shortt', 'short\0', '\0short', 'a-much-longer-key-0123456789abcdef012345678', 'a-much-longer-key-0123456789abcdef0123456789x',
+    'ключ-ü-😁', 'ключ-u-😀', 'SHORT', 'short '.trim() + ' ']) {
+    t.notOk(verify(bad), JSON.stringify(bad))
+  }
+  t.notOk(createApiKeyVerifier([])('short'), 'no keys: nothing passes')
+})
+
 t.test('extractApiKey reads x-api-key first, then a Bearer token', async t => {
   t.equal(extractApiKey({ 'x-api-key': 'a' }), 'a')
   t.equal(extractApiKey({ authorization: 'Bearer b' }), 'b')

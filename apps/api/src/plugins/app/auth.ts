@@ -16,7 +16,23 @@ declare module 'fastify' {
   }
 }
 
+// The x-api-key header read from the raw header list: `request.headers` is built on first use
+// (every header name lowercased and merged), which connection-status would otherwise pay for this
+// alone. undefined when absent, empty or sent twice: `request.headers` then decides, as before.
+function rawApiKeyHeader (rawHeaders: string[]): string | undefined {
+  let found: string | undefined
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!
+    if (name.length !== 9 || name.toLowerCase() !== 'x-api-key') continue
+    if (found !== undefined) return undefined
+    found = rawHeaders[i + 1]
+  }
+  return found === '' ? undefined : found
+}
+
 function presentedKey (request: FastifyRequest): string | undefined {
+  const raw = rawApiKeyHeader(request.raw.rawHeaders ?? [])
+  if (raw !== undefined) return raw
   const fromHeaders = extractApiKey(request.headers)
   if (fromHeaders !== undefined) return fromHeaders
   if (request.routeOptions.config.allowQueryApiKey === true) {

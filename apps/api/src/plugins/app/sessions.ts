@@ -57,11 +57,15 @@ export function toSession (view: SessionView): Session {
 }
 
 /**
- * How long a connection status read from Postgres and the registry is answered from memory.
- * Changes the workers announce drop the entry at once; this bounds what no event announces
- * (an owner's lease lapsing), so the route is never more than this behind.
+ * How long a connection status read from Postgres and the registry is answered from memory as it
+ * is. Changes the workers announce drop the entry at once; these bound what no event announces (an
+ * owner's lease lapsing). An entry older than this is still answered while a new read runs in the
+ * background (one per session), so a busy route never waits for the database; one older than
+ * {@link CONNECTION_STATUS_MAX_AGE_MS} is read again before answering. The route is never more than
+ * CONNECTION_STATUS_MAX_AGE_MS behind, and under steady polling about FRESH_MS.
  */
 export const CONNECTION_STATUS_FRESH_MS = 50
+export const CONNECTION_STATUS_MAX_AGE_MS = 100
 const CONNECTION_STATUS_CACHE_MAX = 10_000
 
 /** Events after which a session's connection status may have changed. */
@@ -87,9 +91,46 @@ export interface SessionsDeps {
 /** The sessions service: rows in Postgres, liveness from the owner registry, actions as commands. */
 export function createSessionsService (deps: SessionsDeps) {
   const { prisma, owners, commands, publish, log } = deps
-  // sessionId → the status being read or read less than CONNECTION_STATUS_FRESH_MS ago. The
+  // sessionId → the status being read or read less than CONNECTION_STATUS_MAX_AGE_MS ago. The
   // promise is stored, so concurrent requests share one read; a failed read is not kept.
-  const statusCache = new Map<string, { at: number, status: Promise<ConnectionStatus> }>()
+  interface CachedStatus { at: number, status: Promise<ConnectionStatus>, value?: ConnectionStatus, refreshing?: boolean }
+  const statusCache = new Map<string, CachedStatus>()
+
+  function readIntoCache (sessionId: string): CachedStatus {
+    if (statusCache.size >= CONNECTION_STATUS_CACHE_MAX) statusCache.clear()
+    const entry: CachedStatus = { at: Date.now(), status: readConnectionStatus(sessionId) }
+    statusCache.set(sessionId, entry)
+    entry.status.then(value => { entry.value = value }, () => { if (statusCache.get(sessionId) === entry) statusCache.delete(sessionId) })
+    return entry
+  }
+
+  // The next read of an entry that is getting old, while the entry goes on answering. It takes the
+  // entry's place only if nothing replaced or dropped the entry meanwhile (an announced change did:
+  // a read begun before it may have seen the old state).
+  function refreshAhead (sessionId: string, entry: CachedStatus): void {
+    if (entry.refreshing) return
+    entry.refreshing = true
+    const next: CachedStatus = { at: Date.now(), status: readConnectionStatus(sessionId) }
+    next.status.then(
+      value => {
+        next.value = value
+        if (statusCache.get(sessionId) === entry) statusCache.set(sessionId, next)
+      },
+      () => { entry.refreshing = false })
+  }
+
+  // The cached entry that may answer now (refreshing it ahead when it is getting old), if any.
+  function usableEntry (sessionId: string): CachedStatus | undefined {
+    const cached = statusCache.get(sessionId)
+    if (cached === undefined || !(deps.cacheUsable?.() ?? true)) return undefined
+    const age = Date.now() - cached.at
+    if (age < CONNECTION_STATUS_FRESH_MS) return cached
+    if (age < CONNECTION_STATUS_MAX_AGE_MS) {
+      refreshAhead(sessionId, cached)
+      return cached
+    }
+    return undefined
+  }
 
   async function readConnectionStatus (sessionId: string): Promise<ConnectionStatus> {
     const session = toSession(await load(sessionId))
@@ -216,16 +257,18 @@ export function createSessionsService (deps: SessionsDeps) {
       return toSession(await load(sessionId))
     },
 
-    /** The connection status, at most {@link CONNECTION_STATUS_FRESH_MS} old and never older than the last announced change. */
+    /** The connection status, at most {@link CONNECTION_STATUS_MAX_AGE_MS} old and never older than the last announced change. */
     connectionStatus (sessionId: string): Promise<ConnectionStatus> {
-      const now = Date.now()
-      const cached = statusCache.get(sessionId)
-      if (cached !== undefined && now - cached.at < CONNECTION_STATUS_FRESH_MS && (deps.cacheUsable?.() ?? true)) return cached.status
-      if (statusCache.size >= CONNECTION_STATUS_CACHE_MAX) statusCache.clear()
-      const entry = { at: now, status: readConnectionStatus(sessionId) }
-      statusCache.set(sessionId, entry)
-      entry.status.catch(() => { if (statusCache.get(sessionId) === entry) statusCache.delete(sessionId) })
-      return entry.status
+      const entry = usableEntry(sessionId)
+      return entry !== undefined ? entry.status : readIntoCache(sessionId).status
+    },
+
+    /**
+     * The connection status when memory can answer it at once (what connectionStatus would
+     * answer, already read), else undefined: the route then answers without waiting on a promise.
+     */
+    connectionStatusNow (sessionId: string): ConnectionStatus | undefined {
+      return usableEntry(sessionId)?.value
     },
 
     /** Forgets what is cached of a session (its state changed). */

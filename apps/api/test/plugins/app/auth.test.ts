@@ -39,6 +39,18 @@ t.test('the right key passes in either header form', async t => {
   t.equal(lowerScheme.statusCode, 404, 'scheme is case-insensitive')
 })
 
+t.test('the x-api-key header name in any case; an empty or repeated one does not pass', async t => {
+  const app = await build(t)
+  for (const name of ['X-API-Key', 'X-Api-Key', 'x-api-key']) {
+    const res = await app.inject({ method: 'GET', url, headers: { [name]: KEY } })
+    t.equal(res.statusCode, 404, name)
+  }
+  const twice = await app.inject({ method: 'GET', url, headers: { 'x-api-key': [KEY, KEY] } })
+  t.equal(twice.statusCode, 401, 'sent twice: refused, as before reading raw headers')
+  const empty = await app.inject({ method: 'GET', url, headers: { 'x-api-key': '', authorization: `Bearer ${KEY}` } })
+  t.equal(empty.statusCode, 404, 'an empty x-api-key leaves the Bearer token to decide')
+})
+
 t.test('a rotated second key works alongside the first', async t => {
   const app = await build(t)
   const res = await app.inject({ method: 'GET', url, headers: { 'x-api-key': ROTATED_KEY } })

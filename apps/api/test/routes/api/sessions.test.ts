@@ -18,10 +18,10 @@ import {
 } from '../../helper.ts'
 import { closeRedisClients, waitForRedis } from '../../../src/redis.ts'
 import { createPrisma } from '@wss/db'
-import { CONNECTION_STATUS_FRESH_MS } from '../../../src/plugins/app/sessions.ts'
+import { CONNECTION_STATUS_FRESH_MS, CONNECTION_STATUS_MAX_AGE_MS } from '../../../src/plugins/app/sessions.ts'
 
 /** Waits out the connection-status cache, for changes made here without an event. */
-const unannounced = () => sleep(CONNECTION_STATUS_FRESH_MS + 10)
+const unannounced = () => sleep(CONNECTION_STATUS_MAX_AGE_MS + 10)
 
 const db = await testDatabase(t)
 const { prisma } = db
@@ -299,6 +299,27 @@ t.test('connection-status shows an announced change at once, and any change with
   // Concurrent requests share one read.
   const many = await Promise.all(Array.from({ length: 20 }, status))
   t.ok(many.every(s => s.connected === false && s.state === 'disconnected'), 'twenty concurrent reads agree')
+})
+
+t.test('an aging connection status answers at once and is read again behind it; past the maximum age it is read first', async t => {
+  const { fastify } = await app(t)
+  await fastify.events.subscribed()
+  const sessionId = sessionName()
+  await insertSession(sessionId, { state: 'connecting' })
+  const status = async () => (await fastify.inject({ method: 'GET', url: `/api/sessions/${sessionId}/connection-status`, headers: auth })).json().data
+  t.match(await status(), { state: 'connecting' })
+
+  // A change nothing announces: between the two bounds the cached answer still comes first ...
+  await prisma.session.update({ where: { id: sessionId }, data: { state: 'disconnected' } })
+  await sleep(CONNECTION_STATUS_FRESH_MS + 5)
+  t.match(await status(), { state: 'connecting' }, 'answered from memory while it is read again')
+  // ... and the read made behind it answers the next requests.
+  t.ok(await eventuallyTrue(async () => (await status()).state === 'disconnected', CONNECTION_STATUS_FRESH_MS), 'the new state shows without waiting out the entry')
+
+  // Past the maximum age the request itself reads again.
+  await prisma.session.update({ where: { id: sessionId }, data: { state: 'connecting' } })
+  await sleep(CONNECTION_STATUS_MAX_AGE_MS + 10)
+  t.match(await status(), { state: 'connecting' }, 'the first request after the maximum age sees the change')
 })
 
 async function eventuallyTrue (check: () => Promise<boolean>, ms = 2000): Promise<boolean> {

@@ -67,7 +67,12 @@ const sessions: FastifyPluginAsyncTypebox = async fastify => {
       params,
       response: apiResponses({ 200: Ok(ConnectionStatusSchema) }, [400, 404, 503])
     }
-  }, async request => ({ success: true as const, data: await service.connectionStatus(request.params.sessionId) }))
+  }, request => {
+    // Polled hard: answered without a promise when memory holds the status (see connectionStatusNow).
+    const now = service.connectionStatusNow(request.params.sessionId)
+    if (now !== undefined) return { success: true as const, data: now }
+    return service.connectionStatus(request.params.sessionId).then(data => ({ success: true as const, data }))
+  })
 
   fastify.delete('/:sessionId', {
     schema: {
