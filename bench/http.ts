@@ -4,7 +4,7 @@
 import { spawn } from 'node:child_process'
 import { join } from 'node:path'
 import autocannon from 'autocannon'
-import { fmtMs, machine, options, printTable, root, sleep, startStack, until } from './src/harness.ts'
+import { cpuMs, fmtMs, machine, options, printTable, root, sleep, startStack, until } from './src/harness.ts'
 import { ensureFleet, fleetPhone, fleetSessionId } from './src/fleet.ts'
 
 const values = options({ seconds: { type: 'string', default: '5' }, connections: { type: 'string', default: '32' }, rounds: { type: 'string', default: '6' }, 'log-level': { type: 'string', default: 'info' } })
@@ -38,19 +38,30 @@ try {
   // between 10 s rounds), and a ratio of neighbours does not drift with it.
   const bareRps: number[] = []
   const oursRps: number[] = []
+  // CPU time of each server per request it answered (user + system, from /proc): what the ratio
+  // follows on this machine, and steadier than throughput when the machine's speed changes.
+  const bareCpu: number[] = []
+  const oursCpu: number[] = []
   const ratios: number[] = []
   let errors = 0
   let non2xx = 0
   let oursLatency = { p50: 0, p99: 0 }
   for (let r = 0; r < Number(values.rounds); r++) {
     const runOurs = async () => {
+      const cpu0 = cpuMs(api.pid)
       const res = await run(ours.url, ours.headers, seconds)
+      oursCpu.push((cpuMs(api.pid) - cpu0) * 1000 / res.requests.total)
       errors += res.errors
       non2xx += res.non2xx
       oursLatency = { p50: res.latency.p50, p99: res.latency.p99 }
       return res.requests.average
     }
-    const runBare = async () => (await run(base.url, base.headers, seconds)).requests.average
+    const runBare = async () => {
+      const cpu0 = cpuMs(bare.pid!)
+      const res = await run(base.url, base.headers, seconds)
+      bareCpu.push((cpuMs(bare.pid!) - cpu0) * 1000 / res.requests.total)
+      return res.requests.average
+    }
     let b: number, o: number
     if (r % 2 === 0) { b = await runBare(); o = await runOurs() } else { o = await runOurs(); b = await runBare() }
     bareRps.push(b)
@@ -93,6 +104,7 @@ try {
     ['bare Fastify JSON route (median round)', `${Math.round(median(bareRps))} req/s`],
     ['authenticated connection-status (median round)', `${Math.round(median(oursRps))} req/s (p50 ${oursLatency.p50} ms, p99 ${oursLatency.p99} ms)`],
     ['ratio (connection-status / bare), median of the pairs', `${ratio.toFixed(2)} (pairs: ${ratios.map(x => x.toFixed(2)).join(', ')})`, '≥ 0.5', ratio >= 0.5],
+    ['server CPU per request: bare / ours (median round)', `${median(bareCpu).toFixed(1)} µs / ${median(oursCpu).toFixed(1)} µs`],
     ['errors / non-2xx answers', `${errors} / ${non2xx}`],
     ['a change shows on the route, after the worker announced it (worst of 5)', fmtMs(worstEvent), '≤ 100 ms', worstEvent <= 100],
     ['… after the simulator cut the socket (worst of 5)', fmtMs(Math.max(...lags.map(l => l.fromCut)))],

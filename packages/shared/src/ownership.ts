@@ -30,6 +30,11 @@ if best then
 end
 return best
 `
+// Deletes a lock only while it still names its holder (it may have expired and been taken since).
+const UNLOCK = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`
 const SETTLE = `
 local n = tonumber(redis.call('GET', KEYS[1]) or '0')
 if n > 0 then redis.call('DECR', KEYS[1]) end
@@ -114,6 +119,11 @@ export function createOwnerRegistry (redis: Redis, prefix: string) {
     /** A short exclusive lock (reaping a dead worker, sweeping orphans). */
     async lock (name: string, holder: string, ttlMs: number) {
       return (await redis.set(`${prefix}:lock:${name}`, holder, 'PX', ttlMs, 'NX')) === 'OK'
+    },
+
+    /** Releases a lock before its TTL, if `holder` still holds it; false otherwise. */
+    async unlock (name: string, holder: string): Promise<boolean> {
+      return (await redis.eval(UNLOCK, 1, `${prefix}:lock:${name}`, holder)) === 1
     }
   }
 }

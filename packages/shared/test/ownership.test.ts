@@ -39,3 +39,24 @@ t.test('assign spreads a burst of new sessions over the live workers', async t =
   await redis.del(`${prefix}:worker:a`, `${prefix}:worker:b`)
   t.equal(await registry.assign(), undefined, 'no live worker: nothing assigned')
 })
+
+t.test('a lock is exclusive until its holder releases it or it expires; only the holder releases it', async t => {
+  const redis = new Redis(redisUrl)
+  const prefix = `wss-test-${randomUUID().slice(0, 8)}`
+  t.teardown(async () => {
+    const keys = await redis.keys(`${prefix}:*`)
+    if (keys.length) await redis.del(...keys)
+    redis.disconnect()
+  })
+  const registry = createOwnerRegistry(redis, prefix)
+  t.ok(await registry.lock('sweep', 'w1', 60_000), 'w1 takes it')
+  t.notOk(await registry.lock('sweep', 'w2', 60_000), 'w2 cannot while w1 holds it')
+  t.notOk(await registry.lock('sweep', 'w1', 60_000), 'nor can w1 take it twice')
+  t.notOk(await registry.unlock('sweep', 'w2'), 'w2 cannot release what w1 holds')
+  t.notOk(await registry.lock('sweep', 'w2', 60_000), 'still held by w1')
+  t.ok(await registry.unlock('sweep', 'w1'), 'w1 releases it')
+  t.ok(await registry.lock('sweep', 'w2', 100), 'w2 takes it at once')
+  await new Promise(resolve => setTimeout(resolve, 150))
+  t.notOk(await registry.unlock('sweep', 'w2'), 'an expired lock is not released twice')
+  t.ok(await registry.lock('sweep', 'w1', 60_000), 'and can be taken again')
+})

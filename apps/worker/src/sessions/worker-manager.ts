@@ -245,10 +245,23 @@ export async function createWorkerManager (config: WorkerConfig, logger: Logger)
     }
   }
 
-  /** Sessions that should run but have no live owner go to the least-loaded live workers. */
+  /**
+   * Sessions that should run but have no live owner go to the least-loaded live workers. One worker
+   * sweeps at a time; the lock is released when the sweep ends (its TTL only covers a worker dying
+   * mid-sweep), so some worker sweeps every SWEEP_INTERVAL_MS: held to its TTL, it made a lone
+   * survivor sweep every other time, and a dead worker's sessions waited up to 2 intervals.
+   */
   async function sweep () {
     if (!ownership.healthy()) return
     if (!(await registry.lock('sweep', workerId, Math.max(config.SWEEP_INTERVAL_MS * 2, 3000)))) return
+    try {
+      await sweepLocked()
+    } finally {
+      await registry.unlock('sweep', workerId).catch(() => undefined)
+    }
+  }
+
+  async function sweepLocked () {
     const live = await registry.liveWorkers()
     if (!live.length) return
     for (const dead of await registry.deadWorkers()) await reap(dead, live)
