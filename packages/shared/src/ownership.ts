@@ -30,6 +30,15 @@ if best then
 end
 return best
 `
+// The time left (ms) on the listed liveness key that expires first; -1 when none has a TTL.
+const NEXT_EXPIRY = `
+local best = -1
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local left = redis.call('PTTL', ARGV[1] .. ':worker:' .. id)
+  if left > 0 and (best < 0 or left < best) then best = left end
+end
+return best
+`
 // Deletes a lock only while it still names its holder (it may have expired and been taken since).
 const UNLOCK = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -119,6 +128,15 @@ export function createOwnerRegistry (redis: Redis, prefix: string) {
     /** A short exclusive lock (reaping a dead worker, sweeping orphans). */
     async lock (name: string, holder: string, ttlMs: number) {
       return (await redis.set(`${prefix}:lock:${name}`, holder, 'PX', ttlMs, 'NX')) === 'OK'
+    },
+
+    /**
+     * In how many ms the first listed worker's liveness lapses (a dead worker's key runs out; a live
+     * one's is renewed before), or undefined when no key is counting down.
+     */
+    async nextLeaseExpiry (): Promise<number | undefined> {
+      const left = Number(await redis.eval(NEXT_EXPIRY, 1, `${prefix}:workers`, prefix))
+      return left > 0 ? left : undefined
     },
 
     /** Releases a lock before its TTL, if `holder` still holds it; false otherwise. */

@@ -60,3 +60,23 @@ t.test('a lock is exclusive until its holder releases it or it expires; only the
   t.notOk(await registry.unlock('sweep', 'w2'), 'an expired lock is not released twice')
   t.ok(await registry.lock('sweep', 'w1', 60_000), 'and can be taken again')
 })
+
+t.test('nextLeaseExpiry tells when the first listed liveness key runs out', async t => {
+  const redis = new Redis(redisUrl)
+  const prefix = `wss-test-${randomUUID().slice(0, 8)}`
+  t.teardown(async () => {
+    const keys = await redis.keys(`${prefix}:*`)
+    if (keys.length) await redis.del(...keys)
+    redis.disconnect()
+  })
+  const registry = createOwnerRegistry(redis, prefix)
+  t.equal(await registry.nextLeaseExpiry(), undefined, 'no workers')
+  await redis.sadd(`${prefix}:workers`, 'a', 'b', 'gone')
+  await redis.set(`${prefix}:worker:a`, '{}', 'PX', 8000)
+  await redis.set(`${prefix}:worker:b`, '{}', 'PX', 3000)
+  const left = await registry.nextLeaseExpiry()
+  t.ok(left !== undefined && left > 2500 && left <= 3000, `b's key first (${left} ms)`)
+  await redis.del(`${prefix}:worker:b`)
+  const next = await registry.nextLeaseExpiry()
+  t.ok(next !== undefined && next > 7000 && next <= 8000, `then a's (${next} ms); a listed worker without a key is skipped`)
+})

@@ -306,10 +306,16 @@ export async function createWorkerManager (config: WorkerConfig, logger: Logger)
     async start () {
       await ownership.start()
       void bullWorker.run()
+      // Every SWEEP_INTERVAL_MS, and sooner when a worker's liveness runs out before then: a dead
+      // worker's sessions are swept as its lease lapses (renewed keys never get that close).
+      const nextSweepIn = async () => {
+        const lapse = await registry.nextLeaseExpiry().catch(() => undefined)
+        return lapse !== undefined && lapse < config.SWEEP_INTERVAL_MS ? lapse + 25 : config.SWEEP_INTERVAL_MS
+      }
       const loop = () => {
-        releaseStranded().then(sweep).catch(err => log.warn({ err: (err as Error).message }, 'sweep failed')).finally(() => {
-          if (!closed) sweepTimer = setTimeout(loop, config.SWEEP_INTERVAL_MS)
-        })
+        releaseStranded().then(sweep).catch(err => log.warn({ err: (err as Error).message }, 'sweep failed'))
+          .then(nextSweepIn)
+          .then(delay => { if (!closed) sweepTimer = setTimeout(loop, delay) })
       }
       sweepTimer = setTimeout(loop, 200)
       retentionTimer = setInterval(() => { retention().catch(err => log.warn({ err: (err as Error).message }, 'retention failed')) }, 10 * 60_000)
