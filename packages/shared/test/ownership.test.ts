@@ -5,7 +5,8 @@ import { createOwnerRegistry } from '../src/index.ts'
 
 const redisUrl = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
 
-t.test('assign spreads a burst of new sessions over the live workers', async t => {
+/** A Redis client and a key prefix of this test's own, both cleaned up at teardown. */
+function freshPrefix (t: { teardown (fn: () => unknown): void }) {
   const redis = new Redis(redisUrl)
   const prefix = `wss-test-${randomUUID().slice(0, 8)}`
   t.teardown(async () => {
@@ -13,6 +14,11 @@ t.test('assign spreads a burst of new sessions over the live workers', async t =
     if (keys.length) await redis.del(...keys)
     redis.disconnect()
   })
+  return { redis, prefix }
+}
+
+t.test('assign spreads a burst of new sessions over the live workers', async t => {
+  const { redis, prefix } = freshPrefix(t)
   const live = async (id: string, load: number) => {
     await redis.set(`${prefix}:worker:${id}`, JSON.stringify({ load }), 'PX', 60_000)
     await redis.sadd(`${prefix}:workers`, id)
@@ -41,13 +47,7 @@ t.test('assign spreads a burst of new sessions over the live workers', async t =
 })
 
 t.test('a lock is exclusive until its holder releases it or it expires; only the holder releases it', async t => {
-  const redis = new Redis(redisUrl)
-  const prefix = `wss-test-${randomUUID().slice(0, 8)}`
-  t.teardown(async () => {
-    const keys = await redis.keys(`${prefix}:*`)
-    if (keys.length) await redis.del(...keys)
-    redis.disconnect()
-  })
+  const { redis, prefix } = freshPrefix(t)
   const registry = createOwnerRegistry(redis, prefix)
   t.ok(await registry.lock('sweep', 'w1', 60_000), 'w1 takes it')
   t.notOk(await registry.lock('sweep', 'w2', 60_000), 'w2 cannot while w1 holds it')
@@ -62,13 +62,7 @@ t.test('a lock is exclusive until its holder releases it or it expires; only the
 })
 
 t.test('nextLeaseExpiry tells when the first listed liveness key runs out', async t => {
-  const redis = new Redis(redisUrl)
-  const prefix = `wss-test-${randomUUID().slice(0, 8)}`
-  t.teardown(async () => {
-    const keys = await redis.keys(`${prefix}:*`)
-    if (keys.length) await redis.del(...keys)
-    redis.disconnect()
-  })
+  const { redis, prefix } = freshPrefix(t)
   const registry = createOwnerRegistry(redis, prefix)
   t.equal(await registry.nextLeaseExpiry(), undefined, 'no workers')
   await redis.sadd(`${prefix}:workers`, 'a', 'b', 'gone')
