@@ -14,12 +14,13 @@ function spawnWorker (slot: number, failures = 0) {
   const child = fork(script, [], { execArgv: ['--import', 'tsx'], env: { ...process.env, ...id, WORKER_SLOT: String(slot) } })
   children.add(child)
   const started = Date.now()
-  child.on('exit', code => {
+  child.on('exit', (code, signal) => {
     children.delete(child)
     if (stopping) { if (!children.size) process.exit(0); return }
     const next = Date.now() - started > 60_000 ? 0 : failures + 1
     const delay = Math.min(30_000, 500 * 2 ** next)
-    console.error(`worker ${slot} exited with ${code}; starting it again in ${delay} ms`)
+    // A frozen worker's watchdog ends it with SIGKILL (see watchdog.ts).
+    console.error(`worker ${slot} exited with ${signal ?? code}; starting it again in ${delay} ms`)
     setTimeout(() => spawnWorker(slot, next), delay)
   })
 }
