@@ -47,21 +47,21 @@ try {
   let non2xx = 0
   let oursLatency = { p50: 0, p99: 0 }
   for (let r = 0; r < Number(values.rounds); r++) {
+    // One round against one server: its throughput result, its CPU per request recorded in `cpu`.
+    const measure = async (target: { url: string, headers: Record<string, string> }, pid: number, cpu: number[]) => {
+      const cpu0 = cpuMs(pid)
+      const res = await run(target.url, target.headers, seconds)
+      cpu.push((cpuMs(pid) - cpu0) * 1000 / res.requests.total)
+      return res
+    }
     const runOurs = async () => {
-      const cpu0 = cpuMs(api.pid)
-      const res = await run(ours.url, ours.headers, seconds)
-      oursCpu.push((cpuMs(api.pid) - cpu0) * 1000 / res.requests.total)
+      const res = await measure(ours, api.pid, oursCpu)
       errors += res.errors
       non2xx += res.non2xx
       oursLatency = { p50: res.latency.p50, p99: res.latency.p99 }
       return res.requests.average
     }
-    const runBare = async () => {
-      const cpu0 = cpuMs(bare.pid!)
-      const res = await run(base.url, base.headers, seconds)
-      bareCpu.push((cpuMs(bare.pid!) - cpu0) * 1000 / res.requests.total)
-      return res.requests.average
-    }
+    const runBare = async () => (await measure(base, bare.pid!, bareCpu)).requests.average
     let b: number, o: number
     if (r % 2 === 0) { b = await runBare(); o = await runOurs() } else { o = await runOurs(); b = await runBare() }
     bareRps.push(b)

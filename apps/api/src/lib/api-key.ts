@@ -19,11 +19,10 @@ function sameAs (candidate: string, key: string): boolean {
  * timingSafeEqual did the same at ~20 times the cost: a tenth of a connection-status request.)
  */
 export function createApiKeyVerifier (keys: readonly string[]): (candidate: unknown) => boolean {
-  const own = keys.map(key => key.slice()) // private copies: nothing else holds these strings
   return candidate => {
     if (typeof candidate !== 'string' || candidate.length === 0 || candidate.length > 1024) return false
     let ok = false
-    for (const key of own) ok = sameAs(candidate, key) || ok
+    for (const key of keys) ok = sameAs(candidate, key) || ok
     return ok
   }
 }
