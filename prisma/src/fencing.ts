@@ -79,6 +79,22 @@ export async function updateSessionFenced(
 }
 
 /**
+ * A new owner takes the session: the generation moves one forward, and a row that said `connected`
+ * says `connecting` in the same statement (the new owner has not connected yet, so the row never
+ * shows `connected` under it). Resolves the new generation, or null when the session is gone.
+ */
+export async function takeSessionGeneration(
+  db: PrismaClient | Prisma.TransactionClient,
+  sessionId: string,
+): Promise<bigint | null> {
+  const rows = await db.$queryRaw<Array<{ generation: bigint }>>`
+    UPDATE sessions SET generation = generation + 1, updated_at = now(),
+      state = CASE WHEN state = 'connected' THEN 'connecting'::session_state ELSE state END
+    WHERE id = ${sessionId} RETURNING generation`
+  return rows[0]?.generation ?? null
+}
+
+/**
  * Records that a new owner took the session with `generation` (for example
  * the lease's fencing number). Generations only move forward: returns false,
  * changing nothing, when the row already holds this or a newer one, or when

@@ -4,6 +4,7 @@ export {
   StaleGenerationError,
   assertSessionGeneration,
   claimSessionGeneration,
+  takeSessionGeneration,
   updateSessionFenced,
   withSessionGeneration,
   type Generation,

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { Queue, Worker, type Job } from 'bullmq'
 import { Redis } from 'ioredis'
-import { createPrisma, type PrismaClient } from '@wss/db'
+import { createPrisma, takeSessionGeneration, type PrismaClient } from '@wss/db'
 import {
   AppError, CommandName, bullPrefix, createOwnerRegistry, isAppError, parseCommandJob, workerQueueName,
   type CommandJob, type LiveWorker
@@ -62,15 +62,7 @@ export async function createWorkerManager (config: WorkerConfig, logger: Logger)
     info: { pid: process.pid },
     leaseTtlMs: config.LEASE_TTL_MS,
     load: () => runtimes.size,
-    // The new generation and "not connected until my socket opens" land in one statement, so the
-    // row never shows `connected` under an owner that has not connected yet.
-    claimGeneration: async sessionId => {
-      const rows = await prisma.$queryRaw<Array<{ generation: bigint }>>`
-        UPDATE sessions SET generation = generation + 1, updated_at = now(),
-          state = CASE WHEN state = 'connected' THEN 'connecting'::session_state ELSE state END
-        WHERE id = ${sessionId} RETURNING generation`
-      return rows[0]?.generation ?? null
-    },
+    claimGeneration: sessionId => takeSessionGeneration(prisma, sessionId),
     onLost: (ids, reason) => {
       log.warn({ count: ids.length, reason }, 'sessions lost')
       for (const id of ids) {
