@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util'
 import { Redis } from 'ioredis'
 import { WebSocket } from 'ws'
 import { createPrisma, dropDatabase, migrate, type PrismaClient } from '@wss/db'
+import { decodeOwner, redisKeys } from '@wss/shared'
 import { SimClient, type SimulatorSettings } from '@wss/wa-sim'
 
 export const root = new URL('../../', import.meta.url).pathname
@@ -173,7 +174,7 @@ export async function startStack (opts: StackOptions) {
       // BENCH_CPU_PROF=dir: every worker (and API node) writes a V8 CPU profile there when it exits.
       const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []
       const p = launch(`worker-${id}`, [join(root, 'apps/worker/src/worker-process.ts')], { ...baseEnv, WORKER_ID: id, ...env }, [...prof, ...nodeArgs])
-      if (!await until(async () => (await redis.exists(`${prefix}:worker:${id}`)) === 1, 30_000, 100)) throw new Error(`worker did not register (log: ${runDir})`)
+      if (!await until(async () => (await redis.exists(redisKeys(prefix).worker(id))) === 1, 30_000, 100)) throw new Error(`worker did not register (log: ${runDir})`)
       return { ...p, id }
     },
 
@@ -208,9 +209,9 @@ export async function startStack (opts: StackOptions) {
       let n = 0
       let cursor = '0'
       do {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:owner:*`, 'COUNT', 1000)
+        const [next, keys] = await redis.scan(cursor, 'MATCH', redisKeys(prefix).owner('*'), 'COUNT', 1000)
         cursor = next
-        if (keys.length) for (const v of await redis.mget(...keys)) if (v?.split('|')[0] === workerId) n++
+        if (keys.length) for (const v of await redis.mget(...keys)) if (decodeOwner(v)?.workerId === workerId) n++
       } while (cursor !== '0')
       return n
     },

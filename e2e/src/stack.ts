@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import { createPrisma, dropDatabase, migrate, type PrismaClient } from '@wss/db'
+import { decodeOwner, redisKeys } from '@wss/shared'
 import { startSimulator, type RunningSimulator } from '@wss/wa-sim'
 
 interface Teardown { teardown (fn: () => unknown): void }
@@ -118,7 +119,7 @@ export async function startStack (t: Teardown, opts: { apis?: number, workers?: 
       const id = `w${workers.length + 1}-${randomUUID().slice(0, 6)}`
       const proc = launch('worker', 'apps/worker/src/worker-process.ts', { WORKER_ID: id, WORKER_HEALTH_FILE: join(logDir, `${id}.health`) })
       const exited = new Promise<number | null>(resolve => proc.on('exit', code => resolve(code)))
-      const up = await eventually(async () => (await redis.exists(`${prefix}:worker:${id}`)) === 1, 30_000, 200)
+      const up = await eventually(async () => (await redis.exists(redisKeys(prefix).worker(id))) === 1, 30_000, 200)
       if (!up) throw new Error('worker did not register')
       const node = { id, proc, exited }
       workers.push(node)
@@ -146,8 +147,7 @@ export async function startStack (t: Teardown, opts: { apis?: number, workers?: 
 
     /** Which worker owns a session right now. */
     async ownerOf (sessionId: string) {
-      const v = await redis.get(`${prefix}:owner:${sessionId}`)
-      return v?.split('|')[0]
+      return decodeOwner(await redis.get(redisKeys(prefix).owner(sessionId)))?.workerId
     }
   }
 

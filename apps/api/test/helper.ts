@@ -5,7 +5,7 @@ import fp from 'fastify-plugin'
 import { Redis } from 'ioredis'
 import { Queue } from 'bullmq'
 import { createPrisma, dropDatabase, migrate, type PrismaClient } from '@wss/db'
-import { bullPrefix, workerQueueName } from '@wss/shared'
+import { encodeOwner, redisKeys, workerQueueName } from '@wss/shared'
 import app, { serverOptions } from '../src/app.ts'
 import { loadConfig } from '../src/config.ts'
 import { loggerOptions } from '../src/logger.ts'
@@ -136,9 +136,10 @@ export const auth = { 'x-api-key': KEY }
  * queue, so commands sent to it time out.
  */
 export async function registerWorker (redis: Redis, prefix: string, workerId: string, load = 0): Promise<void> {
+  const keys = redisKeys(prefix)
   await redis.multi()
-    .set(`${prefix}:worker:${workerId}`, JSON.stringify({ load }), 'PX', 60000)
-    .sadd(`${prefix}:workers`, workerId)
+    .set(keys.worker(workerId), JSON.stringify({ load }), 'PX', 60000)
+    .sadd(keys.workers, workerId)
     .exec()
 }
 
@@ -149,14 +150,14 @@ export async function expireWorker (redis: Redis, prefix: string, workerId: stri
 
 /** Records `workerId` as the owner of a session, as a worker's claim does (generation: the one in the session row). */
 export async function setOwner (redis: Redis, prefix: string, sessionId: string, workerId: string, generation = 0): Promise<void> {
-  await redis.set(`${prefix}:owner:${sessionId}`, `${workerId}|${generation}`)
+  await redis.set(redisKeys(prefix).owner(sessionId), encodeOwner(workerId, BigInt(generation)))
 }
 
 /** A BullMQ handle on a worker's command queue, on its own connection, to inspect what was enqueued. */
 export async function inspectQueue (t: Tap, prefix: string, workerId: string): Promise<Queue> {
   const connection = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 })
   await waitForRedis(connection)
-  const queue = new Queue(workerQueueName(workerId), { connection, prefix: bullPrefix(prefix) })
+  const queue = new Queue(workerQueueName(workerId), { connection, prefix: redisKeys(prefix).bull })
   t.teardown(async () => {
     await queue.close()
     await closeRedisClients(connection)

@@ -97,10 +97,11 @@ export async function eventCollector (t: Teardown, prefix: string) {
  */
 export async function commandClient (t: Teardown, prefix: string) {
   const { Queue } = await import('bullmq')
-  const { bullPrefix, createOwnerRegistry, leastLoaded, parseCommandReply, replyChannel, workerQueueName } = await import('@wss/shared')
+  const { COMMAND_JOB_OPTIONS, createOwnerRegistry, parseCommandReply, redisKeys, workerQueueName } = await import('@wss/shared')
   const redis = await redisClient(t)
   const sub = await redisClient(t)
-  const channel = replyChannel(prefix, `test-${randomUUID().slice(0, 6)}`)
+  const keys = redisKeys(prefix)
+  const channel = keys.replies(`test-${randomUUID().slice(0, 6)}`)
   const pending = new Map<string, (r: any) => void>()
   await sub.subscribe(channel)
   sub.on('message', (_c: string, m: string) => {
@@ -111,18 +112,19 @@ export async function commandClient (t: Teardown, prefix: string) {
   const queues = new Map<string, InstanceType<typeof Queue>>()
   t.teardown(async () => { for (const q of queues.values()) await q.close() })
   return {
-    async send (name: string, payload: Record<string, unknown>, timeoutMs = 30_000): Promise<any> {
+    /** `to`: the worker whose queue gets the job (default: the owner, else the least loaded); `jobId`, `data`: extra job fields. */
+    async send (name: string, payload: Record<string, unknown>, timeoutMs = 30_000, opts: { to?: string, jobId?: string, data?: Record<string, unknown> } = {}): Promise<any> {
       const owner = await registry.owner(String(payload.sessionId))
-      const target = owner?.alive ? owner.workerId : leastLoaded(await registry.liveWorkers())?.id
+      const target = opts.to ?? (owner?.alive ? owner.workerId : await registry.assign())
       if (!target) throw new Error('no worker alive')
       let q = queues.get(target)
-      if (!q) { q = new Queue(workerQueueName(target), { connection: redis, prefix: bullPrefix(prefix) }); queues.set(target, q) }
+      if (!q) { q = new Queue(workerQueueName(target), { connection: redis, prefix: keys.bull }); queues.set(target, q) }
       const requestId = randomUUID()
       const reply = new Promise((resolve, reject) => {
         const timer = setTimeout(() => { pending.delete(requestId); reject(new Error(`no reply to ${name}`)) }, timeoutMs)
         pending.set(requestId, r => { clearTimeout(timer); pending.delete(requestId); resolve(r) })
       })
-      await q.add(name, { name, payload, replyTo: { channel, requestId }, enqueuedAt: Date.now() }, { jobId: requestId, removeOnComplete: true })
+      await q.add(name, { name, payload, replyTo: { channel, requestId }, enqueuedAt: Date.now(), ...opts.data }, { ...COMMAND_JOB_OPTIONS, jobId: opts.jobId ?? requestId })
       return reply
     }
   }
@@ -154,6 +156,13 @@ export async function startWorkerStack (t: Teardown, env: Record<string, string>
     manager: await createWorkerManager(config, logger),
     events: await eventCollector(t, prefix),
     bus: await commandClient(t, prefix),
+    /** Starts one more worker (in this process) on the same database, Redis prefix and simulator. */
+    async another (workerId: string, overrides: Partial<typeof config> = {}) {
+      const manager = await createWorkerManager({ ...config, ...overrides, WORKER_ID: workerId }, logger)
+      t.teardown(() => manager.close())
+      await manager.start()
+      return manager
+    },
     /** Closes the worker and starts another one (a new worker id) on the same database and Redis. */
     async restart (workerId: string) {
       await stack.manager.close()

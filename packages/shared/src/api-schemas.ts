@@ -82,6 +82,41 @@ export const StatusSchema = Type.Object({
 })
 export type Status = Static<typeof StatusSchema>
 
+/** What {@link toStatus} reads of a stored status (a `statuses` row). */
+export interface StatusRecord {
+  id: string
+  sessionId: string
+  type: StatusType
+  content: string
+  caption: string | null
+  targetNumbers: string[]
+  backgroundColor: string | null
+  font: number | null
+  state: StatusState
+  error: string | null
+  sentAt: Date | null
+  expiresAt: Date | null
+}
+
+/** The API's status object of a stored status: what the routes answer, the worker replies and `status-sent` carries. */
+export function toStatus (row: StatusRecord, viewCount: number): Status {
+  return {
+    id: row.id,
+    sessionId: row.sessionId,
+    type: row.type,
+    content: row.content,
+    caption: row.caption,
+    targetNumbers: row.targetNumbers,
+    backgroundColor: row.backgroundColor,
+    font: row.font,
+    state: row.state,
+    error: row.error,
+    sentAt: row.sentAt?.toISOString() ?? null,
+    expiresAt: row.expiresAt?.toISOString() ?? null,
+    viewCount
+  }
+}
+
 /** One viewer of a status. */
 export const ViewerSchema = Type.Object({
   viewerNumber: Type.String(),

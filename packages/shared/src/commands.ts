@@ -1,6 +1,7 @@
-import { Type, type Static } from 'typebox'
-import { Value } from 'typebox/value'
-import { SessionIdSchema, StatusIdSchema } from './api-schemas.ts'
+import { Type, type Static, type TSchema } from 'typebox'
+import { Compile } from 'typebox/compile'
+import { SessionIdSchema, SessionStateSchema, StatusIdSchema, StatusSchema } from './api-schemas.ts'
+import { ErrorCodes, type ErrorCode } from './errors.ts'
 
 /**
  * Commands the API sends to the worker that owns a session (BullMQ, one queue per worker).
@@ -17,60 +18,132 @@ export const CommandName = {
 } as const
 export type CommandName = (typeof CommandName)[keyof typeof CommandName]
 
-/** Payload schema of each command. */
-export const CommandPayloadSchemas = {
-  [CommandName.StartSession]: Type.Object({
-    sessionId: SessionIdSchema,
-    reason: Type.Optional(Type.Union([Type.Literal('created'), Type.Literal('resume'), Type.Literal('takeover')]))
-  }),
-  [CommandName.RestartSession]: Type.Object({ sessionId: SessionIdSchema }),
-  [CommandName.DeleteSession]: Type.Object({ sessionId: SessionIdSchema }),
-  [CommandName.RequestPairingCode]: Type.Object({ sessionId: SessionIdSchema }),
-  [CommandName.UpdatePhoneNumber]: Type.Object({ sessionId: SessionIdSchema, phoneNumber: Type.String({ pattern: '^[0-9]{10,15}$' }) }),
-  [CommandName.SendStatus]: Type.Object({ sessionId: SessionIdSchema, statusId: StatusIdSchema }),
-  [CommandName.DeleteStatus]: Type.Object({ sessionId: SessionIdSchema, statusId: StatusIdSchema })
-} as const
-export type CommandPayload<K extends CommandName> = Static<(typeof CommandPayloadSchemas)[K]>
+const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()])
+
+/** Where a session stands once a start or restart settled (a code, a QR, connected, gave up), or `pending` when it had not yet. */
+export const SessionSettledSchema = Type.Object({
+  state: SessionStateSchema,
+  pairingCode: Nullable(Type.String()),
+  qrCode: Nullable(Type.String()),
+  lastError: Nullable(Type.String()),
+  pending: Type.Boolean({ description: 'True when the wait ran out before the session settled' })
+})
+export type SessionSettled = Static<typeof SessionSettledSchema>
+
+/**
+ * Each command's payload and result. Adding a command here makes the worker's handler map and
+ * the API's `send` typed for it: a missing handler or a wrong result is a compile error.
+ */
+export const Commands = {
+  [CommandName.StartSession]: {
+    payload: Type.Object({
+      sessionId: SessionIdSchema,
+      reason: Type.Optional(Type.Union([Type.Literal('created'), Type.Literal('resume'), Type.Literal('takeover')]))
+    }),
+    result: SessionSettledSchema
+  },
+  [CommandName.RestartSession]: {
+    payload: Type.Object({ sessionId: SessionIdSchema }),
+    result: SessionSettledSchema
+  },
+  [CommandName.DeleteSession]: {
+    payload: Type.Object({ sessionId: SessionIdSchema }),
+    result: Type.Object({ deleted: Type.Literal(true) })
+  },
+  [CommandName.RequestPairingCode]: {
+    payload: Type.Object({ sessionId: SessionIdSchema }),
+    result: Type.Object({ pairingCode: Type.String() })
+  },
+  [CommandName.UpdatePhoneNumber]: {
+    payload: Type.Object({ sessionId: SessionIdSchema, phoneNumber: Type.String({ pattern: '^[0-9]{10,15}$' }) }),
+    result: Type.Object({ phoneNumber: Type.String(), pairingCode: Nullable(Type.String()) })
+  },
+  [CommandName.SendStatus]: {
+    payload: Type.Object({ sessionId: SessionIdSchema, statusId: StatusIdSchema }),
+    result: StatusSchema
+  },
+  [CommandName.DeleteStatus]: {
+    payload: Type.Object({ sessionId: SessionIdSchema, statusId: StatusIdSchema }),
+    result: StatusSchema
+  }
+} as const satisfies { [K in CommandName]: { payload: TSchema, result: TSchema } }
+
+export type CommandPayload<K extends CommandName> = Static<(typeof Commands)[K]['payload']>
+export type CommandResult<K extends CommandName> = Static<(typeof Commands)[K]['result']>
 
 /** Where the worker answers a command: a Redis pub/sub channel of the waiting API node. */
 export const ReplyToSchema = Type.Object({ channel: Type.String(), requestId: Type.String() })
 export type ReplyTo = Static<typeof ReplyToSchema>
 
-/** The data of every command job. `hops` counts forwards between workers. */
+const CommandNameSchema = Type.Union(Object.values(CommandName).map(n => Type.Literal(n)))
+
+/**
+ * The data of every command job. `commandId` names the command for its whole life (the job id the
+ * API gave it; forwarded copies get ids derived from it); `forwards` counts hand-overs between
+ * workers (retries are BullMQ's own attempts). `hops` is what jobs queued before `forwards` carry.
+ */
 export const CommandJobSchema = Type.Object({
-  name: Type.Union(Object.values(CommandName).map(n => Type.Literal(n))),
+  name: CommandNameSchema,
   payload: Type.Object({ sessionId: SessionIdSchema }, { additionalProperties: true }),
   replyTo: Type.Optional(ReplyToSchema),
+  commandId: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+  forwards: Type.Optional(Type.Integer({ minimum: 0 })),
   hops: Type.Optional(Type.Integer({ minimum: 0 })),
   enqueuedAt: Type.Optional(Type.Number())
 })
-export type CommandJob<K extends CommandName = CommandName> = {
+export type CommandJob<K extends CommandName = CommandName> = Omit<Static<typeof CommandJobSchema>, 'name' | 'payload'> & {
   name: K
   payload: CommandPayload<K>
-  replyTo?: ReplyTo
-  hops?: number
-  enqueuedAt?: number
 }
 
-/** A worker's answer to a command. `code` is one of the coded errors of `errors.ts`. */
+const ErrorCodeSchema = Type.Unsafe<ErrorCode>(Type.Enum(Object.keys(ErrorCodes)))
+
+/** A worker's answer to a command: the command's result, or one of the coded errors of `errors.ts`. */
 export const CommandReplySchema = Type.Union([
-  Type.Object({ requestId: Type.String(), ok: Type.Literal(true), data: Type.Optional(Type.Unknown()) }),
-  Type.Object({ requestId: Type.String(), ok: Type.Literal(false), code: Type.String(), message: Type.String() })
+  Type.Object({ requestId: Type.String(), ok: Type.Literal(true), data: Type.Unknown() }),
+  Type.Object({ requestId: Type.String(), ok: Type.Literal(false), code: ErrorCodeSchema, message: Type.String() })
 ])
 export type CommandReply = Static<typeof CommandReplySchema>
 
+const checkJob = Compile(CommandJobSchema)
+const checkReply = Compile(CommandReplySchema)
+type Checks = { [K in CommandName]: { Check (value: unknown): boolean } }
+const checkPayload = Object.fromEntries(Object.entries(Commands).map(([name, c]) => [name, Compile(c.payload as TSchema)])) as unknown as Checks
+const checkResult = Object.fromEntries(Object.entries(Commands).map(([name, c]) => [name, Compile(c.result as TSchema)])) as unknown as Checks
+
 /** Validates a command job read from the queue; null when invalid. */
 export function parseCommandJob (data: unknown): CommandJob | null {
-  if (!Value.Check(CommandJobSchema, data)) return null
+  if (!checkJob.Check(data)) return null
   const job = data as CommandJob
-  return Value.Check(CommandPayloadSchemas[job.name], job.payload) ? job : null
+  return checkPayload[job.name].Check(job.payload) ? job : null
 }
 
-/** Validates a reply read from pub/sub; null when invalid. */
+/** True when `payload` is a valid payload of command `name`. */
+export function isCommandPayload<K extends CommandName> (name: K, payload: unknown): payload is CommandPayload<K> {
+  return checkPayload[name].Check(payload)
+}
+
+/** True when `data` is a valid result of command `name`. */
+export function isCommandResult<K extends CommandName> (name: K, data: unknown): data is CommandResult<K> {
+  return checkResult[name].Check(data)
+}
+
+/** The one encoding of a worker's reply (a success with the command's result, or a coded error). */
+export function encodeCommandReply<K extends CommandName> (
+  requestId: string,
+  outcome: { ok: true, name: K, data: CommandResult<K> } | { ok: false, code: ErrorCode, message: string }
+): string {
+  const reply: CommandReply = outcome.ok
+    ? { requestId, ok: true, data: outcome.data }
+    : { requestId, ok: false, code: outcome.code, message: outcome.message }
+  return JSON.stringify(reply)
+}
+
+/** Validates a reply read from pub/sub (its envelope; the result is checked by {@link isCommandResult}); null when invalid. */
 export function parseCommandReply (text: string | Buffer): CommandReply | null {
   try {
     const value = JSON.parse(text.toString()) as unknown
-    return Value.Check(CommandReplySchema, value) ? value : null
+    return checkReply.Check(value) ? value as CommandReply : null
   } catch {
     return null
   }
@@ -79,8 +152,17 @@ export function parseCommandReply (text: string | Buffer): CommandReply | null {
 /** BullMQ queue name of a worker's command queue. */
 export const workerQueueName = (workerId: string) => `cmd-${workerId}`
 
-/** BullMQ key prefix under the deployment's Redis prefix. */
-export const bullPrefix = (redisPrefix: string) => `${redisPrefix}:bull`
+/**
+ * BullMQ options of every command job, wherever it is enqueued (API, forward, reap, sweep): a
+ * transient failure (database, lease hiccup) is retried with jittered exponential backoff
+ * (~0.5, 1, 2, 4, 8 s); a job that failed every attempt is kept a day for inspection.
+ */
+export const COMMAND_JOB_OPTIONS = {
+  attempts: 6,
+  backoff: { type: 'exponential', delay: 500, jitter: 0.5 },
+  removeOnComplete: true,
+  removeOnFail: { age: 24 * 3600, count: 1000 }
+} as const
 
-/** The reply channel of one API node. */
-export const replyChannel = (redisPrefix: string, nodeId: string) => `${redisPrefix}:replies:${nodeId}`
+/** How many times a command may be handed from worker to worker before it is refused (`NO_WORKER`). */
+export const MAX_COMMAND_FORWARDS = 5

@@ -1,5 +1,6 @@
 import { Type, type Static, type TSchema } from 'typebox'
 import { Compile, type Validator } from 'typebox/compile'
+import { redisKeys } from './redis-keys.ts'
 import {
   SessionIdSchema,
   SessionStateSchema,
@@ -169,7 +170,7 @@ export const DEFAULT_REDIS_PREFIX = 'wss'
 
 /** Name of the Redis pub/sub channel that carries `BusEvent`s under a key prefix. */
 export function eventsChannel (prefix: string = DEFAULT_REDIS_PREFIX): string {
-  return `${prefix}:events`
+  return redisKeys(prefix).eventsChannel
 }
 
 /** The events channel under the default prefix: `wss:events`. */

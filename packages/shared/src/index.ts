@@ -17,7 +17,8 @@ export {
   ErrorEnvelopeSchema,
   ErrorEnvelope,
   Ok,
-  normalizePhoneNumber
+  normalizePhoneNumber,
+  toStatus
 } from './api-schemas.ts'
 export type {
   SessionIdParams,
@@ -31,7 +32,8 @@ export type {
   Viewer,
   UploadResult,
   ListQuery,
-  ValidationIssue
+  ValidationIssue,
+  StatusRecord
 } from './api-schemas.ts'
 
 export {
@@ -77,17 +79,25 @@ export type { ErrorCode } from './errors.ts'
 
 export {
   CommandName,
-  CommandPayloadSchemas,
+  Commands,
   CommandJobSchema,
   CommandReplySchema,
   ReplyToSchema,
+  SessionSettledSchema,
+  encodeCommandReply,
+  isCommandPayload,
+  isCommandResult,
   parseCommandJob,
   parseCommandReply,
   workerQueueName,
-  bullPrefix,
-  replyChannel
+  COMMAND_JOB_OPTIONS,
+  MAX_COMMAND_FORWARDS
 } from './commands.ts'
-export type { CommandPayload, CommandJob, CommandReply, ReplyTo } from './commands.ts'
+export type { CommandPayload, CommandResult, CommandJob, CommandReply, ReplyTo, SessionSettled } from './commands.ts'
 
-export { createOwnerRegistry, leastLoaded } from './ownership.ts'
+export { redisKeys, encodeOwner, decodeOwner, OWNER_SEPARATOR, PENDING_GENERATION } from './redis-keys.ts'
+export type { RedisKeys, OwnerValue } from './redis-keys.ts'
+export { registerScripts, ClaimResult } from './redis-scripts.ts'
+
+export { createOwnerRegistry } from './ownership.ts'
 export type { OwnerRecord, LiveWorker, OwnerRegistry } from './ownership.ts'

@@ -1,24 +1,33 @@
-import { AppError, CommandName, type CommandPayload } from '@wss/shared'
+import type { PrismaClient, Status as StatusRow } from '@wss/db'
+import { AppError, CommandName, toStatus, type CommandPayload, type CommandResult, type SessionSettled, type Status } from '@wss/shared'
 import type { SessionRuntime } from '../sessions/session-runtime.ts'
 import type { StatusService } from '../statuses/status-service.ts'
-import { statusView } from '../statuses/status-service.ts'
 
 export interface HandlerContext {
   /** The running session, started when the command needs it. */
   runtime: SessionRuntime
   statuses: StatusService
+  prisma: PrismaClient
   /** Stops and forgets the session on this worker, releasing its ownership. */
   finish (reason: string): Promise<void>
   deleteSession (): Promise<void>
   startWaitMs: number
 }
 
-type Handler<K extends CommandName> = (ctx: HandlerContext, payload: CommandPayload<K>) => Promise<unknown>
+type Handler<K extends CommandName> = (ctx: HandlerContext, payload: CommandPayload<K>) => Promise<CommandResult<K>>
 
-const settledView = (s: Awaited<ReturnType<SessionRuntime['settled']>>) =>
-  s ? { state: s.state, pairingCode: s.pairingCode, qrCode: s.qrCode, lastError: s.lastError ?? null } : { state: 'connecting', pending: true }
+const settledView = (s: Awaited<ReturnType<SessionRuntime['settled']>>): SessionSettled => s
+  ? { state: s.state, pairingCode: s.pairingCode, qrCode: s.qrCode, lastError: s.lastError ?? null, pending: false }
+  : { state: 'connecting', pairingCode: null, qrCode: null, lastError: null, pending: true }
 
-/** One handler per command: a missing one is a compile error. */
+async function statusWithViews (prisma: PrismaClient, row: StatusRow): Promise<Status> {
+  return toStatus(row, await prisma.statusViewer.count({ where: { statusId: row.id } }))
+}
+
+/**
+ * One handler per command: a missing one, or one that answers something other than the
+ * command's result schema (`Commands` in @wss/shared), is a compile error.
+ */
 export const handlers: { [K in CommandName]: Handler<K> } = {
   [CommandName.StartSession]: async ({ runtime, startWaitMs }) => settledView(await runtime.settled(startWaitMs)),
 
@@ -44,10 +53,21 @@ export const handlers: { [K in CommandName]: Handler<K> } = {
     return { phoneNumber, pairingCode: s?.pairingCode ?? null }
   },
 
-  [CommandName.SendStatus]: async ({ runtime, statuses }, { statusId }) => statusView(await statuses.send(runtime, statusId)),
+  [CommandName.SendStatus]: async ({ runtime, statuses, prisma }, { statusId }) => statusWithViews(prisma, await statuses.send(runtime, statusId)),
 
-  [CommandName.DeleteStatus]: async ({ runtime, statuses }, { statusId }) => statusView(await statuses.revoke(runtime, statusId))
+  [CommandName.DeleteStatus]: async ({ runtime, statuses, prisma }, { statusId }) => statusWithViews(prisma, await statuses.revoke(runtime, statusId))
 }
 
 /** Commands that must not start a session that is not running (they act on its data or end it). */
-export const runsWithoutStart = new Set<CommandName>([CommandName.DeleteSession])
+export const runsWithoutStart: ReadonlySet<CommandName> = new Set([CommandName.DeleteSession])
+
+/**
+ * What a command leaves behind when it fails for good (every attempt failed, not a coded refusal):
+ * a send the worker could not carry out is marked failed, so no status stays pending forever.
+ */
+export async function giveUp (prisma: PrismaClient, name: CommandName, payload: { sessionId: string, statusId?: unknown }): Promise<{ sessionId: string, id: string, error: string } | null> {
+  if (name !== CommandName.SendStatus || typeof payload.statusId !== 'string') return null
+  const error = 'the worker could not send the status (it failed on every attempt)'
+  const { count } = await prisma.status.updateMany({ where: { id: payload.statusId, state: 'pending' }, data: { state: 'failed', error } })
+  return count === 1 ? { sessionId: payload.sessionId, id: payload.statusId, error } : null
+}

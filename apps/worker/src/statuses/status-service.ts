@@ -1,6 +1,6 @@
 import { generateMessageIDV2, jidDecode, type BinaryNode, type WASocket, type proto } from '@whiskeysockets/baileys'
 import type { PrismaClient, Status } from '@wss/db'
-import { AppError } from '@wss/shared'
+import { AppError, toStatus } from '@wss/shared'
 import type { Logger } from 'pino'
 import type { EventPublisher } from '../events.ts'
 import type { SessionRuntime } from '../sessions/session-runtime.ts'
@@ -16,21 +16,6 @@ export interface StatusServiceDeps {
 
 const DAY_MS = 24 * 60 * 60 * 1000
 const jidOf = (number: string) => `${number}@s.whatsapp.net`
-
-/** The API's view of a status row, as events carry it. */
-export function statusView (s: Status, viewCount = 0) {
-  return {
-    id: s.id,
-    type: s.type,
-    content: s.content,
-    caption: s.caption,
-    targetNumbers: s.targetNumbers,
-    state: s.state,
-    sentAt: s.sentAt?.toISOString() ?? null,
-    expiresAt: s.expiresAt?.toISOString() ?? null,
-    viewCount
-  }
-}
 
 /**
  * Sends and revokes statuses on the owning worker, waiting for WhatsApp's ack of each stanza,
@@ -196,7 +181,8 @@ export function createStatusService (deps: StatusServiceDeps) {
       where: { id: status.id },
       data: { state: 'sent', sentAt, expiresAt: new Date(sentAt.getTime() + DAY_MS), error: null }
     })
-    events.publish('status-sent', { sessionId: runtime.sessionId, ...statusView(row) })
+    // Nobody can have viewed it before it was sent.
+    events.publish('status-sent', toStatus(row, 0))
     events.publish('statuses-updated', { sessionId: runtime.sessionId })
     return row
   }

@@ -55,7 +55,7 @@ t.test('connection faults after linking', async t => {
   t.match(row, { state: 'disconnected', lastError: /440/ })
   await new Promise(resolve => setTimeout(resolve, 1500))
   t.equal((await ctx.sim.client.deviceConnections(phone, 1)).open, 0, 'no reconnect after 440')
-  t.equal(ctx.manager.runtimes.has(sessionId), false, 'the worker let the session go')
+  t.equal(ctx.manager.sessions.get(sessionId) !== undefined, false, 'the worker let the session go')
 
   // restart brings it back.
   const restarted = await ctx.bus.send('restart-session', { sessionId })
@@ -152,7 +152,7 @@ t.test('large audiences, media and previews by URL, retention', async t => {
   await upload('done.png', {})
   await ctx.prisma.status.create({ data: { id: randomUUID(), sessionId, type: 'image', content: 'live.png', uploadId: 'live.png', state: 'sent', expiresAt: new Date(Date.now() + 3_600_000) } })
   await ctx.prisma.status.create({ data: { id: randomUUID(), sessionId, type: 'image', content: 'done.png', uploadId: 'done.png', state: 'sent', expiresAt: new Date(Date.now() - 1000) } })
-  await ctx.manager.retention()
+  await ctx.manager.maintenance.run()
   t.equal(await ctx.prisma.status.count({ where: { id: old } }), 0, 'a status past retention is gone')
   t.equal(await ctx.prisma.statusViewer.count({ where: { statusId: old } }), 0, 'with its viewers')
   t.same((await ctx.prisma.upload.findMany({ select: { id: true }, orderBy: { id: 'asc' } })).map(u => u.id), ['fresh.png', 'live.png'], 'uploads: kept while fresh or needed')

@@ -115,7 +115,7 @@ t.test('a session through a real worker, Baileys and the simulator', async t => 
 
   // Worker restart: the session comes back without re-linking.
   const manager = await stack.restart(`w2-${prefix}`)
-  t.ok(await eventually(() => manager.runtimes.get(sessionId)?.connected ?? false, 20_000), 'resumed on the new worker')
+  t.ok(await eventually(() => manager.sessions.get(sessionId)?.connected ?? false, 20_000), 'resumed on the new worker')
   t.equal((await sim.client.account(phone)).devices.length, 1, 'no new device: no re-link')
   const log = await sim.client.deviceConnections(phone, 1)
   t.equal(log.maxOpen, 1, 'never two connections of the device')

@@ -1,7 +1,8 @@
 import t from 'tap'
 import { randomUUID } from 'node:crypto'
 import { claimSessionGeneration } from '@wss/db'
-import { createOwnerRegistry, createOwnership, leastLoaded, type Ownership } from '../../src/ownership/ownership.ts'
+import { createOwnerRegistry } from '@wss/shared'
+import { createOwnership, type Ownership } from '../../src/ownership/ownership.ts'
 import { eventually, migratedPrisma, redisClient, redisProxy, uniquePrefix } from '../helpers.ts'
 
 const LEASE = { leaseTtlMs: 1500, renewEveryMs: 300, selfFenceAfterMs: 900 }
@@ -105,9 +106,9 @@ t.test('registry: live and dead workers, load, least-loaded choice', async t => 
   const registry = createOwnerRegistry(await redisClient(t), prefix)
   const live = await registry.liveWorkers()
   t.same(live.map(w => [w.id, w.load]).sort(), [['w1', 5], ['w2', 1], ['w3', 3]])
-  const assigned = new Map<string, number>()
-  const picks = Array.from({ length: 4 }, () => leastLoaded(live, assigned)!.id)
-  t.same(picks, ['w2', 'w2', 'w2', 'w3'], 'new sessions go to the least-loaded worker (ties by id)')
+  const picks: Array<string | undefined> = []
+  for (let i = 0; i < 4; i++) picks.push(await registry.assign())
+  t.same(picks, ['w2', 'w2', 'w2', 'w3'], 'new sessions go to the least-loaded worker, counting those assigned (ties by id)')
   await w3.claim('x')
   await w3.stop() // dies without releasing
   t.ok(await eventually(async () => (await registry.deadWorkers()).includes('w3'), 5000), 'w3 is listed dead after its lease')

@@ -3,49 +3,51 @@ import fp from 'fastify-plugin'
 import type { FastifyBaseLogger } from 'fastify'
 import { Queue } from 'bullmq'
 import type { Redis } from 'ioredis'
-import { Value } from 'typebox/value'
 import {
   AppError,
-  CommandPayloadSchemas,
-  ErrorCodes,
-  bullPrefix,
+  COMMAND_JOB_OPTIONS,
   createOwnerRegistry,
+  isCommandPayload,
+  isCommandResult,
   parseCommandReply,
-  replyChannel,
+  redisKeys,
   workerQueueName,
   type CommandJob,
   type CommandName,
   type CommandPayload,
-  type ErrorCode,
+  type CommandResult,
   type OwnerRegistry
 } from '@wss/shared'
 import { isRedisUnavailableError, watchRedis } from '../../redis.ts'
 
 export interface SendOptions {
-  /** How long to wait for the worker's reply; 0 only enqueues. Default: the bus's `defaultWaitMs`. */
+  /** How long to wait for the worker's reply. Default: the bus's `defaultWaitMs`. */
   waitMs?: number
   /** Worker to enqueue to, when the caller already resolved it (see {@link CommandBus.route}). */
   target?: string
-  /** BullMQ job id; defaults to the request id. A fixed id makes BullMQ refuse a duplicate while one is kept. */
+  /**
+   * BullMQ job id, which names the command for its whole life (forwarded copies derive theirs from
+   * it); defaults to the request id. A fixed id makes BullMQ ignore a duplicate while one is queued.
+   */
   jobId?: string
 }
 
 export interface QueueCounts { waiting: number, active: number, delayed: number, failed: number }
 
 export interface CommandBus {
-  /** This node's id; replies come back on `replyChannel(prefix, nodeId)`. */
+  /** This node's id; replies come back on its reply channel (`redisKeys(prefix).replies(nodeId)`). */
   readonly nodeId: string
   readonly channel: string
   /** The worker a command for this session goes to: its live owner, else the least-loaded live worker. */
   route: (sessionId: string) => Promise<string>
   /**
-   * Enqueues a command and resolves with the worker's reply data. Rejects with the worker's
-   * coded error, `WORKER_TIMEOUT` when no reply came within `waitMs` (the job stays queued),
-   * `NO_WORKER` when no worker is alive, `DEPENDENCY_UNAVAILABLE` when Redis is down.
+   * Enqueues a command and resolves with its result (the worker's reply, checked against the
+   * command's result schema). Rejects with the worker's coded error, `WORKER_TIMEOUT` when no reply came within `waitMs` (the job stays
+   * queued), `NO_WORKER` when no worker is alive, `DEPENDENCY_UNAVAILABLE` when Redis is down.
    */
-  send: <K extends CommandName>(name: K, payload: CommandPayload<K>, options?: SendOptions) => Promise<unknown>
-  /** The BullMQ producer of a worker's command queue (one per worker, cached). */
-  queue: (workerId: string) => Queue
+  send: <K extends CommandName>(name: K, payload: CommandPayload<K>, options?: SendOptions) => Promise<CommandResult<K>>
+  /** Enqueues a command without waiting for its reply. */
+  enqueue: <K extends CommandName>(name: K, payload: CommandPayload<K>, options?: Omit<SendOptions, 'waitMs'>) => Promise<void>
   /** Job counts summed over these workers' queues. */
   queueCounts: (workerIds: string[]) => Promise<QueueCounts>
   /** Resolves once the reply channel is subscribed. */
@@ -69,18 +71,18 @@ export interface CommandBusDeps {
 }
 
 interface Pending {
+  name: CommandName
   resolve: (data: unknown) => void
   reject: (err: Error) => void
   timer?: NodeJS.Timeout
 }
 
-const JOB_OPTIONS = { removeOnComplete: true, removeOnFail: 1000 } as const
-
 /** Creates the command bus of one API node (see {@link CommandBus}). */
 export function createCommandBus (deps: CommandBusDeps): CommandBus {
   const { registry, queueConnection, subscriber, prefix, log } = deps
   const nodeId = deps.nodeId ?? randomUUID()
-  const channel = replyChannel(prefix, nodeId)
+  const keys = redisKeys(prefix)
+  const channel = keys.replies(nodeId)
   const maxQueues = deps.maxQueues ?? 256
   const queues = new Map<string, Queue>()
   const pending = new Map<string, Pending>()
@@ -99,12 +101,12 @@ export function createCommandBus (deps: CommandBusDeps): CommandBus {
       return
     }
     settle(reply.requestId)
-    if (reply.ok) {
+    if (!reply.ok) {
+      waiting.reject(new AppError(reply.code, reply.message))
+    } else if (isCommandResult(waiting.name, reply.data)) {
       waiting.resolve(reply.data)
-    } else if (reply.code in ErrorCodes) {
-      waiting.reject(new AppError(reply.code as ErrorCode, reply.message))
     } else {
-      log.error({ requestId: reply.requestId, code: reply.code, message: reply.message }, 'worker answered an unknown error code')
+      log.error({ requestId: reply.requestId, command: waiting.name }, 'worker answered a result that is not the command\'s')
       waiting.reject(new AppError('INTERNAL'))
     }
   }
@@ -127,7 +129,7 @@ export function createCommandBus (deps: CommandBusDeps): CommandBus {
       queues.set(workerId, q)
       return q
     }
-    q = new Queue(workerQueueName(workerId), { connection: queueConnection, prefix: bullPrefix(prefix) })
+    q = new Queue(workerQueueName(workerId), { connection: queueConnection, prefix: keys.bull })
     q.on('error', (err: Error) => log.warn({ err, workerId }, 'command queue error'))
     queues.set(workerId, q)
     if (queues.size > maxQueues) {
@@ -161,7 +163,7 @@ export function createCommandBus (deps: CommandBusDeps): CommandBus {
     // A producer created while Redis is down would wait for it; refuse at once instead.
     if (queueConnection.status !== 'ready') throw unavailable()
     try {
-      await queue(workerId).add(job.name, job, { ...JOB_OPTIONS, jobId })
+      await queue(workerId).add(job.name, job, { ...COMMAND_JOB_OPTIONS, jobId })
     } catch (err) {
       // A producer whose first connection failed stays broken; the next send makes a new one.
       dropQueue(workerId)
@@ -170,27 +172,34 @@ export function createCommandBus (deps: CommandBusDeps): CommandBus {
     }
   }
 
+  function check<K extends CommandName> (name: K, payload: CommandPayload<K>): void {
+    if (closed) throw unavailable()
+    if (!isCommandPayload(name, payload)) throw new TypeError(`invalid ${name} payload`)
+  }
+
   return {
     nodeId,
     channel,
     route,
-    queue,
 
-    async send (name, payload, options = {}) {
-      if (closed) throw unavailable()
-      if (!Value.Check(CommandPayloadSchemas[name], payload)) {
-        throw new TypeError(`invalid ${name} payload`)
-      }
+    async enqueue (name, payload, options = {}) {
+      check(name, payload)
+      const target = options.target ?? await route(payload.sessionId)
+      const requestId = randomUUID()
+      await enqueue(target, { name, payload, enqueuedAt: Date.now() }, options.jobId ?? requestId)
+      log.debug({ command: name, sessionId: payload.sessionId, workerId: target }, 'command queued')
+    },
+
+    async send<K extends CommandName> (name: K, payload: CommandPayload<K>, options: SendOptions = {}): Promise<CommandResult<K>> {
+      check(name, payload)
       const waitMs = options.waitMs ?? deps.defaultWaitMs
       const target = options.target ?? await route(payload.sessionId)
       const requestId = randomUUID()
       const job: CommandJob = { name, payload, replyTo: { channel, requestId }, enqueuedAt: Date.now() }
-      if (waitMs <= 0) {
-        await enqueue(target, job, options.jobId ?? requestId)
-        return undefined
-      }
       // Registered before the job exists, so even an instant reply finds its request.
-      const reply = new Promise<unknown>((resolve, reject) => { pending.set(requestId, { resolve, reject }) })
+      const reply = new Promise<CommandResult<K>>((resolve, reject) => {
+        pending.set(requestId, { name, resolve: resolve as (data: unknown) => void, reject })
+      })
       try {
         await enqueue(target, job, options.jobId ?? requestId)
       } catch (err) {

@@ -320,16 +320,14 @@ export function createSessionsService (deps: SessionsDeps) {
       return { sessionId, pairingCode: row.pairingCode, phoneNumber: row.phoneNumber }
     },
 
-    /** Asks the worker for a fresh code and answers it (from the reply, else from the row it wrote). */
+    /** Asks the worker for a fresh code and answers it. */
     async requestPairingCode (sessionId: string): Promise<PairingCode> {
       const view = await load(sessionId)
       requirePairing(view)
       requireNotLinked(view)
-      const data = await commands.send(CommandName.RequestPairingCode, { sessionId }) as { pairingCode?: unknown } | undefined
-      const { row } = await load(sessionId)
-      const pairingCode = typeof data?.pairingCode === 'string' ? data.pairingCode : row.pairingCode
-      if (pairingCode === null) throw new AppError('PAIRING_CODE_NOT_FOUND', `Session ${sessionId} got no pairing code`)
-      return { sessionId, pairingCode, phoneNumber: row.phoneNumber }
+      const { pairingCode } = await commands.send(CommandName.RequestPairingCode, { sessionId })
+      statusCache.delete(sessionId)
+      return { sessionId, pairingCode, phoneNumber: view.row.phoneNumber }
     }
   }
 }

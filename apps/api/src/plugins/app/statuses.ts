@@ -7,6 +7,7 @@ import {
   CommandName,
   isAppError,
   normalizePhoneNumber,
+  toStatus,
   type Status,
   type StatusType,
   type Viewer
@@ -25,26 +26,9 @@ export const UPLOAD_NAME = /^\d{1,20}-[0-9a-f]{4,64}\.[a-z0-9]{2,5}$/
 
 type StatusWithCount = StatusRow & { _count: { viewers: number } }
 
-/** The status object of the API. */
-export function toStatus (row: StatusWithCount): Status {
-  return {
-    id: row.id,
-    sessionId: row.sessionId,
-    type: row.type,
-    content: row.content,
-    caption: row.caption,
-    targetNumbers: row.targetNumbers,
-    backgroundColor: row.backgroundColor,
-    font: row.font,
-    state: row.state,
-    error: row.error,
-    sentAt: row.sentAt?.toISOString() ?? null,
-    expiresAt: row.expiresAt?.toISOString() ?? null,
-    viewCount: row._count.viewers
-  }
-}
+const asStatus = (row: StatusWithCount): Status => toStatus(row, row._count.viewers)
 
-/** The BullMQ job id of a status's send: BullMQ refuses a second one while the first is kept. */
+/** The job id of a status's send: BullMQ ignores a second one while the first is queued. */
 export const sendJobId = (statusId: string) => `send-status-${statusId}`
 
 export interface ValidSend {
@@ -157,12 +141,6 @@ export function createStatusesService (deps: StatusesDeps) {
     return rows.map(row => ({ ...row, _count: { viewers: byId.get(row.id) ?? 0 } }))
   }
 
-  async function read (statusId: string): Promise<Status> {
-    const row = await prisma.status.findUnique({ where: { id: statusId } })
-    if (row === null) throw new AppError('STATUS_NOT_FOUND', `Status ${statusId} not found`)
-    return toStatus((await withCounts([row]))[0]!)
-  }
-
   // One query for the common case; the session is only looked up to name the right 404.
   async function findInSession (sessionId: string, statusId: string): Promise<StatusWithCount> {
     const row = UUID.test(statusId)
@@ -173,49 +151,46 @@ export function createStatusesService (deps: StatusesDeps) {
     throw new AppError('STATUS_NOT_FOUND', `Status ${statusId} not found in session ${sessionId}`)
   }
 
-  /** Enqueues the send to `target` and waits for the ack; 202 when the worker has not answered in time. */
-  async function dispatch (sessionId: string, statusId: string, target: string): Promise<201 | 202> {
+  /**
+   * Enqueues the send to `target` and waits for the ack: the status as the worker answers it (201),
+   * or as stored while it is still pending (202, when the worker has not answered in time).
+   */
+  async function dispatch (row: StatusWithCount, target: string): Promise<SendResult> {
     try {
-      await commands.send(CommandName.SendStatus, { sessionId, statusId }, {
+      const status = await commands.send(CommandName.SendStatus, { sessionId: row.sessionId, statusId: row.id }, {
         waitMs: deps.sendTimeoutMs,
         target,
-        jobId: sendJobId(statusId)
+        jobId: sendJobId(row.id)
       })
-      return 201
+      return { status, statusCode: 201, replayed: false }
     } catch (err) {
       if (!isAppError(err)) throw err
-      if (err.code === 'WORKER_TIMEOUT') return 202
-      if (err.code === 'WHATSAPP_REFUSED') throw new AppError('WHATSAPP_REFUSED', err.message, { statusId })
+      if (err.code === 'WORKER_TIMEOUT') return { status: asStatus(row), statusCode: 202, replayed: false }
+      if (err.code === 'WHATSAPP_REFUSED') throw new AppError('WHATSAPP_REFUSED', err.message, { statusId: row.id })
       throw err
     }
   }
 
   /**
-   * An earlier request with the same key: answer its status. A pending one is sent again only
-   * when no job for it is left in its worker's queue (the first enqueue failed, or its job failed).
+   * An earlier request with the same key: answer its status. A pending one is queued again under
+   * its send's job id, answered 202 at once: BullMQ ignores the copy while the first job waits, and
+   * the worker's send is idempotent by the status id (it never posts a status twice), so a first
+   * enqueue that failed, or a job lost with its worker, is made good without a second post.
    */
   async function replay (view: SessionView, row: StatusWithCount): Promise<SendResult> {
     if (row.state === 'failed') {
       throw new AppError('WHATSAPP_REFUSED', row.error ?? 'WhatsApp refused the status', { statusId: row.id })
     }
-    if (row.state !== 'pending') return { status: toStatus(row), statusCode: 201, replayed: true }
-    let target: string
+    if (row.state !== 'pending') return { status: asStatus(row), statusCode: 201, replayed: true }
+    const target = view.owner?.alive === true ? view.owner.workerId : undefined
     try {
-      target = view.owner?.alive === true ? view.owner.workerId : await commands.route(row.sessionId)
+      await commands.enqueue(CommandName.SendStatus, { sessionId: row.sessionId, statusId: row.id }, { jobId: sendJobId(row.id), ...(target === undefined ? {} : { target }) })
+      log.info({ sessionId: row.sessionId, statusId: row.id }, 'pending status queued again on a retried request')
     } catch (err) {
-      // Its job (if any) waits for a worker; nothing to add.
-      if (isAppError(err) && err.code === 'NO_WORKER') return { status: toStatus(row), statusCode: 202, replayed: true }
-      throw err
+      // No worker is alive: the status waits, as its first job does.
+      if (!isAppError(err) || err.code !== 'NO_WORKER') throw err
     }
-    const job = await commands.queue(target).getJob(sendJobId(row.id))
-    if (job !== undefined && job !== null) {
-      if (!(await job.isFailed())) return { status: toStatus(row), statusCode: 202, replayed: true }
-      // Kept by removeOnFail; it would make BullMQ ignore the new one.
-      await job.remove()
-    }
-    log.info({ sessionId: row.sessionId, statusId: row.id }, 'pending status sent again on a retried request')
-    const statusCode = await dispatch(row.sessionId, row.id, target)
-    return { status: await read(row.id), statusCode, replayed: true }
+    return { status: asStatus(row), statusCode: 202, replayed: true }
   }
 
   async function byKey (sessionId: string, idempotencyKey: string): Promise<StatusWithCount | null> {
@@ -224,8 +199,6 @@ export function createStatusesService (deps: StatusesDeps) {
   }
 
   return {
-    read,
-
     /**
      * Validates, stores the status (pending) and asks the owner to send it. 201 once WhatsApp
      * acknowledged it, 202 while pending past `sendTimeoutMs`, 502 when WhatsApp refused it.
@@ -252,8 +225,9 @@ export function createStatusesService (deps: StatusesDeps) {
 
       const statusId = randomUUID()
       const now = new Date()
+      let created: StatusRow
       try {
-        await prisma.$transaction([
+        [created] = await prisma.$transaction([
           prisma.status.create({
             data: {
               id: statusId,
@@ -283,8 +257,7 @@ export function createStatusesService (deps: StatusesDeps) {
         throw err
       }
 
-      const statusCode = await dispatch(sessionId, statusId, owner)
-      return { status: await read(statusId), statusCode, replayed: false }
+      return await dispatch({ ...created, _count: { viewers: 0 } }, owner)
     },
 
     /** Statuses of the last 24 hours (by sentAt, else createdAt), newest first. */
@@ -306,13 +279,13 @@ export function createStatusesService (deps: StatusesDeps) {
         ...(page === null ? {} : { take: page.take + 1 })
       })
       if (rows.length === 0) await sessions.load(sessionId)
-      if (page === null) return { items: (await withCounts(rows)).map(toStatus) }
+      if (page === null) return { items: (await withCounts(rows)).map(asStatus) }
       const { items, nextCursor } = paginate(rows, page.take, r => [r.createdAt.toISOString(), r.id])
-      return { items: (await withCounts(items)).map(toStatus), nextCursor }
+      return { items: (await withCounts(items)).map(asStatus), nextCursor }
     },
 
     async get (sessionId: string, statusId: string): Promise<Status> {
-      return toStatus(await findInSession(sessionId, statusId))
+      return asStatus(await findInSession(sessionId, statusId))
     },
 
     /** Who viewed a status, oldest view first. */
@@ -342,12 +315,11 @@ export function createStatusesService (deps: StatusesDeps) {
     async remove (sessionId: string, statusId: string): Promise<Status> {
       const row = await findInSession(sessionId, statusId)
       const view = await sessions.load(sessionId)
-      if (row.state === 'deleted') return toStatus(row)
+      if (row.state === 'deleted') return asStatus(row)
       if (!isConnected(view) || view.owner === null) {
         throw new AppError('SESSION_NOT_CONNECTED', `Session ${sessionId} is not connected: a status can only be revoked while it is`)
       }
-      await commands.send(CommandName.DeleteStatus, { sessionId, statusId }, { target: view.owner.workerId })
-      return await read(statusId)
+      return await commands.send(CommandName.DeleteStatus, { sessionId, statusId }, { target: view.owner.workerId })
     }
   }
 }

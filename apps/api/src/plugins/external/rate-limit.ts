@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin'
 import rateLimit, { normalizeIP } from '@fastify/rate-limit'
-import { AppError } from '@wss/shared'
+import { AppError, redisKeys } from '@wss/shared'
 import { batchedStore, createRateCounters } from '../../lib/rate-limit-store.ts'
 
 /**
@@ -14,7 +14,7 @@ import { batchedStore, createRateCounters } from '../../lib/rate-limit-store.ts'
  */
 export default fp(async function rateLimitPlugin (fastify) {
   const { config } = fastify
-  const nameSpace = `${config.REDIS_PREFIX}:rate-limit:`
+  const nameSpace = redisKeys(config.REDIS_PREFIX).rateLimit
   let store: ReturnType<typeof batchedStore> | undefined
   if (config.RATE_LIMIT_SYNC_MS > 0) {
     const log = fastify.log.child({ plugin: 'rate-limit' })

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { Redis } from 'ioredis'
 import pino from 'pino'
-import { createOwnerRegistry, isAppError, type AppError } from '@wss/shared'
+import { COMMAND_JOB_OPTIONS, createOwnerRegistry, isAppError, parseCommandReply, type AppError } from '@wss/shared'
 import { createCommandBus } from '../../../src/plugins/app/command-bus.ts'
 import { closeRedisClients, REQUEST_PATH_OPTIONS, waitForRedis } from '../../../src/redis.ts'
 import { createPublisher, inspectQueue, REDIS_URL, registerWorker, setOwner, uniquePrefix, type Tap } from '../../helper.ts'
@@ -75,11 +75,13 @@ t.test('WORKER_TIMEOUT when the worker does not answer; the job stays queued wit
   t.ok(performance.now() - started < 1000)
   const [job] = await queue.getJobs(['waiting'])
   t.match(job?.data, { name: 'delete-status', payload: { sessionId: 's1', statusId: 'x' }, replyTo: { channel: commands.channel } })
-  t.match(job?.opts, { removeOnComplete: true, removeOnFail: 1000 })
+  t.match(job?.opts, { attempts: COMMAND_JOB_OPTIONS.attempts, removeOnComplete: true }, 'retried by BullMQ on a transient failure')
 
-  // waitMs 0 only enqueues.
-  t.equal(await commands.send('restart-session', { sessionId: 's1' }, { waitMs: 0 }), undefined)
+  // enqueue only queues, without a reply address.
+  t.equal(await commands.enqueue('restart-session', { sessionId: 's1' }), undefined)
   t.equal(await queue.count(), 2)
+  const restart = (await queue.getJobs(['waiting'])).find(j => j.data.name === 'restart-session')
+  t.equal(restart?.data.replyTo, undefined)
 })
 
 // The reply side of the protocol only: what a worker publishes on the node's reply channel.
@@ -110,6 +112,15 @@ t.test('replies resolve the waiting request, coded failures reject with their co
   const err = await rejection(refused)
   t.equal(err.code, 'WHATSAPP_REFUSED')
   t.equal(err.message, 'error ack 479')
+
+  // A result that is not the command's (a worker of another version, a bug) is not passed on as one.
+  const wrong = commands.send('request-pairing-code', { sessionId: 's3' })
+  const wrongId = await requestIdOf(3)
+  await publisher.publish(commands.channel, JSON.stringify({ requestId: wrongId, ok: true, data: { pairingCode: 42 } }))
+  t.equal((await rejection(wrong)).code, 'INTERNAL')
+
+  // An error code outside the shared table is not a reply at all.
+  t.equal(parseCommandReply(JSON.stringify({ requestId: 'r', ok: false, code: 'NOT_A_CODE', message: 'x' })), null)
 })
 
 t.test('a payload that breaks its schema is a programming error, not a job', async t => {

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { Redis } from 'ioredis'
-import { eventsChannel, parseBusEvent, replyChannel, type BusEvent } from '@wss/shared'
+import { eventsChannel, parseBusEvent, redisKeys, type BusEvent } from '@wss/shared'
 import {
   auth,
   build,
@@ -91,7 +91,7 @@ t.test('POST /api/sessions creates, announces and starts the session on a live w
   const job = jobs[0]!
   t.equal(job.name, 'start-session')
   t.same(job.data.payload, { sessionId, reason: 'created' })
-  t.equal(job.data.replyTo.channel, replyChannel(prefix, fastify.commands.nodeId))
+  t.equal(job.data.replyTo.channel, redisKeys(prefix).replies(fastify.commands.nodeId))
   t.equal(job.id, job.data.replyTo.requestId, 'jobId is the request id')
   t.type(job.data.enqueuedAt, 'number')
 

@@ -1,0 +1,57 @@
+import type { PrismaClient } from '@wss/db'
+import type { OwnerRegistry } from '@wss/shared'
+import type { Logger } from 'pino'
+
+export interface MaintenanceDeps {
+  workerId: string
+  prisma: PrismaClient
+  registry: OwnerRegistry
+  retentionDays: number
+  /** How often the deployment runs maintenance (once per interval, on whichever worker takes the lock). */
+  intervalMs: number
+  log: Logger
+}
+
+const LOCK = 'maintenance'
+
+/**
+ * Deployment-wide upkeep: statuses (and their viewers) past the retention, and uploads that
+ * expired or that no live status needs, are deleted. Every worker tries each interval; a Redis
+ * lock held for the interval (not released) lets exactly one of them run it.
+ */
+export function createMaintenance (deps: MaintenanceDeps) {
+  const { prisma, log } = deps
+  let timer: NodeJS.Timeout | undefined
+  let running: Promise<unknown> = Promise.resolve()
+
+  /** Deletes what outlived the retention, now, whoever else runs it. */
+  async function run () {
+    const cutoff = new Date(Date.now() - deps.retentionDays * 86_400_000)
+    const statuses = await prisma.status.deleteMany({ where: { createdAt: { lt: cutoff } } })
+    const uploads = await prisma.$executeRaw`DELETE FROM uploads u WHERE (u.expires_at IS NOT NULL AND u.expires_at < now())
+      OR (u.expires_at IS NULL AND NOT EXISTS (SELECT 1 FROM statuses s WHERE s.upload_id = u.id AND s.state IN ('pending', 'sent') AND (s.expires_at IS NULL OR s.expires_at > now())))`
+    log.info({ statuses: statuses.count, uploads }, 'maintenance done')
+  }
+
+  /** Runs maintenance if no worker of the deployment did in this interval; true when this one ran it. */
+  async function tick (): Promise<boolean> {
+    // A little under the interval, so the next tick of whichever worker finds the lock free.
+    if (!(await deps.registry.lock(LOCK, deps.workerId, Math.max(deps.intervalMs - 1000, deps.intervalMs / 2)))) return false
+    await run()
+    return true
+  }
+
+  return {
+    run,
+    tick,
+    start () {
+      timer = setInterval(() => {
+        running = tick().catch(err => log.warn({ err: (err as Error).message }, 'maintenance failed'))
+      }, deps.intervalMs)
+    },
+    async close () {
+      clearInterval(timer)
+      await running
+    }
+  }
+}
