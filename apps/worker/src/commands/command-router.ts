@@ -35,6 +35,90 @@ type Placement = { runtime: SessionRuntime } | { forwardTo: string } | { ownerle
 
 type Outcome<K extends CommandName> = { ok: true, name: K, data: CommandResult<K> } | { ok: false, code: ErrorCode, message: string }
 
+/** Answers the caller; a lost reply only makes the caller time out, it must not make the command run again. */
+async function reply<K extends CommandName> (deps: CommandRouterDeps, cmd: CommandJob<K>, outcome: Outcome<K>) {
+  if (!cmd.replyTo) return
+  await deps.connection.publish(cmd.replyTo.channel, encodeCommandReply(cmd.replyTo.requestId, outcome))
+    .catch(err => deps.log.warn({ err: (err as Error).message, command: cmd.name }, 'reply not published'))
+}
+
+async function place ({ workerId, sessions, registry, prisma }: CommandRouterDeps, cmd: CommandJob): Promise<Placement> {
+  const { sessionId } = cmd.payload
+  const here = sessions.get(sessionId)
+  if (here) return { runtime: here }
+  const exists = await prisma.session.findUnique({ where: { id: sessionId }, select: { id: true } })
+  if (!exists) throw new AppError('SESSION_NOT_FOUND', `session ${sessionId} not found`)
+  const owner = await registry.owner(sessionId)
+  if (owner?.alive && owner.workerId !== workerId) return { forwardTo: owner.workerId }
+  if (cmd.name === CommandName.DeleteSession && !owner?.alive) return { ownerless: true }
+  const runtime = await sessions.acquire(sessionId, !runsWithoutStart.has(cmd.name))
+  if (runtime) return { runtime }
+  const now = await registry.owner(sessionId)
+  if (now?.alive && now.workerId !== workerId) return { forwardTo: now.workerId }
+  // Claims are refused for a moment after the registry was reset: retry, do not drop.
+  throw new Error('the session could not be claimed yet')
+}
+
+function execute<K extends CommandName> (deps: CommandRouterDeps, cmd: CommandJob<K>, runtime: SessionRuntime): Promise<CommandResult<K>> {
+  const ctx: HandlerContext = {
+    runtime,
+    statuses: deps.statuses,
+    prisma: deps.prisma,
+    startWaitMs: deps.startWaitMs,
+    finish: reason => deps.sessions.finish(runtime, reason),
+    deleteSession: () => deps.sessions.delete(runtime.sessionId)
+  }
+  return handlers[cmd.name](ctx, cmd.payload)
+}
+
+/** Hands the command to the worker that owns its session, under an id derived from the command's. */
+async function forward (deps: CommandRouterDeps, cmd: CommandJob, job: Job, target: string) {
+  const forwards = (cmd.forwards ?? cmd.hops ?? 0) + 1
+  if (forwards > MAX_COMMAND_FORWARDS) throw new AppError('NO_WORKER', 'the command could not reach the session owner')
+  const commandId = cmd.commandId ?? job.id ?? randomUUID()
+  const { hops: _old, ...rest } = cmd
+  await deps.queues.of(target).add(cmd.name, { ...rest, commandId, forwards }, { ...COMMAND_JOB_OPTIONS, jobId: `${commandId}-f${forwards}` })
+}
+
+async function run<K extends CommandName> (deps: CommandRouterDeps, cmd: CommandJob<K>, job: Job): Promise<void> {
+  const placed = await place(deps, cmd)
+  if ('forwardTo' in placed) return await forward(deps, cmd, job, placed.forwardTo)
+  if ('ownerless' in placed) {
+    // Nothing can be connected without a live owner: the rows are deleted here.
+    await deps.sessions.delete(cmd.payload.sessionId)
+    return await reply(deps, cmd as CommandJob<typeof CommandName.DeleteSession>, { ok: true, name: CommandName.DeleteSession, data: { deleted: true } })
+  }
+  await reply(deps, cmd, { ok: true, name: cmd.name, data: await execute(deps, cmd, placed.runtime) })
+}
+
+/** Runs one job: a coded refusal is an answer; any other failure is rethrown for BullMQ to retry, and answered once the last attempt failed. */
+async function processJob (deps: CommandRouterDeps, job: Job): Promise<void> {
+  const cmd = parseCommandJob(job.data)
+  if (!cmd) {
+    deps.log.warn({ jobId: job.id }, 'invalid command dropped')
+    throw new UnrecoverableError('invalid command job')
+  }
+  const jlog = deps.log.child({ sessionId: cmd.payload.sessionId, command: cmd.name, jobId: job.id })
+  try {
+    await run(deps, cmd, job)
+  } catch (err) {
+    if (isAppError(err)) {
+      jlog.info({ code: err.code }, 'command refused')
+      return await reply(deps, cmd, { ok: false, code: err.code, message: err.message })
+    }
+    const attempts = job.opts.attempts ?? 1
+    if (job.attemptsMade + 1 < attempts) {
+      jlog.warn({ err: (err as Error).message, attempt: job.attemptsMade + 1, attempts }, 'command failed, retrying')
+      throw err
+    }
+    jlog.error({ err }, 'command failed on every attempt')
+    const failed = await giveUp(deps.prisma, cmd.name, cmd.payload).catch(e => { jlog.error({ err: e }, 'failed command left no trace'); return null })
+    if (failed) deps.events.publish('status-failed', failed)
+    await reply(deps, cmd, { ok: false, code: 'INTERNAL', message: 'the worker could not run the command' })
+    throw err
+  }
+}
+
 /**
  * This worker's command queue: runs each command on the session it names when this worker owns
  * (or can claim) it, forwards it to the live owner otherwise, and answers on the caller's reply
@@ -42,92 +126,7 @@ type Outcome<K extends CommandName> = { ok: true, name: K, data: CommandResult<K
  * (`COMMAND_JOB_OPTIONS`) and, once every attempt failed, answered `INTERNAL`.
  */
 export function createCommandRouter (deps: CommandRouterDeps) {
-  const { workerId, sessions, registry, prisma, log } = deps
-
-  async function reply<K extends CommandName> (cmd: CommandJob<K>, outcome: Outcome<K>) {
-    if (!cmd.replyTo) return
-    // A lost reply only makes the caller time out; it must not make the command run again.
-    await deps.connection.publish(cmd.replyTo.channel, encodeCommandReply(cmd.replyTo.requestId, outcome))
-      .catch(err => log.warn({ err: (err as Error).message, command: cmd.name }, 'reply not published'))
-  }
-
-  async function place (cmd: CommandJob): Promise<Placement> {
-    const { sessionId } = cmd.payload
-    const here = sessions.get(sessionId)
-    if (here) return { runtime: here }
-    const exists = await prisma.session.findUnique({ where: { id: sessionId }, select: { id: true } })
-    if (!exists) throw new AppError('SESSION_NOT_FOUND', `session ${sessionId} not found`)
-    const owner = await registry.owner(sessionId)
-    if (owner?.alive && owner.workerId !== workerId) return { forwardTo: owner.workerId }
-    if (cmd.name === CommandName.DeleteSession && !owner?.alive) return { ownerless: true }
-    const runtime = await sessions.acquire(sessionId, !runsWithoutStart.has(cmd.name))
-    if (runtime) return { runtime }
-    const now = await registry.owner(sessionId)
-    if (now?.alive && now.workerId !== workerId) return { forwardTo: now.workerId }
-    // Claims are refused for a moment after the registry was reset: retry, do not drop.
-    throw new Error('the session could not be claimed yet')
-  }
-
-  function execute<K extends CommandName> (cmd: CommandJob<K>, runtime: SessionRuntime): Promise<CommandResult<K>> {
-    const ctx: HandlerContext = {
-      runtime,
-      statuses: deps.statuses,
-      prisma,
-      startWaitMs: deps.startWaitMs,
-      finish: reason => sessions.finish(runtime, reason),
-      deleteSession: () => sessions.delete(runtime.sessionId)
-    }
-    return handlers[cmd.name](ctx, cmd.payload)
-  }
-
-  /** Hands the command to the worker that owns its session, under an id derived from the command's. */
-  async function forward (cmd: CommandJob, job: Job, target: string) {
-    const forwards = (cmd.forwards ?? cmd.hops ?? 0) + 1
-    if (forwards > MAX_COMMAND_FORWARDS) throw new AppError('NO_WORKER', 'the command could not reach the session owner')
-    const commandId = cmd.commandId ?? job.id ?? randomUUID()
-    const { hops: _old, ...rest } = cmd
-    await deps.queues.of(target).add(cmd.name, { ...rest, commandId, forwards }, { ...COMMAND_JOB_OPTIONS, jobId: `${commandId}-f${forwards}` })
-  }
-
-  async function run<K extends CommandName> (cmd: CommandJob<K>, job: Job): Promise<void> {
-    const placed = await place(cmd)
-    if ('forwardTo' in placed) return await forward(cmd, job, placed.forwardTo)
-    if ('ownerless' in placed) {
-      // Nothing can be connected without a live owner: the rows are deleted here.
-      await sessions.delete(cmd.payload.sessionId)
-      return await reply(cmd as CommandJob<typeof CommandName.DeleteSession>, { ok: true, name: CommandName.DeleteSession, data: { deleted: true } })
-    }
-    await reply(cmd, { ok: true, name: cmd.name, data: await execute(cmd, placed.runtime) })
-  }
-
-  async function process (job: Job): Promise<void> {
-    const cmd = parseCommandJob(job.data)
-    if (!cmd) {
-      log.warn({ jobId: job.id }, 'invalid command dropped')
-      throw new UnrecoverableError('invalid command job')
-    }
-    const jlog = log.child({ sessionId: cmd.payload.sessionId, command: cmd.name, jobId: job.id })
-    try {
-      await run(cmd, job)
-    } catch (err) {
-      if (isAppError(err)) {
-        jlog.info({ code: err.code }, 'command refused')
-        return await reply(cmd, { ok: false, code: err.code, message: err.message })
-      }
-      const attempts = job.opts.attempts ?? 1
-      if (job.attemptsMade + 1 < attempts) {
-        jlog.warn({ err: (err as Error).message, attempt: job.attemptsMade + 1, attempts }, 'command failed, retrying')
-        throw err
-      }
-      jlog.error({ err }, 'command failed on every attempt')
-      const failed = await giveUp(prisma, cmd.name, cmd.payload).catch(e => { jlog.error({ err: e }, 'failed command left no trace'); return null })
-      if (failed) deps.events.publish('status-failed', failed)
-      await reply(cmd, { ok: false, code: 'INTERNAL', message: 'the worker could not run the command' })
-      throw err
-    }
-  }
-
-  const worker = new Worker(workerQueueName(workerId), process, {
+  const worker = new Worker(workerQueueName(deps.workerId), job => processJob(deps, job), {
     connection: deps.connection,
     prefix: deps.bullPrefix,
     concurrency: deps.concurrency,
@@ -135,7 +134,7 @@ export function createCommandRouter (deps: CommandRouterDeps) {
     lockDuration: 60_000,
     stalledInterval: 15_000
   })
-  worker.on('error', err => log.debug({ err: err.message }, 'queue error'))
+  worker.on('error', err => deps.log.debug({ err: err.message }, 'queue error'))
 
   return {
     start () { void worker.run() },

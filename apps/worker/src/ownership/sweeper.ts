@@ -22,6 +22,45 @@ export interface SweeperDeps {
   log: Logger
 }
 
+/** Hands a dead worker's queued commands to the live workers (under their own job ids), then forgets it. */
+async function reap ({ workerId, registry, queues, log }: SweeperDeps, deadId: string, live: LiveWorker[]) {
+  if (!(await registry.lock(`reap:${deadId}`, workerId, REAP_LOCK_MS))) return
+  const q = queues.transient(deadId)
+  try {
+    const jobs = await q.getJobs(['wait', 'prioritized', 'delayed', 'active'])
+    for (const j of jobs) {
+      // The receiving worker forwards it to the session's owner if that is another worker.
+      const target = live.some(w => w.id === workerId) ? workerId : (await registry.assign())
+      if (target) await queues.of(target).add(j.name, j.data, { ...COMMAND_JOB_OPTIONS, ...(j.id ? { jobId: j.id } : {}) })
+    }
+    await q.obliterate({ force: true })
+    await registry.forgetWorker(deadId)
+    log.info({ deadId, commands: jobs.length }, 'reaped a dead worker')
+  } finally {
+    await q.close()
+  }
+}
+
+/** Gives each session that should run and has no live owner to the least-loaded live worker. */
+async function placeOrphans ({ workerId, registry, queues, prisma }: SweeperDeps) {
+  const candidates = await prisma.session.findMany({
+    where: { state: { in: [...RUNNABLE_STATES] }, createdAt: { lt: new Date(Date.now() - NEW_SESSION_GRACE_MS) } },
+    select: { id: true }
+  })
+  if (!candidates.length) return
+  const owners = await registry.owners(candidates.map(c => c.id))
+  for (const { id } of candidates) {
+    if (owners.get(id)?.alive) continue
+    // One resume in flight per session, so a slow start is not assigned (and counted) twice.
+    if (!(await registry.lock(`resume:${id}`, workerId, RESUME_LOCK_MS))) continue
+    const target = await registry.assign()
+    if (!target) break
+    const job: CommandJob = { name: CommandName.StartSession, payload: { sessionId: id, reason: 'resume' }, enqueuedAt: Date.now() }
+    // One pending resume per session: BullMQ ignores a second add with the same job id.
+    await queues.of(target).add(job.name, job, { ...COMMAND_JOB_OPTIONS, jobId: `resume-${id}`, removeOnFail: true })
+  }
+}
+
 /**
  * Keeps every session placed: hands dead workers' queued commands to live ones (reap), gives
  * sessions without a live owner to the least-loaded live worker (sweep), and lets go of sessions
@@ -29,29 +68,10 @@ export interface SweeperDeps {
  * liveness lapses before then.
  */
 export function createSweeper (deps: SweeperDeps) {
-  const { workerId, registry, ownership, queues, prisma, log } = deps
+  const { workerId, registry, ownership, log } = deps
   let timer: NodeJS.Timeout | undefined
   let stopped = false
   let running: Promise<void> = Promise.resolve()
-
-  /** Hands a dead worker's queued commands to the live workers (under their own job ids), then forgets it. */
-  async function reap (deadId: string, live: LiveWorker[]) {
-    if (!(await registry.lock(`reap:${deadId}`, workerId, REAP_LOCK_MS))) return
-    const q = queues.transient(deadId)
-    try {
-      const jobs = await q.getJobs(['wait', 'prioritized', 'delayed', 'active'])
-      for (const j of jobs) {
-        // The receiving worker forwards it to the session's owner if that is another worker.
-        const target = live.some(w => w.id === workerId) ? workerId : (await registry.assign())
-        if (target) await queues.of(target).add(j.name, j.data, { ...COMMAND_JOB_OPTIONS, ...(j.id ? { jobId: j.id } : {}) })
-      }
-      await q.obliterate({ force: true })
-      await registry.forgetWorker(deadId)
-      log.info({ deadId, commands: jobs.length }, 'reaped a dead worker')
-    } finally {
-      await q.close()
-    }
-  }
 
   /**
    * Sessions that should run but have no live owner go to the least-loaded live workers. One worker
@@ -65,29 +85,10 @@ export function createSweeper (deps: SweeperDeps) {
     try {
       const live = await registry.liveWorkers()
       if (!live.length) return
-      for (const dead of await registry.deadWorkers()) await reap(dead, live)
-      await placeOrphans()
+      for (const dead of await registry.deadWorkers()) await reap(deps, dead, live)
+      await placeOrphans(deps)
     } finally {
       await registry.unlock('sweep', workerId).catch(() => undefined)
-    }
-  }
-
-  async function placeOrphans () {
-    const candidates = await prisma.session.findMany({
-      where: { state: { in: [...RUNNABLE_STATES] }, createdAt: { lt: new Date(Date.now() - NEW_SESSION_GRACE_MS) } },
-      select: { id: true }
-    })
-    if (!candidates.length) return
-    const owners = await registry.owners(candidates.map(c => c.id))
-    for (const { id } of candidates) {
-      if (owners.get(id)?.alive) continue
-      // One resume in flight per session, so a slow start is not assigned (and counted) twice.
-      if (!(await registry.lock(`resume:${id}`, workerId, RESUME_LOCK_MS))) continue
-      const target = await registry.assign()
-      if (!target) break
-      const job: CommandJob = { name: CommandName.StartSession, payload: { sessionId: id, reason: 'resume' }, enqueuedAt: Date.now() }
-      // One pending resume per session: BullMQ ignores a second add with the same job id.
-      await queues.of(target).add(job.name, job, { ...COMMAND_JOB_OPTIONS, jobId: `resume-${id}`, removeOnFail: true })
     }
   }
 

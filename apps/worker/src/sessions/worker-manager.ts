@@ -13,7 +13,7 @@ import { createOwnership } from '../ownership/ownership.ts'
 import { createSweeper } from '../ownership/sweeper.ts'
 import { createStatusService, createViewerRecorder } from '../statuses/status-service.ts'
 import { createSocketFactory } from '../wa/socket-factory.ts'
-import { createSessionRegistry } from './session-registry.ts'
+import { SessionRegistry } from './session-registry.ts'
 
 /**
  * One worker process, composed: its connections, the sessions it runs (and their lease), its
@@ -53,7 +53,7 @@ export async function createWorkerManager (config: WorkerConfig, logger: Logger)
     onRecovered: () => log.info('lease recovered'),
     onError: err => log.debug({ err: (err as Error).message }, 'lease renewal failed')
   })
-  const sessions = createSessionRegistry({
+  const sessions = new SessionRegistry({
     workerId, prisma, authStore, events, ownership, registry, config, log,
     makeSocket: createSocketFactory(config, log),
     onSocket: (runtime, sock) => viewers.watch(runtime, sock)
