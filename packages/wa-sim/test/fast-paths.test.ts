@@ -3,12 +3,14 @@
 // down. A status to N contacts reads their Signal sessions in a constant number of key-store reads,
 // not one per device; a burst of live status views is taken by the receipt interceptor (the
 // socket's `interceptedFrames`), each receipt acknowledged, the acks batched into few writes (the
-// WebSocket client's `sendStats`).
+// WebSocket client's `sendStats`); frames sent and answers waited for format no stack trace; key
+// stores share one AsyncLocalStorage.
 import t from 'tap'
-import type { SignalKeyStore } from '@whiskeysockets/baileys'
+import { executionAsyncResource } from 'node:async_hooks'
+import { addTransactionCapability, S_WHATSAPP_NET, type SignalKeyStore } from '@whiskeysockets/baileys'
 import { startSimulator } from '../src/index.ts'
 import { memoryKeyStore } from '../src/signal-store.ts'
-import { cloneAuth, connectClient, exitWhenDone, linkClient } from '../src/testing.ts'
+import { cloneAuth, connectClient, exitWhenDone, linkClient, silentLogger } from '../src/testing.ts'
 
 exitWhenDone(t)
 
@@ -79,4 +81,37 @@ t.test('fast paths of a status to 30 contacts and of its views', async t => {
   const writes = sock.ws.sendStats.writes - sent.writes
   t.ok(frames >= CONTACTS, `${frames} frames sent (the acks)`)
   t.ok(writes * 4 <= frames, `in ${writes} writes: the acks of one tick share a write`)
+
+  // Each frame sent and each answer waited for captures its caller's stack for a timeout error,
+  // formatted (V8's prepareStackTrace) only if such an error is made: not for 20 pings.
+  let formatted = 0
+  const original = Error.prepareStackTrace
+  Error.prepareStackTrace = (error, sites) => {
+    formatted++
+    return original ? original(error, sites) : `${String(error)}\n${sites.map(site => `    at ${String(site)}`).join('\n')}`
+  }
+  try {
+    for (let i = 0; i < 20; i++) await sock.query({ tag: 'iq', attrs: { to: S_WHATSAPP_NET, type: 'get', xmlns: 'w:p' }, content: [{ tag: 'ping', attrs: {} }] })
+  } finally {
+    Error.prepareStackTrace = original
+  }
+  t.equal(formatted, 0, '20 pings sent and answered without formatting a stack trace')
+})
+
+// Node < 24 copies the store of every enabled AsyncLocalStorage onto every new promise, under a
+// symbol of that instance: an instance per key store (per socket) made every promise pay for every
+// socket ever opened. (Node 24's AsyncContextFrame keeps no such symbols: nothing to count there.)
+t.test('key stores share one AsyncLocalStorage: a new promise carries no more stores after 10 of them', async t => {
+  const storesOnAPromise = async () => {
+    await null
+    return Object.getOwnPropertySymbols(executionAsyncResource()).filter(symbol => symbol.description === 'kResourceStore').length
+  }
+  const before = await storesOnAPromise()
+  for (let i = 0; i < 10; i++) {
+    const store: SignalKeyStore = { get: async () => ({}), set: async () => {} }
+    const keys = addTransactionCapability(store, silentLogger, { maxCommitRetries: 1, delayBetweenTriesMs: 1 })
+    await keys.transaction(async () => { await keys.get('session', ['1.0']) }, `store-${i}`)
+  }
+  const after = await storesOnAPromise()
+  t.ok(after - before <= 1, `stores on a new promise: ${before} before, ${after} after 10 key stores ran a transaction`)
 })
