@@ -100,6 +100,21 @@ t.test('a sender-key message decrypts with its signature and is refused with a f
     'the genuine message still decrypts after the forgeries')
 })
 
+t.test('statuses in a row each decrypt, and the sender key record does not grow with them', async t => {
+  const from = sender()
+  const repo = await recipientWithKey(from)
+  const recordBytes = () => Object.values(from.account.keys['sender-key']!).reduce((n: number, v) => n + String(v).length, 0)
+  const before = recordBytes()
+  let decrypted = 0
+  for (let i = 0; i < 20; i++) {
+    const message = await from.repo.encryptGroupMessage({ group, meId: from.jid, data: Buffer.from(`status ${i}`) })
+    if (Buffer.from(await repo.decryptGroupMessage({ group, authorJid: from.jid, msg: message.ciphertext })).toString() === `status ${i}`) decrypted++
+  }
+  t.equal(decrypted, 20, 'each decrypts in turn')
+  // Unpatched, each message skipped one chain key and the sender kept it (~100 bytes each, up to 2,000).
+  t.ok(recordBytes() <= before + 20, `the sender's record: ${before} bytes before, ${recordBytes()} after 20 messages`)
+})
+
 t.test('Curve.verify accepts a signature only for its key and message', async t => {
   const key = Curve.generateKeyPair()
   const other = Curve.generateKeyPair()
