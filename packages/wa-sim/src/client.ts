@@ -55,6 +55,8 @@ export class SimClient {
   /** Drops every socket of the account, a client registering with a pairing code for it included. */
   dropAll (phone: string) { return this.call<{ dropped: number }>('POST', `/sim/accounts/${phone}/drop`) }
   refuseConnections (ms: number) { return this.call<{ refuseUntil: string }>('POST', '/sim/faults/refuse-connections', { ms }) }
+  /** New connections get a certificate chain whose leaf certifies another key than the server's static key. */
+  presentForeignLeafKey (on = true) { return this.call<{ foreignLeafKey: boolean }>('POST', '/sim/faults/foreign-leaf-key', { on }) }
   delayReplies (ms: number, phone?: string) { return this.call<Record<string, number>>('POST', '/sim/faults/delay', { ms, phone }) }
   failNextMessages (phone: string, code = '479', count = 1) { return this.call<{ code: string, remaining: number }>('POST', `/sim/accounts/${phone}/faults/error-ack`, { code, count }) }
   saveState (path?: string) { return this.call<{ path: string }>('POST', '/sim/state/save', { path }) }

@@ -83,6 +83,7 @@ export function controlRoutes (sim: Simulator, extra: { info: () => unknown, sav
   route('POST', '/sim/accounts/:phone/devices/:device/drop', ({ params }) => ({ dropped: sim.dropDevice(params.phone!, int(params.device, 'device')) }))
   route('POST', '/sim/accounts/:phone/drop', ({ params }) => { sim.account(params.phone!); return { dropped: sim.dropDevice(params.phone!) } })
   route('POST', '/sim/faults/refuse-connections', ({ body }) => { sim.refuseConnections(int(body.ms, 'ms')); return { refuseUntil: new Date(sim.faults.refuseUntil).toISOString() } })
+  route('POST', '/sim/faults/foreign-leaf-key', ({ body }) => { sim.presentForeignLeafKey(body.on !== false); return { foreignLeafKey: sim.faults.foreignLeafKey } })
   route('POST', '/sim/faults/delay', ({ body }) => { sim.setDelay(body.phone ? phoneOf(body.phone) : '*', int(body.ms, 'ms')); return sim.faults.delayMs })
   route('POST', '/sim/accounts/:phone/faults/error-ack', ({ params, body }) => {
     sim.failNextMessages(params.phone!, String(body.code ?? '479'), body.count === undefined ? 1 : int(body.count, 'count'))

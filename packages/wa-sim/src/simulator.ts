@@ -50,6 +50,11 @@ export interface Faults {
   delayMs: Record<string, number>
   /** Error acks to answer the next messages of an account with. */
   errorAcks: Record<string, { code: string, remaining: number }>
+  /**
+   * Present a certificate chain whose leaf certifies a key other than the server's static key: a
+   * validly signed chain replayed by a server that does not hold its key (a man in the middle).
+   */
+  foreignLeafKey: boolean
 }
 
 type Waiter = { match: (s: StatusRecord) => boolean, resolve: (s: StatusRecord) => void }
@@ -71,7 +76,7 @@ export interface SimulatorOptions {
 /** The simulated WhatsApp server and every simulated phone. Transport-agnostic: feed it WebSockets. */
 export class Simulator {
   state: SimState
-  readonly faults: Faults = { refuseUntil: 0, delayMs: {}, errorAcks: {} }
+  readonly faults: Faults = { refuseUntil: 0, delayMs: {}, errorAcks: {}, foreignLeafKey: false }
   /** Viewers who view an account's next status the moment it is acknowledged (phone → viewers). */
   private readonly instantViews = new Map<string, { viewers: string[], by: 'pn' | 'lid' }>()
   private readonly conns = new Set<Connection>()
@@ -138,7 +143,7 @@ export class Simulator {
 
   /** Takes a new client WebSocket (path /ws/chat). */
   accept (ws: WebSocket) {
-    const noise = new NoiseResponder(this.state.serverStatic, pub => buildCertChain(this.state, pub))
+    const noise = new NoiseResponder(this.state.serverStatic, pub => buildCertChain(this.state, this.faults.foreignLeafKey ? newKeyPair().public : pub))
     const conn = new Connection(ws, noise, {
       onPayload: (c, p) => this.onPayload(c, p),
       onNode: (c, n) => this.onNode(c, n),
@@ -609,6 +614,9 @@ export class Simulator {
 
   /** Refuses every new connection for `ms` milliseconds. */
   refuseConnections (ms: number) { this.faults.refuseUntil = Date.now() + ms }
+
+  /** New connections get a chain whose leaf certifies another key than the static key (see {@link Faults}). */
+  presentForeignLeafKey (on: boolean) { this.faults.foreignLeafKey = on }
 
   /** Delays every reply to an account's devices ('*': every account). */
   setDelay (phone: string, ms: number) {

@@ -41,6 +41,22 @@ t.test('a client that does not trust the simulator\'s root refuses its certifica
   t.ok(await trusted.waitFor(u => Boolean(u.qr)), 'the same server with its own root trusted shows a QR code')
 })
 
+t.test('a chain whose leaf certifies another key than the server\'s static key is refused (a replayed chain)', async t => {
+  const s = await startSimulator()
+  t.teardown(() => s.close())
+  // Signed by the trusted root through the intermediate, as WhatsApp's own chain would be, but the
+  // leaf names a key this server does not hold.
+  t.same(await s.client.presentForeignLeafKey(), { foreignLeafKey: true })
+  const client = connectClient(s.settings)
+  t.teardown(() => client.end())
+  const outcome = await Promise.race([client.closed, client.waitFor(u => Boolean(u.qr)).then(() => 'a QR code: the chain was accepted', () => 'no answer')])
+  t.equal(outcome, 400, 'closed over the certificate, before any QR code')
+  await s.client.presentForeignLeafKey(false)
+  const genuine = connectClient(s.settings)
+  t.teardown(() => genuine.end())
+  t.ok(await genuine.waitFor(u => Boolean(u.qr)), 'the chain for its own static key still links')
+})
+
 t.test('pairing-code link; a wrong code links nothing', async t => {
   const s = await startSimulator()
   t.teardown(() => s.close())
