@@ -1,8 +1,9 @@
 // Fencing for session state. Every process that owns a session holds the
 // generation it took the session with; the session row stores the newest one.
-// A write of session state (auth creds and keys, session fields, statuses) is
+// A write of session state (auth creds and keys, session fields) is
 // checked against the row in the same transaction as the write, so the late
-// write of an owner that lost the session is refused, never applied.
+// write of an owner that lost the session is refused, never applied. Status
+// rows are not fenced: a status's send is idempotent by its id (ARCHITECTURE.md).
 import type { Prisma, PrismaClient } from '../generated/client.ts'
 
 export type Generation = bigint | number
