@@ -1,0 +1,2 @@
+-- AlterTable
+ALTER TABLE "statuses" ADD COLUMN     "request_hash" TEXT;
