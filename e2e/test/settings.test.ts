@@ -1,7 +1,8 @@
 // One .env (or one set of environment variables) configures the API nodes and the workers alike:
 // a setting both read must mean the same thing to both, with the same default and the same limits.
+import { readFileSync } from 'node:fs'
 import t from 'tap'
-import { ConfigError } from '@wss/shared/settings'
+import { ConfigError, SandboxSettingsSchema } from '@wss/shared/settings'
 import { EnvSchema as ApiEnvSchema, loadConfig as loadApiConfig } from '../../apps/api/src/config.ts'
 import { EnvSchema as WorkerEnvSchema, loadConfig as loadWorkerConfig } from '../../apps/worker/src/config.ts'
 
@@ -28,4 +29,15 @@ t.test('the same environment gives both apps the same values, and the same refus
     t.equal(apiErr.message, workerErr.message, `${variable}: one message`)
     t.equal(apiErr.variable, variable)
   }
+})
+
+t.test('.env.example documents every setting with its true default, and sets none but API_KEY', async t => {
+  const example = readFileSync(new URL('../../.env.example', import.meta.url), 'utf8')
+  const valueLines = example.split('\n').filter(line => /^[A-Z0-9_]+=/.test(line))
+  t.same(valueLines, ['API_KEY='], 'a value line would override the default in code')
+  const documented = new Map<string, string>()
+  for (const [, name, value] of example.matchAll(/^# ([A-Z][A-Z0-9_]*)=(.*)$/gm)) documented.set(name!, value!)
+  const schemas = { ...ApiEnvSchema.properties, ...WorkerEnvSchema.properties, ...SandboxSettingsSchema.properties } as Record<string, { default?: unknown }>
+  t.same([...documented.keys(), 'API_KEY'].sort(), Object.keys(schemas).sort(), 'every setting read, and nothing else')
+  for (const [name, value] of documented) t.equal(value, schemas[name]!.default === undefined ? '' : String(schemas[name]!.default), name)
 })
