@@ -27,7 +27,7 @@ const { loadConfig: loadWorkerConfig } = await import('../apps/worker/src/config
 loadOrExit(() => loadApiConfig(process.env))
 const settings = loadOrExit(() => loadWorkerConfig(process.env))
 const launcher = loadOrExit(() => loadSettings(SandboxSettingsSchema, process.env))
-// The pool waits SHUTDOWN_TIMEOUT_MS plus 2 s for its workers; this waits a little longer still.
+// The pool waits a margin past SHUTDOWN_TIMEOUT_MS for its workers; this waits longer still.
 const stopWaitMs = settings.SHUTDOWN_TIMEOUT_MS + 5000
 
 const children = []
