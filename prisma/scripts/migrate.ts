@@ -1,14 +1,10 @@
 // Applies the committed migrations to DATABASE_URL (creating the database if
 // needed), like `prisma migrate deploy` but through the WASM schema engine.
-// Usage: DATABASE_URL=postgresql://... pnpm db:migrate
-import { migrate } from '../src/migrate.ts'
-import { splitDatabaseUrl } from '../src/migrate.ts'
+// Usage: pnpm db:migrate (DATABASE_URL unset: the same local default as the API and the workers)
+import { DatabaseSettingsSchema, loadOrExit, loadSettings } from '@wss/shared/settings'
+import { migrate, splitDatabaseUrl } from '../src/migrate.ts'
 
-const databaseUrl = process.env.DATABASE_URL
-if (!databaseUrl) {
-  console.error('DATABASE_URL is not set')
-  process.exit(1)
-}
+const { DATABASE_URL: databaseUrl } = loadOrExit(() => loadSettings(DatabaseSettingsSchema, process.env))
 
 try {
   const { database } = splitDatabaseUrl(databaseUrl)

@@ -1,27 +1,28 @@
 import { isIP } from 'node:net'
-import envSchema from 'env-schema'
 import { Type, type Static } from 'typebox'
+import {
+  ConfigError, DatabaseSettingsSchema, ProcessSettingsSchema, RedisSettingsSchema, SessionStartSettingsSchema, loadSettings
+} from '@wss/shared/settings'
+
+export { ConfigError }
 
 /** Every setting the API reads, with its default. Parsed once at boot by {@link loadConfig}. */
 export const EnvSchema = Type.Object({
+  ...DatabaseSettingsSchema.properties,
+  ...RedisSettingsSchema.properties,
+  ...ProcessSettingsSchema.properties,
+  ...SessionStartSettingsSchema.properties,
   API_KEY: Type.String({ minLength: 1, description: 'Comma-separated list; any one of them is accepted (rotation)' }),
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000 }),
   HOST: Type.String({ minLength: 1, default: '0.0.0.0' }),
-  DATABASE_URL: Type.String({ pattern: '^postgres(ql)?://', default: 'postgresql://postgres@127.0.0.1:5432/wss' }),
-  REDIS_URL: Type.String({ pattern: '^rediss?://', default: 'redis://127.0.0.1:6379' }),
-  REDIS_PREFIX: Type.String({ pattern: '^[A-Za-z0-9_.:-]{1,64}$', default: 'wss' }),
   RATE_LIMIT_MAX: Type.Integer({ minimum: 1, default: 300 }),
   RATE_LIMIT_WINDOW_MS: Type.Integer({ minimum: 1000, default: 900000 }),
   RATE_LIMIT_SYNC_MS: Type.Integer({ minimum: 0, maximum: 5000, default: 100, description: 'How often a node adds its counts to the shared ones in Redis; 0 = a Redis round trip per request' }),
   TRUST_PROXY: Type.String({ default: 'false', description: 'false | true | hop count | comma-separated IPs/CIDRs' }),
   MAX_UPLOAD_MB: Type.Number({ exclusiveMinimum: 0, maximum: 2048, default: 16 }),
   SEND_TIMEOUT_MS: Type.Integer({ minimum: 100, default: 30000, description: 'How long send-status waits for the ack before answering 202' }),
-  START_WAIT_MS: Type.Integer({ minimum: 0, default: 10000, description: 'How long POST /api/sessions waits for a pairing code, a QR or a connection' }),
   COMMAND_TIMEOUT_MS: Type.Integer({ minimum: 100, default: 15000, description: 'How long other commands wait for the worker before 504' }),
-  UPLOAD_TTL_HOURS: Type.Number({ exclusiveMinimum: 0, default: 24, description: 'An upload no status used expires after this long' }),
-  DB_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 200, default: 10 }),
-  SHUTDOWN_TIMEOUT_MS: Type.Integer({ minimum: 100, default: 10000 }),
-  LOG_LEVEL: Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { default: 'info' })
+  UPLOAD_TTL_HOURS: Type.Number({ exclusiveMinimum: 0, default: 24, description: 'An upload no status used expires after this long' })
 })
 export type Env = Static<typeof EnvSchema>
 
@@ -33,16 +34,6 @@ export interface Config extends Omit<Env, 'API_KEY'> {
   apiKeys: string[]
   trustProxy: TrustProxy
 }
-
-/** A bad setting; the message names the variable and never echoes its value. */
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError'
-  constructor (readonly variable: string, problem: string) {
-    super(`Invalid configuration: ${variable} ${problem}`)
-  }
-}
-
-interface AjvLikeError { instancePath: string, message?: string, params: Record<string, unknown> }
 
 const PROXY_KEYWORDS = new Set(['loopback', 'linklocal', 'uniquelocal'])
 
@@ -70,33 +61,9 @@ function parseTrustProxy (raw: string): TrustProxy {
   return entries
 }
 
-function describe (error: AjvLikeError): ConfigError {
-  const missing = error.params.missingProperty
-  if (typeof missing === 'string') return new ConfigError(missing, 'is required')
-  const variable = error.instancePath.replace(/^\//, '') || 'environment'
-  return new ConfigError(variable, error.message ?? 'is invalid')
-}
-
-// An empty variable (`PORT=` in a compose file) means "unset", not "coerce '' to 0".
-function withoutEmpty (env: Record<string, string | undefined>): Record<string, string> {
-  const out: Record<string, string> = {}
-  for (const [key, value] of Object.entries(env)) {
-    if (value !== undefined && value.trim() !== '') out[key] = value
-  }
-  return out
-}
-
 /** Parses and validates the environment once; throws a {@link ConfigError} naming the first bad variable. */
 export function loadConfig (env: Record<string, string | undefined> = process.env): Config {
-  let parsed: Env
-  try {
-    // env-schema mutates the schema it is given (additionalProperties), so hand it a copy.
-    parsed = envSchema<Env>({ schema: structuredClone(EnvSchema), data: withoutEmpty(env), env: false, dotenv: false })
-  } catch (err) {
-    const first = (err as { errors?: AjvLikeError[] }).errors?.[0]
-    if (first !== undefined) throw describe(first)
-    throw err
-  }
+  const parsed = loadSettings(EnvSchema, env)
   const apiKeys = parsed.API_KEY.split(',').map(k => k.trim()).filter(k => k.length > 0)
   if (apiKeys.length === 0) throw new ConfigError('API_KEY', 'must hold at least one non-empty key')
   // The raw key list is dropped so a logged config object cannot leak it.

@@ -3,24 +3,13 @@ import fp from 'fastify-plugin'
 import closeWithGrace from 'close-with-grace'
 import { createPrisma } from '@wss/db'
 import app, { serverOptions } from './app.ts'
-import { ConfigError, loadConfig, type Config } from './config.ts'
+import { loadOrExit } from '@wss/shared/settings'
+import { loadConfig } from './config.ts'
 import { pino } from 'pino'
 import { loggerOptions } from './logger.ts'
 import { closeRedisClients, createRedisClients } from './redis.ts'
 
-function readConfig (): Config {
-  try {
-    return loadConfig(process.env)
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      console.error(err.message)
-      process.exit(1)
-    }
-    throw err
-  }
-}
-
-const config = readConfig()
+const config = loadOrExit(() => loadConfig(process.env))
 // Off a terminal, log lines are written in blocks (every 4 KB or 500 ms, and at exit) rather than
 // one system call each: with a line per request that was a third of a node's CPU under load.
 const logStream = process.stdout.isTTY === true ? undefined : pino.destination({ dest: 1, sync: false, minLength: 4096 })

@@ -1,15 +1,17 @@
 import { hostname } from 'node:os'
 import { randomBytes } from 'node:crypto'
-import envSchema from 'env-schema'
 import { Type, type Static } from 'typebox'
+import {
+  DatabaseSettingsSchema, ProcessSettingsSchema, RedisSettingsSchema, SessionStartSettingsSchema, loadSettings
+} from '@wss/shared/settings'
 
 /** Every setting the worker reads, with its default. Parsed once at boot by {@link loadConfig}. */
 export const EnvSchema = Type.Object({
-  DATABASE_URL: Type.String({ pattern: '^postgres(ql)?://', default: 'postgresql://postgres@127.0.0.1:5432/wss' }),
-  REDIS_URL: Type.String({ pattern: '^rediss?://', default: 'redis://127.0.0.1:6379' }),
-  REDIS_PREFIX: Type.String({ pattern: '^[A-Za-z0-9_.:-]{1,64}$', default: 'wss' }),
+  ...DatabaseSettingsSchema.properties,
+  ...RedisSettingsSchema.properties,
+  ...ProcessSettingsSchema.properties,
+  ...SessionStartSettingsSchema.properties,
   WORKER_ID: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$', description: 'Unique per process; generated when unset' })),
-  LOG_LEVEL: Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { default: 'info' }),
   WA_WS_URL: Type.Optional(Type.String({ pattern: '^wss?://', description: 'WhatsApp WebSocket URL (unset: real WhatsApp)' })),
   WA_TRUST_ROOT: Type.Optional(Type.String({ minLength: 40, description: 'Base64 root public key of the WhatsApp server certificate chain (unset: real WhatsApp)' })),
   WA_MEDIA_CA: Type.Optional(Type.String({ minLength: 1, description: 'PEM text, or the path of a PEM file, trusted for media uploads' })),
@@ -20,7 +22,6 @@ export const EnvSchema = Type.Object({
   SEND_JITTER_MS: Type.Integer({ minimum: 0, default: 2000 }),
   STATUS_CHUNK_SIZE: Type.Integer({ minimum: 1, default: 500, description: 'Recipients per stanza of one status' }),
   ACK_TIMEOUT_MS: Type.Integer({ minimum: 1000, default: 20000 }),
-  START_WAIT_MS: Type.Integer({ minimum: 0, default: 10000, description: 'How long start/restart wait for a code, a QR or the connection before replying' }),
   RECONNECT_BASE_MS: Type.Integer({ minimum: 10, default: 1000 }),
   RECONNECT_MAX_MS: Type.Integer({ minimum: 100, default: 60000 }),
   PAIRING_MAX_ATTEMPTS: Type.Integer({ minimum: 1, default: 5, description: 'Fresh codes/QRs before an unlinked session stops' }),
@@ -30,15 +31,14 @@ export const EnvSchema = Type.Object({
   FETCH_MAX_MB: Type.Number({ exclusiveMinimum: 0, default: 16 }),
   FETCH_TIMEOUT_MS: Type.Integer({ minimum: 100, default: 15000 }),
   KEY_CACHE_MAX: Type.Integer({ minimum: 100, default: 50000 }),
-  DB_POOL_SIZE: Type.Integer({ minimum: 1, default: 10 }),
   WATCHDOG_MS: Type.Integer({ minimum: 0, default: 30000, description: 'A process whose event loop is frozen this long kills itself to be restarted (0: off, e.g. to pause in a debugger)' }),
-  WORKER_PROCESSES: Type.Optional(Type.Integer({ minimum: 1, description: 'Processes started by `pnpm start` (default: one per CPU core)' }))
+  WORKER_PROCESSES: Type.Optional(Type.Integer({ minimum: 1, maximum: 256, description: 'Processes started by the pool, `main.ts` (default: one per CPU core)' })),
+  WORKER_HEALTH_FILE: Type.String({ minLength: 1, default: '/tmp/wss-worker-healthy', description: 'Touched every 5 s while this process holds a valid lease (container health check)' })
 })
 export type WorkerConfig = Static<typeof EnvSchema> & { WORKER_ID: string }
 
-/** Parses the environment once; a bad value stops the process with a message naming the variable. */
-export function loadConfig (env: NodeJS.ProcessEnv = process.env): WorkerConfig {
-  const clean = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== ''))
-  const parsed = envSchema<Static<typeof EnvSchema>>({ schema: EnvSchema, data: clean, dotenv: false })
+/** Parses the environment once; throws a `ConfigError` naming the first bad variable (never echoing its value). */
+export function loadConfig (env: Record<string, string | undefined> = process.env): WorkerConfig {
+  const parsed = loadSettings(EnvSchema, env)
   return { ...parsed, WORKER_ID: parsed.WORKER_ID ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}` }
 }

@@ -2,36 +2,69 @@
 // owner of its sessions; a process that dies is started again. More pools can run on other hosts.
 import { fork, type ChildProcess } from 'node:child_process'
 import { availableParallelism } from 'node:os'
+import closeWithGrace from 'close-with-grace'
+import { loadOrExit } from '@wss/shared/settings'
+import { loadConfig } from './config.ts'
+import { createLogger } from './logger.ts'
 
-const count = Number(process.env.WORKER_PROCESSES || availableParallelism())
+// A worker stopping on its own exits by SHUTDOWN_TIMEOUT_MS; the pool waits this much longer before
+// killing it, so a slow worker still writes its own "killed by timeout" line.
+const CHILD_EXIT_MARGIN_MS = 2000
+
+// Each process is its own owner: a configured WORKER_ID gets the slot appended.
+const childEnv = (slot: number): NodeJS.ProcessEnv => ({
+  ...process.env,
+  ...(process.env.WORKER_ID ? { WORKER_ID: `${process.env.WORKER_ID}-${slot}` } : {}),
+  WORKER_SLOT: String(slot)
+})
+
+const config = loadOrExit(() => loadConfig(process.env))
+const count = config.WORKER_PROCESSES ?? availableParallelism()
+// Every child reads the same settings but its own WORKER_ID: checked here once (the longest id is
+// the last slot's), or a bad value would fail in each child, restarted with backoff for ever.
+loadOrExit(() => loadConfig(childEnv(count - 1)))
+const logger = createLogger(config.LOG_LEVEL).child({ role: 'pool' })
+
 const script = new URL('./worker-process.ts', import.meta.url).pathname
 const children = new Set<ChildProcess>()
+const restarts = new Set<NodeJS.Timeout>()
 let stopping = false
+let allExited: () => void = () => {}
 
 function spawnWorker (slot: number, failures = 0) {
-  // Each process is its own owner: a configured WORKER_ID gets the slot appended.
-  const id = process.env.WORKER_ID ? { WORKER_ID: `${process.env.WORKER_ID}-${slot}` } : {}
-  const child = fork(script, [], { execArgv: ['--import', 'tsx'], env: { ...process.env, ...id, WORKER_SLOT: String(slot) } })
+  // The IPC channel (fork) is how the pool asks a worker to stop: see worker-process.ts.
+  const child = fork(script, [], { execArgv: ['--import', 'tsx'], env: childEnv(slot) })
   children.add(child)
   const started = Date.now()
   child.on('exit', (code, signal) => {
     children.delete(child)
-    if (stopping) { if (!children.size) process.exit(0); return }
+    if (stopping) { if (children.size === 0) allExited(); return }
     const next = Date.now() - started > 60_000 ? 0 : failures + 1
     const delay = Math.min(30_000, 500 * 2 ** next)
     // A frozen worker's watchdog ends it with SIGKILL (see watchdog.ts).
-    console.error(`worker ${slot} exited with ${signal ?? code}; starting it again in ${delay} ms`)
-    setTimeout(() => spawnWorker(slot, next), delay)
+    logger.error({ slot, code, signal, delayMs: delay }, 'worker exited; starting it again')
+    const timer = setTimeout(() => { restarts.delete(timer); spawnWorker(slot, next) }, delay)
+    restarts.add(timer)
   })
 }
 
 for (let i = 0; i < count; i++) spawnWorker(i)
 
-const stop = () => {
-  if (stopping) return
+closeWithGrace({
+  delay: config.SHUTDOWN_TIMEOUT_MS + CHILD_EXIT_MARGIN_MS,
+  logger,
+  onTimeout: delay => {
+    logger.error({ delayMs: delay, left: children.size }, 'workers still running after the grace: killing them')
+    for (const c of children) c.kill('SIGKILL')
+  }
+}, async ({ err, signal }) => {
+  if (err !== undefined) logger.error({ err }, 'closing after a fatal error')
+  else logger.info({ signal, workers: children.size }, 'stopping the workers')
   stopping = true
-  for (const c of children) c.kill('SIGTERM')
-  setTimeout(() => process.exit(0), 20_000).unref()
-}
-process.on('SIGTERM', stop)
-process.on('SIGINT', stop)
+  for (const timer of restarts) clearTimeout(timer)
+  if (children.size === 0) return
+  const exited = new Promise<void>(resolve => { allExited = resolve })
+  // A child whose channel is already gone (it is exiting) gets a plain SIGTERM instead.
+  for (const c of children) if (c.connected) c.disconnect(); else c.kill('SIGTERM')
+  await exited
+})

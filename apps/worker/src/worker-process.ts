@@ -1,42 +1,58 @@
-// One worker process: an independent owner of its WhatsApp sessions. `main.ts` starts a pool of these.
+// One worker process: an independent owner of its WhatsApp sessions. `main.ts` starts a pool of these;
+// a container runs one alone.
+import { writeFile } from 'node:fs/promises'
+import closeWithGrace from 'close-with-grace'
+import { loadOrExit } from '@wss/shared/settings'
 import { guardConsole } from './console-guard.ts'
 import { loadConfig } from './config.ts'
 import { createLogger } from './logger.ts'
 import { createWorkerManager } from './sessions/worker-manager.ts'
 import { startWatchdog } from './watchdog.ts'
 
-let config
-try {
-  config = loadConfig()
-} catch (err) {
-  console.error((err as Error).message)
-  process.exit(1)
-}
+const config = loadOrExit(() => loadConfig(process.env))
 const logger = createLogger(config.LOG_LEVEL)
 guardConsole(logger)
 // One failed promise must not take every session of this process down with it.
 process.on('unhandledRejection', err => logger.error({ err }, 'unhandled rejection'))
 startWatchdog(config.WATCHDOG_MS, config.WORKER_ID, err => logger.error({ err }, 'the watchdog thread failed: a frozen event loop will not be noticed'))
-const manager = await createWorkerManager(config, logger)
-await manager.start()
+
+let manager: Awaited<ReturnType<typeof createWorkerManager>> | undefined
+let stopping = false
+let stopReason: string | undefined
+// Under the pool (main.ts, over an IPC channel) one stop can arrive several ways at once: the pool
+// closing the channel (its request, or its death: no worker outlives its pool) and the signal the
+// pool got too (Ctrl-C reaches the whole process group, systemd signals the whole cgroup). Any of
+// them starts the one stop; close-with-grace would take the second for "exit now".
+const underPool = process.channel !== undefined
+// One grace timeout for the whole stop; past it the process exits anyway (with 1). A stop that
+// finishes exits explicitly (with 0), because Baileys leaves timers behind after end().
+const grace = closeWithGrace({
+  delay: config.SHUTDOWN_TIMEOUT_MS,
+  logger,
+  // An unhandled rejection is logged (above), not a reason to stop every session.
+  skip: underPool ? ['unhandledRejection', 'SIGINT', 'SIGTERM'] : ['unhandledRejection']
+}, async ({ err, signal }) => {
+  stopping = true
+  if (err !== undefined) logger.error({ err }, 'closing after a fatal error')
+  else logger.info({ signal: signal ?? stopReason }, 'shutting down')
+  await manager?.close()
+})
+if (underPool) {
+  const stopOnce = (reason: string) => {
+    if (stopping) return
+    stopping = true
+    stopReason = reason
+    grace.close()
+  }
+  process.once('disconnect', () => stopOnce('pool'))
+  process.on('SIGINT', () => stopOnce('SIGINT'))
+  process.on('SIGTERM', () => stopOnce('SIGTERM'))
+}
+
+manager = await createWorkerManager(config, logger)
+if (!stopping) await manager.start()
 
 // Container health: a file touched while this worker holds a valid lease (see docker-compose.yml).
-const healthFile = process.env.WORKER_HEALTH_FILE ?? '/tmp/wss-worker-healthy'
-const { writeFile } = await import('node:fs/promises')
 setInterval(() => {
-  if (manager.ownership.healthy()) writeFile(healthFile, String(Date.now())).catch(() => undefined)
+  if (manager?.ownership.healthy() === true) writeFile(config.WORKER_HEALTH_FILE, String(Date.now())).catch(() => undefined)
 }, 5000).unref()
-
-let stopping = false
-const stop = async (signal: string) => {
-  if (stopping) return
-  stopping = true
-  logger.info({ signal }, 'shutting down')
-  const force = setTimeout(() => process.exit(1), 15_000)
-  force.unref()
-  await manager.close()
-  // Baileys leaves timers behind after end(): exit explicitly once everything is closed.
-  process.exit(0)
-}
-process.on('SIGTERM', () => void stop('SIGTERM'))
-process.on('SIGINT', () => void stop('SIGINT'))
