@@ -42,14 +42,18 @@ export interface WorkerNode { id: string, proc: ChildProcess, exited: Promise<nu
  * processes on a fresh database, a unique Redis prefix, and the simulator in this process.
  * Every process's output goes to a log file, so a test can scan all of it.
  */
-export async function startStack (t: Teardown, opts: { apis?: number, workers?: number, redisUrl?: string, env?: Record<string, string>, sim?: RunningSimulator } = {}) {
+/** Directories written by `scripts/deploy.sh`: the stack then runs the compiled production bundles. */
+export interface Bundles { api: string, worker: string, migrator: string }
+
+export async function startStack (t: Teardown, opts: { apis?: number, workers?: number, redisUrl?: string, env?: Record<string, string>, sim?: RunningSimulator, bundles?: Bundles } = {}) {
   const sim = opts.sim ?? await startSimulator()
   if (!opts.sim) t.teardown(() => sim.close())
   const db = new URL(pgServer)
   db.pathname = `/wss_e2e_${randomUUID().replaceAll('-', '').slice(0, 16)}`
   const databaseUrl = db.toString()
   t.teardown(() => dropDatabase(databaseUrl))
-  await migrate(databaseUrl)
+  if (opts.bundles) await runMigrator(opts.bundles.migrator, databaseUrl)
+  else await migrate(databaseUrl)
   const prisma: PrismaClient = createPrisma(databaseUrl, { poolSize: 4 })
   t.teardown(() => prisma.$disconnect())
   const prefix = `wss-e2e-${randomUUID().slice(0, 8)}`
@@ -86,9 +90,13 @@ export async function startStack (t: Teardown, opts: { apis?: number, workers?: 
     cleanup.disconnect()
   })
   let n = 0
-  const launch = (name: string, script: string, env: Record<string, string>) => {
+  // From source through tsx, or a bundle's compiled entry run by node alone, as in production.
+  const command = (role: 'api' | 'worker', source: string, compiled: string) => opts.bundles
+    ? { args: ['--enable-source-maps', join(opts.bundles[role], compiled)], cwd: opts.bundles[role], env: { NODE_ENV: 'production' } }
+    : { args: ['--import', 'tsx', join(root, source)], cwd: root, env: {} }
+  const launch = (name: string, cmd: ReturnType<typeof command>, env: Record<string, string>) => {
     const log = createWriteStream(join(logDir, `${name}-${n++}.log`))
-    const proc = spawn(process.execPath, ['--import', 'tsx', join(root, script)], { cwd: root, env: { ...baseEnv, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+    const proc = spawn(process.execPath, cmd.args, { cwd: cmd.cwd, env: { ...baseEnv, ...cmd.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
     proc.stdout!.pipe(log)
     proc.stderr!.pipe(log)
     procs.add(proc)
@@ -107,7 +115,7 @@ export async function startStack (t: Teardown, opts: { apis?: number, workers?: 
 
     async addApi (): Promise<ApiNode> {
       const port = await freePort()
-      const proc = launch('api', 'apps/api/src/server.ts', { PORT: String(port), HOST: '127.0.0.1' })
+      const proc = launch('api', command('api', 'apps/api/src/server.ts', 'dist/server.js'), { PORT: String(port), HOST: '127.0.0.1' })
       const node = { url: `http://127.0.0.1:${port}`, proc }
       const up = await eventually(async () => (await fetch(`${node.url}/readyz`)).ok, 30_000, 200)
       if (!up) throw new Error('API node did not become ready')
@@ -117,7 +125,7 @@ export async function startStack (t: Teardown, opts: { apis?: number, workers?: 
 
     async addWorker (): Promise<WorkerNode> {
       const id = `w${workers.length + 1}-${randomUUID().slice(0, 6)}`
-      const proc = launch('worker', 'apps/worker/src/worker-process.ts', { WORKER_ID: id, WORKER_HEALTH_FILE: join(logDir, `${id}.health`) })
+      const proc = launch('worker', command('worker', 'apps/worker/src/worker-process.ts', 'dist/worker-process.js'), { WORKER_ID: id, WORKER_HEALTH_FILE: join(logDir, `${id}.health`) })
       const exited = new Promise<number | null>(resolve => proc.on('exit', code => resolve(code)))
       const up = await eventually(async () => (await redis.exists(redisKeys(prefix).worker(id))) === 1, 30_000, 200)
       if (!up) throw new Error('worker did not register')
@@ -154,6 +162,16 @@ export async function startStack (t: Teardown, opts: { apis?: number, workers?: 
   for (let i = 0; i < (opts.apis ?? 1); i++) await stack.addApi()
   for (let i = 0; i < (opts.workers ?? 1); i++) await stack.addWorker()
   return stack
+}
+
+/** Runs a deployed migrator (`node dist/migrate.js`) against a database; throws with its output on failure. */
+async function runMigrator (dir: string, databaseUrl: string) {
+  const proc = spawn(process.execPath, [join(dir, 'dist/migrate.js')], { cwd: dir, env: { PATH: process.env.PATH ?? '', DATABASE_URL: databaseUrl, NODE_ENV: 'production' }, stdio: ['ignore', 'pipe', 'pipe'] })
+  let output = ''
+  proc.stdout!.on('data', (d: Buffer) => { output += d })
+  proc.stderr!.on('data', (d: Buffer) => { output += d })
+  const code = await new Promise<number | null>(resolve => proc.on('exit', resolve))
+  if (code !== 0) throw new Error(`the migrator exited with ${code}: ${output}`)
 }
 
 export type Stack = Awaited<ReturnType<typeof startStack>>

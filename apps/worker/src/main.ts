@@ -25,7 +25,11 @@ const count = config.WORKER_PROCESSES ?? availableParallelism()
 loadOrExit(() => loadConfig(childEnv(count - 1)))
 const logger = createLogger(config.LOG_LEVEL).child({ role: 'pool' })
 
-const script = new URL('./worker-process.ts', import.meta.url).pathname
+// Built (`pnpm build`), this file is dist/main.js beside dist/worker-process.js, run by node alone;
+// from source, both are TypeScript run through tsx.
+const built = import.meta.url.endsWith('.js')
+const script = new URL(built ? './worker-process.js' : './worker-process.ts', import.meta.url).pathname
+const execArgv = built ? ['--enable-source-maps'] : ['--import', 'tsx']
 const children = new Set<ChildProcess>()
 const restarts = new Set<NodeJS.Timeout>()
 let stopping = false
@@ -33,7 +37,7 @@ let allExited: () => void = () => {}
 
 function spawnWorker (slot: number, failures = 0) {
   // The IPC channel (fork) is how the pool asks a worker to stop: see worker-process.ts.
-  const child = fork(script, [], { execArgv: ['--import', 'tsx'], env: childEnv(slot) })
+  const child = fork(script, [], { execArgv, env: childEnv(slot) })
   children.add(child)
   const started = Date.now()
   child.on('exit', (code, signal) => {
