@@ -5,4 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
 bash scripts/ensure-services.sh
+bash scripts/ensure-packages.sh
 exec node scripts/run-tests.mjs

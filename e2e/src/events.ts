@@ -18,10 +18,13 @@ function collector (seen: Seen[]) {
   }
 }
 
-/** A Socket.IO client of one API node, authenticated with the key. */
-export async function socketIoClient (t: Teardown, url: string, apiKey: string, query?: Record<string, string>) {
+/**
+ * A Socket.IO client of one API node, authenticated with the key. WebSocket only unless
+ * `defaultTransports` (long-polling first, then the upgrade, as browsers connect).
+ */
+export async function socketIoClient (t: Teardown, url: string, apiKey: string, query?: Record<string, string>, opts: { defaultTransports?: boolean } = {}) {
   const seen: Seen[] = []
-  const socket: Socket = io(url, { auth: { apiKey }, transports: ['websocket'], query, reconnection: true })
+  const socket: Socket = io(url, { auth: { apiKey }, query, reconnection: true, ...(opts.defaultTransports ? {} : { transports: ['websocket'] }) })
   socket.onAny((event: string, data: unknown) => seen.push({ event, data }))
   t.teardown(() => socket.close())
   await new Promise<void>((resolve, reject) => {
