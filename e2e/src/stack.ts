@@ -45,7 +45,7 @@ export interface WorkerNode { id: string, proc: ChildProcess, exited: Promise<nu
 /** Directories written by `scripts/deploy.sh`: the stack then runs the compiled production bundles. */
 export interface Bundles { api: string, worker: string, migrator: string }
 
-export async function startStack (t: Teardown, opts: { apis?: number, workers?: number, redisUrl?: string, env?: Record<string, string>, sim?: RunningSimulator, bundles?: Bundles } = {}) {
+export async function startStack (t: Teardown, opts: { apis?: number, workers?: number, redisUrl?: string, env?: Record<string, string>, sim?: RunningSimulator, bundles?: Bundles, appDatabaseUrl?: (direct: string) => string } = {}) {
   const sim = opts.sim ?? await startSimulator()
   if (!opts.sim) t.teardown(() => sim.close())
   const db = new URL(pgServer)
@@ -54,7 +54,7 @@ export async function startStack (t: Teardown, opts: { apis?: number, workers?: 
   t.teardown(() => dropDatabase(databaseUrl))
   if (opts.bundles) await runMigrator(opts.bundles.migrator, databaseUrl)
   else await migrate(databaseUrl)
-  const prisma: PrismaClient = createPrisma(databaseUrl, { poolSize: 4 })
+  const prisma: PrismaClient = createPrisma(databaseUrl, { poolSize: 4, applicationName: 'wss-e2e-test' })
   t.teardown(() => prisma.$disconnect())
   const prefix = `wss-e2e-${randomUUID().slice(0, 8)}`
   const apiKey = randomBytes(24).toString('base64url')
@@ -62,7 +62,9 @@ export async function startStack (t: Teardown, opts: { apis?: number, workers?: 
   const redisUrl = opts.redisUrl ?? defaultRedisUrl
   const baseEnv: Record<string, string> = {
     PATH: process.env.PATH ?? '',
-    DATABASE_URL: databaseUrl,
+    // The apps may reach the database another way (through PgBouncer); migrations and the test's
+    // own client go direct.
+    DATABASE_URL: opts.appDatabaseUrl?.(databaseUrl) ?? databaseUrl,
     REDIS_URL: redisUrl,
     REDIS_PREFIX: prefix,
     API_KEY: apiKey,

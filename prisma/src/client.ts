@@ -11,7 +11,7 @@ export interface CreatePrismaOptions {
   idleTimeoutMs?: number
   /**
    * Postgres ends a session that sits inside a transaction this long without a statement (default
-   * 60 s; 0 = never). Interactive transactions end within their own timeout (30 s at most here), so
+   * 60 s; 0 = not sent: PgBouncer refuses it as a startup parameter). Interactive transactions end within their own timeout (30 s at most here), so
    * one idle longer belongs to a process that froze or lost track of it: without this it would keep
    * its row locks — a session row locked by a frozen worker blocks that session's takeover.
    */

@@ -22,6 +22,7 @@ const { redis, subscriber } = createRedisClients(config.REDIS_URL, server.log)
 // Connects lazily; the start script has migrated the schema (the API never migrates).
 const prisma = createPrisma(config.DATABASE_URL, {
   poolSize: config.DB_POOL_SIZE,
+  idleInTransactionTimeoutMs: config.DB_IDLE_IN_TRANSACTION_MS,
   connectionTimeoutMs: 2000,
   applicationName: 'wss-api',
   onPoolError: err => server.log.warn({ err }, 'idle database connection failed')

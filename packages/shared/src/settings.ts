@@ -11,7 +11,8 @@ export const DEFAULT_DATABASE_URL = 'postgresql://postgres@127.0.0.1:5432/wss'
 /** PostgreSQL: where everything that must last is kept. */
 export const DatabaseSettingsSchema = Type.Object({
   DATABASE_URL: Type.String({ pattern: '^postgres(ql)?://', default: DEFAULT_DATABASE_URL }),
-  DB_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 200, default: 10, description: 'Connections in each process\'s database pool' })
+  DB_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 200, default: 10, description: 'Connections in each process\'s database pool' }),
+  DB_IDLE_IN_TRANSACTION_MS: Type.Integer({ minimum: 0, default: 60000, description: 'Postgres ends a connection idle inside a transaction this long (a frozen process\'s row locks); 0 = not asked for, e.g. behind PgBouncer, which refuses the startup parameter: use its idle_transaction_timeout' })
 })
 
 /** Redis: queues, leases, events, rate-limit counters. */
