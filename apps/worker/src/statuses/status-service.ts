@@ -4,7 +4,9 @@ import { AppError, toStatus } from '@wss/shared'
 import type { Logger } from 'pino'
 import type { EventPublisher } from '../events.ts'
 import type { SessionRuntime } from '../sessions/session-runtime.ts'
-import { FetchError, safeFetch, type SafeFetchOptions } from './safe-fetch.ts'
+import { linkPreview } from './link-preview.ts'
+import type { SafeFetchOptions } from './safe-fetch.ts'
+import { loadStatusMedia } from './status-media.ts'
 
 export interface StatusServiceDeps {
   prisma: PrismaClient
@@ -16,6 +18,13 @@ export interface StatusServiceDeps {
 
 const DAY_MS = 24 * 60 * 60 * 1000
 const jidOf = (number: string) => `${number}@s.whatsapp.net`
+
+/** The recipients of one status in stanzas of at most `size`. */
+function chunked<T> (list: T[], size: number): T[][] {
+  const chunks: T[][] = []
+  for (let i = 0; i < list.length; i += size) chunks.push(list.slice(i, i + size))
+  return chunks
+}
 
 /**
  * Sends and revokes statuses on the owning worker, waiting for WhatsApp's ack of each stanza,
@@ -72,42 +81,11 @@ export function createStatusService (deps: StatusServiceDeps) {
     if (status.backgroundColor) options.backgroundColor = status.backgroundColor
     if (status.font != null) options.font = status.font
     if (status.type === 'text') return { message: { text: status.content }, options }
-    if (status.type === 'url') return { message: { text: status.content, linkPreview: await linkPreview(status.content) }, options }
-    let bytes: Buffer
-    let mimetype: string | undefined
-    if (status.uploadId) {
-      const upload = await prisma.upload.findUnique({ where: { id: status.uploadId } })
-      if (!upload) throw new AppError('FILE_NOT_FOUND', `upload ${status.uploadId} no longer exists`)
-      bytes = Buffer.from(upload.data)
-      mimetype = upload.mimeType
-    } else {
-      try {
-        const res = await safeFetch(status.content, deps.fetch)
-        bytes = res.body
-        mimetype = res.contentType?.split(';')[0]
-      } catch (err) {
-        if (err instanceof FetchError) throw new AppError('BAD_REQUEST', `media could not be fetched: ${err.message}`)
-        throw err
-      }
-    }
+    if (status.type === 'url') return { message: { text: status.content, linkPreview: await linkPreview(status.content, deps.fetch) }, options }
+    const { bytes, mimetype } = await loadStatusMedia(status, deps)
     const caption = status.caption ?? undefined
-    if (status.type === 'image') return { message: { image: bytes, caption, ...(mimetype ? { mimetype } : {}) }, options }
-    return { message: { video: bytes, caption, ...(mimetype ? { mimetype } : {}) }, options }
-  }
-
-  /** A link preview when the page can be fetched (title and description), else a plain link. */
-  async function linkPreview (url: string) {
-    try {
-      const res = await safeFetch(url, { ...deps.fetch, maxBytes: Math.min(deps.fetch.maxBytes, 512 * 1024) })
-      if (!res.contentType?.includes('html')) return null
-      const html = res.body.toString('utf8')
-      const meta = (name: string) => new RegExp(`<meta[^>]+(?:property|name)=["']${name}["'][^>]*content=["']([^"']*)["']`, 'i').exec(html)?.[1]
-      const title = meta('og:title') ?? /<title[^>]*>([^<]*)<\/title>/i.exec(html)?.[1]?.trim()
-      if (!title) return null
-      return { 'canonical-url': res.finalUrl, 'matched-text': url, title, description: meta('og:description') ?? meta('description') }
-    } catch {
-      return null
-    }
+    if (status.type === 'image') return { message: { image: bytes, caption, mimetype }, options }
+    return { message: { video: bytes, caption, mimetype }, options }
   }
 
   const inFlight = new Map<string, Promise<Status>>()
@@ -155,8 +133,7 @@ export function createStatusService (deps: StatusServiceDeps) {
     }
     const messageId = (await prisma.status.findUniqueOrThrow({ where: { id: status.id }, select: { messageId: true } })).messageId!
 
-    const chunks: string[][] = []
-    for (let i = 0; i < audience.length; i += deps.config.STATUS_CHUNK_SIZE) chunks.push(audience.slice(i, i + deps.config.STATUS_CHUNK_SIZE))
+    const chunks = chunked(audience, deps.config.STATUS_CHUNK_SIZE)
     let sent = 0
     for (const chunk of chunks) {
       const ack = waitForAck(sock, messageId, deps.config.ACK_TIMEOUT_MS)
@@ -196,7 +173,10 @@ export function createStatusService (deps: StatusServiceDeps) {
       const sock = runtime.sock
       if (!runtime.connected || !sock) throw new AppError('SESSION_NOT_CONNECTED', 'the session is not connected')
       const key = { remoteJid: 'status@broadcast', fromMe: true, id: status.messageId }
-      await sock.sendMessage('status@broadcast', { delete: key }, { statusJidList: status.audience, broadcast: true } as never)
+      // Chunked as the send was: one stanza for a large audience is what WhatsApp rate-limits.
+      for (const chunk of chunked(status.audience, deps.config.STATUS_CHUNK_SIZE)) {
+        await sock.sendMessage('status@broadcast', { delete: key }, { statusJidList: chunk, broadcast: true } as never)
+      }
     }
     const row = await prisma.status.update({ where: { id: status.id }, data: { state: 'deleted', deletedAt: new Date() } })
     events.publish('status-deleted', { sessionId: runtime.sessionId, statusId: row.id })
