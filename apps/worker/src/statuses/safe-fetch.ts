@@ -75,8 +75,8 @@ function parseUrl (url: string, base?: URL): URL {
   }
 }
 
-/** The address to connect to: an IP literal as it is, a name through the resolver; each one checked. */
-async function target (url: URL, opts: SafeFetchOptions): Promise<{ address: string, family: number }> {
+/** The addresses to connect to: an IP literal as it is, a name through the resolver; each one checked. */
+async function targets (url: URL, opts: SafeFetchOptions): Promise<Array<{ address: string, family: number }>> {
   const allowed = opts.isAllowedAddress ?? (opts.allowPrivate ? () => true : isGlobalUnicast)
   const literal = url.hostname.replace(/^\[|\]$/g, '')
   const family = isIP(literal)
@@ -91,14 +91,14 @@ async function target (url: URL, opts: SafeFetchOptions): Promise<{ address: str
   }
   // One private answer refuses the name: which one a connection would use is not ours to pick.
   if (!addresses.length || addresses.some(a => !allowed(a.address))) throw refused()
-  return addresses[0]!
+  return addresses
 }
 
 async function once (url: URL, opts: SafeFetchOptions): Promise<{ redirect: string } | Omit<OpenResponse, 'finalUrl'>> {
-  const { address, family } = await target(url, opts)
-  // The connection uses the checked address; Host and TLS SNI keep the name.
+  const checked = await targets(url, opts)
+  // The connection uses the checked addresses (every one, for Happy Eyeballs); Host and TLS SNI keep the name.
   const lookup = (_host: string, options: { all?: boolean }, cb: (...args: unknown[]) => void) =>
-    options.all === true ? cb(null, [{ address, family }]) : cb(null, address, family)
+    options.all === true ? cb(null, checked) : cb(null, checked[0]!.address, checked[0]!.family)
   return await new Promise((resolve, reject) => {
     const request = url.protocol === 'https:' ? httpsRequest : httpRequest
     const req = request(url, { method: 'GET', lookup: lookup as never, headers: { 'user-agent': 'wa-status-server/1.0', accept: '*/*' } })
