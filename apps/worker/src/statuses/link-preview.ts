@@ -74,16 +74,23 @@ function readHead (open: OpenResponse): Promise<PageMeta> {
   const reader = createHeadReader()
   const decoder = new StringDecoder('utf8')
   let size = 0
+  let settled = false
   return new Promise((resolve, reject) => {
-    const finish = () => { open.close(); resolve(reader.result()) }
+    const finish = () => {
+      if (settled) return
+      settled = true
+      open.close()
+      resolve(reader.result())
+    }
     open.res.on('data', (chunk: Buffer) => {
+      if (settled) return
       const room = PAGE_MAX_BYTES - size
       size += chunk.length
       reader.write(decoder.write(chunk.length > room ? chunk.subarray(0, room) : chunk))
       if (reader.done || size >= PAGE_MAX_BYTES) finish()
     })
     open.res.on('end', finish)
-    open.res.on('error', err => { open.close(); reject(err) })
+    open.res.on('error', err => { settled = true; open.close(); reject(err) })
   })
 }
 
