@@ -11,10 +11,13 @@ import { eventually, startStack } from '../src/stack.ts'
 const hostile = '<html><head>' + '<meta name="og:title" '.repeat(20_000)
 
 t.test('a hostile page posted as a url status freezes nothing and never doubles a connection', async t => {
-  const server = createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end(hostile))
+  const server = createServer((req, res) => req.url === '/photo.png'
+    ? res.writeHead(200, { 'content-type': 'image/png' }).end('<html>not a picture</html>')
+    : res.writeHead(200, { 'content-type': 'text/html' }).end(hostile))
   await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
   t.teardown(() => { server.closeAllConnections(); server.close() })
-  const pageUrl = `http://127.0.0.1:${(server.address() as { port: number }).port}/menu`
+  const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`
+  const pageUrl = `${base}/menu`
 
   const stack = await startStack(t, { apis: 1, workers: 2, env: { FETCH_ALLOW_PRIVATE: 'true' } })
   const { sim } = stack
@@ -65,4 +68,11 @@ t.test('a hostile page posted as a url status freezes nothing and never doubles 
   t.equal(log.maxOpen, 1, 'never two simultaneous connections of the device')
   t.equal(await stack.ownerOf(sessionId), owner, 'the session never moved')
   for (const w of stack.workers) t.equal(w.proc.exitCode, null, `worker ${w.id} still running`)
+
+  // Media whose bytes are not what its Content-Type claims: refused in the envelope, kept as failed.
+  const fake = await stack.api('POST', `/api/sessions/${sessionId}/send-status`, { type: 'image', content: `${base}/photo.png`, targetNumbers: alice })
+  t.equal(fake.status, 415, JSON.stringify(fake.body))
+  t.match(fake.body, { success: false, code: 'UNSUPPORTED_MEDIA_TYPE', error: /must be JPEG, PNG or WebP; its bytes are an unknown type/ })
+  const failed = (await stack.api('GET', `/api/sessions/${sessionId}/statuses?limit=10`)).body.data.find((s: any) => s.content === `${base}/photo.png`)
+  t.match(failed, { state: 'failed', error: /its bytes are an unknown type/ })
 })
