@@ -2,8 +2,9 @@ import { hostname } from 'node:os'
 import { randomBytes } from 'node:crypto'
 import { Type, type Static } from 'typebox'
 import {
-  DatabaseSettingsSchema, ProcessSettingsSchema, RedisSettingsSchema, SessionStartSettingsSchema, loadSettings
+  ConfigError, DatabaseSettingsSchema, ProcessSettingsSchema, RedisSettingsSchema, SessionStartSettingsSchema, loadSettings
 } from '@wss/shared/settings'
+import { WATCHDOG_MIN_MS, watchdogBoundMs } from './ownership/lease-timing.ts'
 
 /** Every setting the worker reads, with its default. Parsed once at boot by {@link loadConfig}. */
 export const EnvSchema = Type.Object({
@@ -31,14 +32,36 @@ export const EnvSchema = Type.Object({
   FETCH_MAX_MB: Type.Number({ exclusiveMinimum: 0, default: 16 }),
   FETCH_TIMEOUT_MS: Type.Integer({ minimum: 100, default: 15000 }),
   KEY_CACHE_MAX: Type.Integer({ minimum: 100, default: 50000 }),
-  WATCHDOG_MS: Type.Integer({ minimum: 0, default: 30000, description: 'A process whose event loop is frozen this long kills itself to be restarted (0: off, e.g. to pause in a debugger)' }),
+  WATCHDOG_MS: Type.Optional(Type.Integer({ minimum: 0, description: 'A process whose event loop is frozen this long kills itself to be restarted (unset: the longest that still beats the lease, see watchdogMs; 0: off, e.g. to pause in a debugger)' })),
   WORKER_PROCESSES: Type.Optional(Type.Integer({ minimum: 1, maximum: 256, description: 'Processes started by the pool, `main.ts` (default: one per CPU core)' })),
   WORKER_HEALTH_FILE: Type.String({ minLength: 1, default: '/tmp/wss-worker-healthy', description: 'Touched every 5 s while this process holds a valid lease (container health check)' })
 })
-export type WorkerConfig = Static<typeof EnvSchema> & { WORKER_ID: string }
+export type WorkerConfig = Static<typeof EnvSchema> & { WORKER_ID: string, WATCHDOG_MS: number }
 
 /** Parses the environment once; throws a `ConfigError` naming the first bad variable (never echoing its value). */
 export function loadConfig (env: Record<string, string | undefined> = process.env): WorkerConfig {
   const parsed = loadSettings(EnvSchema, env)
-  return { ...parsed, WORKER_ID: parsed.WORKER_ID ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}` }
+  return {
+    ...parsed,
+    WORKER_ID: parsed.WORKER_ID ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
+    WATCHDOG_MS: watchdogMs(parsed.WATCHDOG_MS, parsed.LEASE_TTL_MS)
+  }
+}
+
+/**
+ * The watchdog's timeout: a frozen worker cannot fence itself, so the watchdog must kill it before
+ * its lease lapses and another worker connects its sessions. Unset, the longest timeout that does;
+ * a configured one above that is refused.
+ */
+function watchdogMs (configured: number | undefined, leaseTtlMs: number): number {
+  if (configured === 0) return 0
+  const bound = watchdogBoundMs(leaseTtlMs)
+  if (bound < WATCHDOG_MIN_MS) {
+    throw new ConfigError('LEASE_TTL_MS', 'is too short for the watchdog to kill a frozen worker before its lease lapses: raise it, or set WATCHDOG_MS=0')
+  }
+  if (configured === undefined) return bound
+  if (configured < WATCHDOG_MIN_MS || configured > bound) {
+    throw new ConfigError('WATCHDOG_MS', `must be 0 (off) or between ${WATCHDOG_MIN_MS} and ${bound}: longer, a frozen worker outlives its lease (LEASE_TTL_MS) and another worker connects its sessions while it holds them`)
+  }
+  return configured
 }

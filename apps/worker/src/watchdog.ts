@@ -4,10 +4,13 @@
 // come back. A thread outside the loop watches a heartbeat the loop writes every second; when the
 // beat stops for `timeoutMs`, the thread writes one log line to stderr and kills the process with
 // SIGKILL (the loop cannot run a graceful shutdown), and the pool of `main.ts` (or the container's
-// restart policy) starts a new one.
+// restart policy) starts a new one. A frozen worker cannot fence itself, so the timeout is bounded
+// by its lease (`watchdogBoundMs` in ownership/lease-timing.ts): it dies, and its sockets close,
+// before another worker may connect its sessions.
 import { Worker } from 'node:worker_threads'
+import { WATCHDOG_MIN_MS } from './ownership/lease-timing.ts'
 
-const BEAT_MS = 1000
+const BEAT_MS = 250
 
 export interface Watchdog {
   stop(): void
@@ -27,17 +30,17 @@ setInterval(() => {
   writeSync(2, JSON.stringify({ level: 60, time: Date.now(), service: 'worker', workerId: workerData.workerId, silentMs: silent,
     msg: 'event loop frozen: killing the process (the pool starts a new one)' }) + '\\n')
   process.kill(process.pid, 'SIGKILL')
-}, ${BEAT_MS} / 4)
+}, ${BEAT_MS} / 2)
 `
 
 /**
  * Starts the watchdog thread (it does not keep the process alive). `timeoutMs` 0 starts nothing.
- * Shorter timeouts than two beats (2 s) are raised to that.
+ * Shorter timeouts than a few beats (WATCHDOG_MIN_MS) are raised to that.
  * `onError`: the thread failed, so nothing watches any more (not expected; it is reported, not fatal).
  */
 export function startWatchdog (timeoutMs: number, workerId: string, onError: (err: Error) => void = () => {}): Watchdog {
   if (timeoutMs <= 0) return { stop () {} }
-  timeoutMs = Math.max(timeoutMs, 2 * BEAT_MS) // a beat may come a little late on a busy loop
+  timeoutMs = Math.max(timeoutMs, WATCHDOG_MIN_MS) // a beat may come a little late on a busy loop
   const heartbeat = new SharedArrayBuffer(4)
   const beats = new Int32Array(heartbeat)
   const timer = setInterval(() => Atomics.add(beats, 0, 1), BEAT_MS)

@@ -47,6 +47,28 @@ t.test('every setting is read through the schema', async t => {
   }
 })
 
+t.test('the watchdog is bounded by the lease: a frozen worker dies before another can take its sessions', async t => {
+  t.equal(loadConfig({}).WATCHDOG_MS, 5000, 'default lease 8 s: renewed every 2 s, 1 s to kill and close the sockets')
+  t.equal(loadConfig({ LEASE_TTL_MS: '20000' }).WATCHDOG_MS, 14000, 'follows LEASE_TTL_MS')
+  t.equal(loadConfig({ WATCHDOG_MS: '3000' }).WATCHDOG_MS, 3000, 'a shorter one is kept')
+  t.equal(loadConfig({ WATCHDOG_MS: '0', LEASE_TTL_MS: '2000' }).WATCHDOG_MS, 0, '0 turns it off, whatever the lease')
+  for (const [env, variable] of [
+    [{ WATCHDOG_MS: '30000' }, 'WATCHDOG_MS'],
+    [{ WATCHDOG_MS: '6000' }, 'WATCHDOG_MS'],
+    [{ WATCHDOG_MS: '500' }, 'WATCHDOG_MS'],
+    [{ LEASE_TTL_MS: '2000' }, 'LEASE_TTL_MS']
+  ] as const) {
+    const err = t.throws(() => loadConfig(env), ConfigError) as unknown as ConfigError
+    t.equal(err.variable, variable, JSON.stringify(env))
+  }
+})
+
+t.test('WATCHDOG_MS longer than the lease allows: a worker process exits naming the variable', async t => {
+  const out = await run('worker-process.ts', { WATCHDOG_MS: '30000' })
+  t.equal(out.code, 1)
+  t.match(out.stderr.trim(), /^Invalid configuration: WATCHDOG_MS must be 0 \(off\) or between 1000 and 5000/)
+})
+
 t.test('WORKER_PROCESSES=abc: the pool exits non-zero naming the variable, before starting any worker', async t => {
   const out = await run('main.ts', { WORKER_PROCESSES: 'abc' })
   t.equal(out.code, 1)

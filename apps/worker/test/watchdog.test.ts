@@ -49,3 +49,22 @@ t.test('WATCHDOG_MS=0 turns it off', async t => {
   t.equal(out.signal, null)
   t.equal(out.stdout.trim(), 'thawed')
 })
+
+t.test('with the default settings, a worker stuck in a busy loop dies before its lease can lapse', async t => {
+  const configPath = fileURLToPath(new URL('../src/config.ts', import.meta.url))
+  const script = `
+    const { startWatchdog } = await import(${JSON.stringify(watchdogPath)})
+    const { loadConfig } = await import(${JSON.stringify(configPath)})
+    const config = loadConfig({})
+    startWatchdog(config.WATCHDOG_MS, 'w-busy')
+    console.log(JSON.stringify({ at: Date.now(), leaseTtlMs: config.LEASE_TTL_MS }))
+    for (;;) {}`
+  const out = await new Promise<Outcome & { endedAt: number }>(resolve => {
+    const child = execFile(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { timeout: 60_000, killSignal: 'SIGKILL', env: { PATH: process.env.PATH ?? '' } },
+      (_err, stdout, stderr) => resolve({ code: child.exitCode, signal: child.signalCode, stdout, stderr, endedAt: Date.now() }))
+  })
+  const { at, leaseTtlMs } = JSON.parse(out.stdout.trim())
+  t.equal(out.signal, 'SIGKILL', 'killed')
+  t.match(out.stderr, /event loop frozen/, 'by the watchdog')
+  t.ok(out.endedAt - at < leaseTtlMs, `dead ${out.endedAt - at} ms after the loop froze, before the ${leaseTtlMs} ms lease`)
+})

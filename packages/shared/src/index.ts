@@ -101,3 +101,5 @@ export { registerScripts, ClaimResult } from './redis-scripts.ts'
 
 export { createOwnerRegistry } from './ownership.ts'
 export type { OwnerRecord, LiveWorker, OwnerRegistry } from './ownership.ts'
+export { ACCEPTED_MEDIA_DESCRIPTION, acceptedMedia } from './media-types.ts'
+export type { AcceptedMedia, MediaKind } from './media-types.ts'

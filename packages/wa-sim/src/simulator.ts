@@ -723,10 +723,14 @@ export class Simulator {
     for (const w of this.statusWaiters) if (w.match(record)) { this.statusWaiters.delete(w); w.resolve(record) }
   }
 
-  /** Marks a status revoked (a `delete` sent by its author). */
-  recordRevoke (sender: string, targetId: string) {
+  /** Marks a status revoked (a `delete` sent by its author; a large audience gets it in several stanzas). */
+  recordRevoke (sender: string, targetId: string, revokedFor: string[]) {
     const status = this.state.statuses.find(s => s.sender === sender && s.id === targetId)
-    if (status) status.revokedAt = Date.now()
+    if (status) {
+      status.revokedAt = Date.now()
+      status.revokeStanzas = (status.revokeStanzas ?? 0) + 1
+      status.revokedFor = [...new Set([...(status.revokedFor ?? []), ...revokedFor])]
+    }
     for (const w of this.statusWaiters) if (status && w.match(status)) { this.statusWaiters.delete(w); w.resolve(status) }
   }
 

@@ -72,6 +72,9 @@ export interface StatusRecord {
   recipients: RecipientResult[]
   ack: { error?: string }
   revokedAt?: number
+  /** Stanzas that carried the revoke, and the phones that decrypted it. */
+  revokeStanzas?: number
+  revokedFor?: string[]
   /** Stanzas that carried this status (more than one for a large audience sent in chunks). */
   stanzas?: number
   /** Set when a recipient's decrypted bytes differed from another's. */

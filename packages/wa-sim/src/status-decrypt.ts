@@ -81,7 +81,7 @@ export function decryptStatusForRecipients (input: StatusMessageInput): () => Pr
     }
     const revoke = message?.protocolMessage
     if (revoke && revoke.type === proto.Message.ProtocolMessage.Type.REVOKE && revoke.key?.id) {
-      sim.recordRevoke(sender.phone, revoke.key.id)
+      sim.recordRevoke(sender.phone, revoke.key.id, recipients.filter(r => r.decrypted).map(r => r.phone))
       return
     }
     const record: StatusRecord = {

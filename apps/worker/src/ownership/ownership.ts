@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis'
 import { ClaimResult, decodeOwner, redisKeys, registerScripts } from '@wss/shared'
+import * as leaseTiming from './lease-timing.ts'
 
 /**
  * Session ownership across worker processes and hosts.
@@ -41,8 +42,8 @@ export function createOwnership (opts: OwnershipOptions) {
   registerScripts(redis)
   const keys = redisKeys(opts.prefix)
   const leaseTtlMs = opts.leaseTtlMs ?? 8000
-  const renewEveryMs = opts.renewEveryMs ?? Math.max(250, Math.floor(leaseTtlMs / 4))
-  const selfFenceAfterMs = opts.selfFenceAfterMs ?? Math.max(leaseTtlMs - 2500, renewEveryMs * 2)
+  const renewEveryMs = opts.renewEveryMs ?? leaseTiming.renewEveryMs(leaseTtlMs)
+  const selfFenceAfterMs = opts.selfFenceAfterMs ?? leaseTiming.selfFenceAfterMs(leaseTtlMs)
   const owned = new Map<string, bigint>()
   let lastRenewed = 0
   let fenced = false

@@ -1,8 +1,12 @@
-import { lookup as dnsLookup, type LookupAddress } from 'node:dns'
-import { isIP } from 'node:net'
+import { lookup as dnsLookup } from 'node:dns/promises'
+import type { IncomingMessage } from 'node:http'
 import { request as httpRequest } from 'node:http'
 import { request as httpsRequest } from 'node:https'
-import ipaddr from 'ipaddr.js'
+import { isIP } from 'node:net'
+import { isGlobalUnicast } from './address-policy.ts'
+
+/** Resolves a host name to every address it has (the DNS step of a fetch, replaceable in tests). */
+export type Resolver = (hostname: string) => Promise<Array<{ address: string, family: number }>>
 
 export interface SafeFetchOptions {
   maxBytes: number
@@ -10,6 +14,10 @@ export interface SafeFetchOptions {
   /** Allow private, loopback and link-local targets (off by default). */
   allowPrivate: boolean
   maxRedirects?: number
+  /** Defaults to the system resolver (`dns.lookup`, every address). */
+  resolve?: Resolver
+  /** Which addresses may be connected to; defaults to global unicast only (anything with `allowPrivate`). */
+  isAllowedAddress?: (address: string) => boolean
 }
 
 /** A fetch refused or failed on a user's behalf; the message is safe to show. */
@@ -17,78 +25,101 @@ export class FetchError extends Error {
   override readonly name = 'FetchError'
 }
 
-const isPublic = (address: string) => {
-  const ip = ipaddr.process(address)
-  return ip.range() === 'unicast'
+/** A response being read: its body still streaming, size and time caps applied by the reader. */
+export interface OpenResponse { res: IncomingMessage, contentType?: string, finalUrl: string, close (): void }
+
+const systemResolve: Resolver = hostname => dnsLookup(hostname, { all: true, verbatim: true })
+const refused = () => new FetchError('the URL points to a private or local address')
+const tooLarge = (maxBytes: number) => new FetchError(`the URL's content is larger than ${maxBytes} bytes`)
+
+/**
+ * GETs a URL for a user (media, link previews): http(s) only, a size cap, a time cap, and only
+ * global unicast addresses — every address a name resolves to and every redirect hop is checked,
+ * and the connection goes to a checked address (no second lookup a DNS rebinding could answer).
+ */
+export async function safeFetch (url: string, opts: SafeFetchOptions): Promise<{ body: Buffer, contentType?: string, finalUrl: string }> {
+  const open = await safeOpen(url, opts)
+  return await new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    open.res.on('data', (c: Buffer) => {
+      size += c.length
+      if (size > opts.maxBytes) { open.close(); reject(tooLarge(opts.maxBytes)); return }
+      chunks.push(c)
+    })
+    open.res.on('end', () => { open.close(); resolve({ body: Buffer.concat(chunks), contentType: open.contentType, finalUrl: open.finalUrl }) })
+    open.res.on('error', err => { open.close(); reject(err instanceof FetchError ? err : new FetchError(`fetch failed: ${err.message}`)) })
+  })
 }
 
 /**
- * GETs a URL for a user (media, link previews): http(s) only, a size cap, a time cap, and no
- * private, loopback or link-local address — checked on the address actually connected to, so a
- * DNS name that resolves inside the network is refused too.
+ * Follows redirects to a 200 answer and hands over its body unread; the caller reads what it needs
+ * and calls `close()` (the time cap keeps running until then).
  */
-export async function safeFetch (url: string, opts: SafeFetchOptions): Promise<{ body: Buffer, contentType?: string, finalUrl: string }> {
-  let current = new URL(url)
+export async function safeOpen (url: string, opts: SafeFetchOptions): Promise<OpenResponse> {
+  let current = parseUrl(url)
   for (let hop = 0; hop <= (opts.maxRedirects ?? 3); hop++) {
     if (current.protocol !== 'http:' && current.protocol !== 'https:') throw new FetchError('only http(s) URLs can be fetched')
-    const res = await once(current, opts)
-    if (res.redirect) { current = new URL(res.redirect, current); continue }
-    return { body: res.body!, contentType: res.contentType, finalUrl: current.toString() }
+    const answer = await once(current, opts)
+    if ('redirect' in answer) { current = parseUrl(answer.redirect, current); continue }
+    return { ...answer, finalUrl: current.toString() }
   }
   throw new FetchError('too many redirects')
 }
 
-function once (url: URL, opts: SafeFetchOptions): Promise<{ body?: Buffer, contentType?: string, redirect?: string }> {
-  // An IP literal never goes through DNS lookup: check it here.
-  const literal = url.hostname.replace(/^\[|\]$/g, '')
-  if (isIP(literal) && !opts.allowPrivate && !isPublic(literal)) return Promise.reject(new FetchError('the URL points to a private or local address'))
-  const lookup = (hostname: string, options: object, cb: (err: Error | null, address: string | LookupAddress[], family?: number) => void) => {
-    dnsLookup(hostname, { ...options, all: true }, (err, addresses) => {
-      if (err) return cb(err, [])
-      const list = addresses as LookupAddress[]
-      const allowed = opts.allowPrivate ? list : list.filter(a => isPublic(a.address))
-      if (!allowed.length) return cb(new FetchError('the URL points to a private or local address'), [])
-      cb(null, allowed)
-    })
+function parseUrl (url: string, base?: URL): URL {
+  try {
+    return new URL(url, base)
+  } catch {
+    throw new FetchError('the URL is not valid')
   }
-  return new Promise((resolve, reject) => {
+}
+
+/** The addresses to connect to: an IP literal as it is, a name through the resolver; each one checked. */
+async function targets (url: URL, opts: SafeFetchOptions): Promise<Array<{ address: string, family: number }>> {
+  const allowed = opts.isAllowedAddress ?? (opts.allowPrivate ? () => true : isGlobalUnicast)
+  const literal = url.hostname.replace(/^\[|\]$/g, '')
+  const family = isIP(literal)
+  let addresses: Array<{ address: string, family: number }>
+  if (family !== 0) addresses = [{ address: literal, family }]
+  else {
+    try {
+      addresses = await (opts.resolve ?? systemResolve)(url.hostname)
+    } catch (err) {
+      throw new FetchError(`the host could not be resolved (${(err as NodeJS.ErrnoException).code ?? 'error'})`)
+    }
+  }
+  // One private answer refuses the name: which one a connection would use is not ours to pick.
+  if (!addresses.length || addresses.some(a => !allowed(a.address))) throw refused()
+  return addresses
+}
+
+async function once (url: URL, opts: SafeFetchOptions): Promise<{ redirect: string } | Omit<OpenResponse, 'finalUrl'>> {
+  const checked = await targets(url, opts)
+  // The connection uses the checked addresses (every one, for Happy Eyeballs); Host and TLS SNI keep the name.
+  const lookup = (_host: string, options: { all?: boolean }, cb: (...args: unknown[]) => void) =>
+    options.all === true ? cb(null, checked) : cb(null, checked[0]!.address, checked[0]!.family)
+  return await new Promise((resolve, reject) => {
     const request = url.protocol === 'https:' ? httpsRequest : httpRequest
-    const req = request(url, { method: 'GET', lookup: lookup as never, timeout: opts.timeoutMs, headers: { 'user-agent': 'wa-status-server/1.0', accept: '*/*' } }, res => {
-      const status = res.statusCode ?? 0
-      if (status >= 300 && status < 400 && res.headers.location) {
-        res.resume()
-        resolve({ redirect: res.headers.location })
-        return
-      }
-      if (status !== 200) {
-        res.resume()
-        reject(new FetchError(`the URL answered HTTP ${status}`))
-        return
-      }
-      const declared = Number(res.headers['content-length'] ?? 0)
-      if (declared > opts.maxBytes) {
-        res.destroy()
-        reject(new FetchError(`the URL's content is larger than ${opts.maxBytes} bytes`))
-        return
-      }
-      const chunks: Buffer[] = []
-      let size = 0
-      res.on('data', (c: Buffer) => {
-        size += c.length
-        if (size > opts.maxBytes) {
-          res.destroy()
-          reject(new FetchError(`the URL's content is larger than ${opts.maxBytes} bytes`))
-          return
-        }
-        chunks.push(c)
-      })
-      res.on('end', () => resolve({ body: Buffer.concat(chunks), contentType: res.headers['content-type'] }))
-      res.on('error', err => reject(new FetchError(`fetch failed: ${err.message}`)))
-    })
-    const timer = setTimeout(() => req.destroy(new FetchError('the URL did not answer in time')), opts.timeoutMs)
-    req.on('close', () => clearTimeout(timer))
-    req.on('timeout', () => req.destroy(new FetchError('the URL did not answer in time')))
+    const req = request(url, { method: 'GET', lookup: lookup as never, headers: { 'user-agent': 'wa-status-server/1.0', accept: '*/*' } })
+    let response: IncomingMessage | undefined
+    // Once the answer has started, a timeout surfaces on its body stream, where the reader listens.
+    const timer = setTimeout(() => {
+      const err = new FetchError('the URL did not answer in time')
+      if (response) response.destroy(err)
+      else req.destroy(err)
+    }, opts.timeoutMs)
+    const close = () => { clearTimeout(timer); response?.destroy(); req.destroy() }
+    req.on('close', () => { if (response === undefined) clearTimeout(timer) })
     req.on('error', err => reject(err instanceof FetchError ? err : new FetchError(`fetch failed: ${(err as NodeJS.ErrnoException).code ?? err.message}`)))
+    req.on('response', res => {
+      response = res
+      const status = res.statusCode ?? 0
+      if (status >= 300 && status < 400 && res.headers.location) { close(); resolve({ redirect: res.headers.location }); return }
+      if (status !== 200) { close(); reject(new FetchError(`the URL answered HTTP ${status}`)); return }
+      if (Number(res.headers['content-length'] ?? 0) > opts.maxBytes) { close(); reject(tooLarge(opts.maxBytes)); return }
+      resolve({ res, contentType: res.headers['content-type'], close })
+    })
     req.end()
   })
 }

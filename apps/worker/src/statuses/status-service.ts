@@ -4,7 +4,9 @@ import { AppError, toStatus } from '@wss/shared'
 import type { Logger } from 'pino'
 import type { EventPublisher } from '../events.ts'
 import type { SessionRuntime } from '../sessions/session-runtime.ts'
-import { FetchError, safeFetch, type SafeFetchOptions } from './safe-fetch.ts'
+import { linkPreview } from './link-preview.ts'
+import type { SafeFetchOptions } from './safe-fetch.ts'
+import { loadStatusMedia } from './status-media.ts'
 
 export interface StatusServiceDeps {
   prisma: PrismaClient
@@ -17,9 +19,16 @@ export interface StatusServiceDeps {
 const DAY_MS = 24 * 60 * 60 * 1000
 const jidOf = (number: string) => `${number}@s.whatsapp.net`
 
+/** The recipients of one status in stanzas of at most `size`. */
+function chunked<T> (list: T[], size: number): T[][] {
+  const chunks: T[][] = []
+  for (let i = 0; i < list.length; i += size) chunks.push(list.slice(i, i + size))
+  return chunks
+}
+
 /**
- * Sends and revokes statuses on the owning worker, waiting for WhatsApp's ack of each stanza,
- * and records viewers from read/played receipts (both arrival paths) in batches.
+ * Sends and revokes statuses on the owning worker, in stanzas of STATUS_CHUNK_SIZE recipients,
+ * waiting for WhatsApp's ack of each sent stanza.
  */
 export function createStatusService (deps: StatusServiceDeps) {
   const { prisma, events, logger } = deps
@@ -72,42 +81,11 @@ export function createStatusService (deps: StatusServiceDeps) {
     if (status.backgroundColor) options.backgroundColor = status.backgroundColor
     if (status.font != null) options.font = status.font
     if (status.type === 'text') return { message: { text: status.content }, options }
-    if (status.type === 'url') return { message: { text: status.content, linkPreview: await linkPreview(status.content) }, options }
-    let bytes: Buffer
-    let mimetype: string | undefined
-    if (status.uploadId) {
-      const upload = await prisma.upload.findUnique({ where: { id: status.uploadId } })
-      if (!upload) throw new AppError('FILE_NOT_FOUND', `upload ${status.uploadId} no longer exists`)
-      bytes = Buffer.from(upload.data)
-      mimetype = upload.mimeType
-    } else {
-      try {
-        const res = await safeFetch(status.content, deps.fetch)
-        bytes = res.body
-        mimetype = res.contentType?.split(';')[0]
-      } catch (err) {
-        if (err instanceof FetchError) throw new AppError('BAD_REQUEST', `media could not be fetched: ${err.message}`)
-        throw err
-      }
-    }
+    if (status.type === 'url') return { message: { text: status.content, linkPreview: await linkPreview(status.content, deps.fetch) }, options }
+    const { bytes, mimetype } = await loadStatusMedia(status, deps)
     const caption = status.caption ?? undefined
-    if (status.type === 'image') return { message: { image: bytes, caption, ...(mimetype ? { mimetype } : {}) }, options }
-    return { message: { video: bytes, caption, ...(mimetype ? { mimetype } : {}) }, options }
-  }
-
-  /** A link preview when the page can be fetched (title and description), else a plain link. */
-  async function linkPreview (url: string) {
-    try {
-      const res = await safeFetch(url, { ...deps.fetch, maxBytes: Math.min(deps.fetch.maxBytes, 512 * 1024) })
-      if (!res.contentType?.includes('html')) return null
-      const html = res.body.toString('utf8')
-      const meta = (name: string) => new RegExp(`<meta[^>]+(?:property|name)=["']${name}["'][^>]*content=["']([^"']*)["']`, 'i').exec(html)?.[1]
-      const title = meta('og:title') ?? /<title[^>]*>([^<]*)<\/title>/i.exec(html)?.[1]?.trim()
-      if (!title) return null
-      return { 'canonical-url': res.finalUrl, 'matched-text': url, title, description: meta('og:description') ?? meta('description') }
-    } catch {
-      return null
-    }
+    if (status.type === 'image') return { message: { image: bytes, caption, mimetype }, options }
+    return { message: { video: bytes, caption, mimetype }, options }
   }
 
   const inFlight = new Map<string, Promise<Status>>()
@@ -155,8 +133,7 @@ export function createStatusService (deps: StatusServiceDeps) {
     }
     const messageId = (await prisma.status.findUniqueOrThrow({ where: { id: status.id }, select: { messageId: true } })).messageId!
 
-    const chunks: string[][] = []
-    for (let i = 0; i < audience.length; i += deps.config.STATUS_CHUNK_SIZE) chunks.push(audience.slice(i, i + deps.config.STATUS_CHUNK_SIZE))
+    const chunks = chunked(audience, deps.config.STATUS_CHUNK_SIZE)
     let sent = 0
     for (const chunk of chunks) {
       const ack = waitForAck(sock, messageId, deps.config.ACK_TIMEOUT_MS)
@@ -196,7 +173,10 @@ export function createStatusService (deps: StatusServiceDeps) {
       const sock = runtime.sock
       if (!runtime.connected || !sock) throw new AppError('SESSION_NOT_CONNECTED', 'the session is not connected')
       const key = { remoteJid: 'status@broadcast', fromMe: true, id: status.messageId }
-      await sock.sendMessage('status@broadcast', { delete: key }, { statusJidList: status.audience, broadcast: true } as never)
+      // Chunked as the send was: one stanza for a large audience is what WhatsApp rate-limits.
+      for (const chunk of chunked(status.audience, deps.config.STATUS_CHUNK_SIZE)) {
+        await sock.sendMessage('status@broadcast', { delete: key }, { statusJidList: chunk, broadcast: true } as never)
+      }
     }
     const row = await prisma.status.update({ where: { id: status.id }, data: { state: 'deleted', deletedAt: new Date() } })
     events.publish('status-deleted', { sessionId: runtime.sessionId, statusId: row.id })
@@ -211,118 +191,3 @@ export function createStatusService (deps: StatusServiceDeps) {
 }
 
 export type StatusService = ReturnType<typeof createStatusService>
-
-interface PendingView { sessionId: string, sock: WASocket, messageId: string, participant: string, at: Date, played: boolean }
-interface ViewRow { sessionId: string, messageId: string, viewer: string, viewerLid: string | null, at: Date, played: boolean }
-
-/**
- * Collects viewers from receipts and writes them in batches: the LIDs of a batch mapped to phone
- * numbers in one lookup per session, then one INSERT ... ON CONFLICT DO NOTHING per flush (the first
- * view time is kept), then one event per status with the new viewers only.
- */
-export function createViewerRecorder (deps: { prisma: PrismaClient, events: EventPublisher, logger: Logger, flushMs?: number, maxBatch?: number }) {
-  const pending: PendingView[] = []
-  let timer: NodeJS.Timeout | undefined
-  let flushing: Promise<void> = Promise.resolve()
-
-  const schedule = () => {
-    if (pending.length >= (deps.maxBatch ?? 1000)) { void flush(); return }
-    timer ??= setTimeout(() => { void flush() }, deps.flushMs ?? 25)
-  }
-
-  function flush (): Promise<void> {
-    clearTimeout(timer)
-    timer = undefined
-    const batch = pending.splice(0, pending.length)
-    if (!batch.length) return flushing
-    flushing = flushing.then(async () => write(await resolve(batch))).catch(err => deps.logger.error({ err }, 'viewer batch not written'))
-    return flushing
-  }
-
-  /** Maps LID viewers to phone numbers (one lookup per socket) and drops the sender's own phone. */
-  async function resolve (batch: PendingView[]): Promise<ViewRow[]> {
-    const pnByLid = new Map<string, string>()
-    const lidsBySock = new Map<WASocket, Set<string>>()
-    for (const v of batch) {
-      if (!v.participant.endsWith('@lid')) continue
-      let lids = lidsBySock.get(v.sock)
-      if (!lids) lidsBySock.set(v.sock, lids = new Set())
-      lids.add(v.participant)
-    }
-    for (const [sock, lids] of lidsBySock) {
-      const pairs = await sock.signalRepository.lidMapping.getPNsForLIDs([...lids]).catch(() => null)
-      for (const { lid, pn } of pairs ?? []) pnByLid.set(lid, pn)
-    }
-    const own = new Map<WASocket, string | undefined>()
-    const rows: ViewRow[] = []
-    for (const v of batch) {
-      const lid = v.participant.endsWith('@lid')
-      const number = jidDecode((lid && pnByLid.get(v.participant)) || v.participant)?.user
-      if (!own.has(v.sock)) own.set(v.sock, jidDecode(v.sock.user?.id ?? '')?.user)
-      if (!number || number === own.get(v.sock)) continue // the own phone is not a viewer
-      rows.push({ sessionId: v.sessionId, messageId: v.messageId, viewer: number, viewerLid: lid ? jidDecode(v.participant)?.user ?? null : null, at: v.at, played: v.played })
-    }
-    return rows
-  }
-
-  async function write (batch: ViewRow[]) {
-    if (!batch.length) return
-    // Six array parameters, not six per row: building thousands of bound values cost more than the insert.
-    const inserted = await deps.prisma.$queryRaw<Array<{ status_id: string, session_id: string, viewer_number: string, viewed_at: Date }>>`
-      WITH incoming AS (
-        SELECT * FROM unnest(${batch.map(v => v.sessionId)}::text[], ${batch.map(v => v.messageId)}::text[], ${batch.map(v => v.viewer)}::text[],
-          ${batch.map(v => v.viewerLid)}::text[], ${batch.map(v => v.at.toISOString())}::timestamptz[], ${batch.map(v => v.played)}::boolean[])
-          AS i (session_id, message_id, viewer_number, viewer_lid, viewed_at, played)
-      ),
-      first_views AS (
-        SELECT DISTINCT ON (s.id, i.viewer_number) s.id AS status_id, i.session_id, i.viewer_number, i.viewer_lid, i.viewed_at, i.played
-        FROM incoming i JOIN statuses s ON s.session_id = i.session_id AND s.message_id = i.message_id
-        ORDER BY s.id, i.viewer_number, i.viewed_at
-      )
-      INSERT INTO status_viewers (status_id, viewer_number, session_id, viewer_lid, viewed_at, played)
-      SELECT status_id, viewer_number, session_id, viewer_lid, viewed_at, played FROM first_views
-      ON CONFLICT (status_id, viewer_number) DO NOTHING
-      RETURNING status_id, session_id, viewer_number, viewed_at`
-    const byStatus = new Map<string, { sessionId: string, viewers: Array<{ viewerNumber: string, viewedAt: string }> }>()
-    for (const r of inserted) {
-      const entry = byStatus.get(r.status_id) ?? { sessionId: r.session_id, viewers: [] }
-      entry.viewers.push({ viewerNumber: r.viewer_number, viewedAt: r.viewed_at.toISOString() })
-      byStatus.set(r.status_id, entry)
-    }
-    for (const [statusId, { sessionId, viewers }] of byStatus) {
-      viewers.sort((a, b) => a.viewedAt.localeCompare(b.viewedAt))
-      deps.events.publish('status-viewers-update', { sessionId, statusId, viewers })
-    }
-  }
-
-  return {
-    /** Watches a session's socket for status receipts. */
-    watch (runtime: SessionRuntime, sock: WASocket) {
-      const record = (messageId: string, participant: string, ts: number, played: boolean) => {
-        pending.push({ sessionId: runtime.sessionId, sock, messageId, participant, at: new Date(ts * 1000), played })
-        schedule()
-      }
-      sock.ev.on('message-receipt.update', updates => {
-        for (const { key, receipt } of updates) {
-          if (key.remoteJid !== 'status@broadcast' || !key.id || !receipt.userJid) continue
-          const ts = Number(receipt.readTimestamp ?? receipt.playedTimestamp ?? 0)
-          if (!ts) continue
-          record(key.id, receipt.userJid, ts, !!receipt.playedTimestamp)
-        }
-      })
-      // Receipts that arrive while the send's own upsert is buffered are folded into it.
-      sock.ev.on('messages.upsert', ({ messages }) => {
-        for (const m of messages) {
-          if (m.key?.remoteJid !== 'status@broadcast' || !m.key.fromMe || !m.key.id) continue
-          for (const r of m.userReceipt ?? []) {
-            const ts = Number(r.readTimestamp ?? r.playedTimestamp ?? 0)
-            if (r.userJid && ts) record(m.key.id, r.userJid, ts, !!r.playedTimestamp)
-          }
-        }
-      })
-    },
-    flush
-  }
-}
-
-export type ViewerRecorder = ReturnType<typeof createViewerRecorder>
