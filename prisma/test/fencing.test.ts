@@ -86,22 +86,37 @@ t.test('generations only move forward', async (t) => {
   t.equal(await claimSessionGeneration(prisma, `s-${randomUUID()}`, 1n), false, 'unknown session')
 })
 
+/** Whether `n` backends of this database wait on a lock (Postgres says so), polled with a generous deadline. */
+async function lockWaiters(n: number): Promise<boolean> {
+  const until = Date.now() + 10_000
+  for (;;) {
+    const [{ waiting }] = await prisma.$queryRaw<Array<{ waiting: bigint }>>`
+      SELECT count(*) AS waiting FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`
+    if (Number(waiting) >= n) return true
+    if (Date.now() >= until) return false
+    await sleep(20)
+  }
+}
+
 t.test('a takeover waits for an in-flight write of the old owner to commit', async (t) => {
   const id = await sessionAt(1n)
   let releaseWrite!: () => void
   const held = new Promise<void>((r) => (releaseWrite = r))
+  let wrote!: () => void
+  const written = new Promise<void>((r) => (wrote = r))
   const order: string[] = []
   const write = withSessionGeneration(prisma, id, 1n, async (tx) => {
     await tx.authKey.create({ data: { sessionId: id, type: 'pre-key', id: 'in-flight', value: {} } })
+    wrote()
     await held
     order.push('write committed')
   })
-  await sleep(100)
+  await written
   const takeover = claimSessionGeneration(prisma, id, 2n).then((ok) => {
     order.push('takeover done')
     return ok
   })
-  await sleep(200)
+  t.ok(await lockWaiters(1), 'the takeover waits on the writer\'s lock')
   t.same(order, [], 'the takeover blocks on the writer')
   releaseWrite()
   await write
@@ -114,13 +129,16 @@ t.test('an old owner whose check waited on a takeover is refused once it commits
   const id = await sessionAt(1n)
   let commitTakeover!: () => void
   const gate = new Promise<void>((r) => (commitTakeover = r))
+  let claimed!: () => void
+  const claimMade = new Promise<void>((r) => (claimed = r))
   const takeover = prisma.$transaction(async (tx) => {
     await claimSessionGeneration(tx, id, 2n)
+    claimed()
     await gate
   })
-  await sleep(100)
+  await claimMade
   const late = writeKey(id, 1n, 'late').catch((e: unknown) => e)
-  await sleep(200)
+  t.ok(await lockWaiters(1), 'the old owner\'s check waits on the takeover')
   commitTakeover()
   await takeover
   t.ok((await late) instanceof StaleGenerationError)
