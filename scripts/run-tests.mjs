@@ -1,6 +1,6 @@
-// Runs typecheck and every package's tests through turbo (cache off), then prints the counts: a line
-// "assertions: N passed, N failed", and last, alone, "N passed, N failed[, N skipped]" counting tests
-// (each test file's top-level subtests, plus the docker-compose check).
+// Runs typecheck, lint and every package's tests through turbo (cache off), then prints the counts: a
+// line "assertions: N passed, N failed", and last, alone, "N passed, N failed[, N skipped]" counting
+// tests (each test file's top-level subtests, plus the lint and docker-compose checks).
 import { spawn, spawnSync } from 'node:child_process'
 import { summarize } from './tap-summary.mjs'
 
@@ -23,6 +23,9 @@ function testedPackages () {
 }
 
 const typecheck = await run(['run', 'typecheck', '--force', '--continue', '--concurrency=2', '--output-logs=errors-only'])
+// ESLint over the whole repository (eslint.config.js); warnings do not fail it, an error does.
+const lint = spawnSync('pnpm', ['run', '--silent', 'lint'], { env, stdio: 'inherit' })
+console.log(lint.status === 0 ? 'ok - lint' : 'not ok - lint')
 const tests = await run(['run', 'test', '--force', '--continue', '--concurrency=1', '--output-logs=full'])
 
 // docker-compose.yml must stay valid (Debian's docker-compose validates it offline).
@@ -34,8 +37,10 @@ let { passed, failed, skipped } = counted
 for (const file of failedFiles) console.error(`not ok - ${file}`)
 for (const pkg of missing) console.error(`not ok - ${pkg}: no tap summary (it crashed before reporting)`)
 failed += missing.length
-if (compose.status === 0) passed += 1
-else failed += 1
+for (const check of [lint, compose]) {
+  if (check.status === 0) passed += 1
+  else failed += 1
+}
 if (tests.code !== 0 && failed === 0) failed += 1 // a failure tap did not count
 if (typecheck.code !== 0) {
   console.error('not ok - typecheck')
@@ -43,4 +48,4 @@ if (typecheck.code !== 0) {
 }
 console.log(`\nassertions: ${assertions.passed} passed, ${assertions.failed} failed`)
 console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`)
-process.exit(tests.code === 0 && typecheck.code === 0 && failed === 0 ? 0 : 1)
+process.exit(tests.code === 0 && typecheck.code === 0 && lint.status === 0 && failed === 0 ? 0 : 1)

@@ -38,7 +38,7 @@ t.test('the whole flow through the API, a worker and the simulator', async t => 
   const sessionId = `shop-${randomUUID().slice(0, 6)}`
 
   // Pairing-code link.
-  const created = await stack.api('POST', '/api/sessions', { sessionId, sessionName: 'Shop', authMethod: 'pairing', phoneNumber: `+1 (555) 888-0000` })
+  const created = await stack.api('POST', '/api/sessions', { sessionId, sessionName: 'Shop', authMethod: 'pairing', phoneNumber: '+1 (555) 888-0000' })
   t.equal(created.status, 201, JSON.stringify(created.body))
   t.equal(created.body.data.sessionId, sessionId)
   t.equal((await stack.api('POST', '/api/sessions', { sessionId, sessionName: 'again', phoneNumber: me })).status, 409, 'the id is taken')

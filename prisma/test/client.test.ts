@@ -26,7 +26,7 @@ t.test('a transaction left idle past idleInTransactionTimeoutMs is ended by Post
       await sleep(60_000, undefined, { signal: thaw.signal })
       await tx.$queryRaw`SELECT 1`
     },
-    { maxWait: 5000, timeout: 60_000 },
+    { maxWait: 5000, timeout: 60_000 }
   )
   const frozenResult = frozen.then(() => 'committed', (err: Error) => err.message)
   await lockHeld

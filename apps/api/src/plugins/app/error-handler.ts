@@ -83,4 +83,3 @@ export default fp(async function errorHandler (fastify) {
   })
   fastify.setNotFoundHandler(notFoundHandler)
 }, { name: 'error-handler' })
-

@@ -10,7 +10,6 @@ export interface SocketData {
   filter: SessionFilter
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 type AnyEvents = Record<string, (...args: any[]) => void>
 export type IoServer = Server<AnyEvents, AnyEvents, AnyEvents, SocketData>
 

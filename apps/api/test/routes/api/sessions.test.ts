@@ -327,7 +327,6 @@ t.test('an aging connection status answers at once and is read again behind it; 
   t.match(await status(), { state: 'connecting' }, 'the first request after the maximum age sees the change')
 })
 
-
 t.test('DELETE /api/sessions/:sessionId with no worker alive deletes the rows and announces it', async t => {
   const { fastify, prefix } = await app(t)
   const events = await listen(t, prefix)
