@@ -55,11 +55,13 @@ t.test('faults as the client reports them', async t => {
     const auth = cloneAuth(client.auth)
     client.end()
     await client.closed
-    await s.client.refuseConnections(1500)
+    // Long enough that the attempt below lands inside the period however loaded the machine is.
+    const { refuseUntil } = await s.client.refuseConnections(5000)
     const refused = connectClient(s.settings, cloneAuth(auth))
     const code = await refused.closed
     t.ok(code !== undefined && code !== DisconnectReason.loggedOut, `refused without a logout (${String(code)})`)
-    await new Promise(resolve => setTimeout(resolve, 1600))
+    // Waits out the period the simulator announced (same machine, same clock).
+    await new Promise(resolve => setTimeout(resolve, Math.max(0, Date.parse(refuseUntil) - Date.now()) + 50))
     const later = connectClient(s.settings, auth)
     await later.waitFor(u => u.connection === 'open')
     t.pass('accepted once the period is over')
