@@ -37,7 +37,7 @@ function reportedState (view: SessionView): SessionState {
 }
 
 /** The session object of the API. Codes and QR are only shown while the session is not connected. */
-export function toSession (view: SessionView): Session {
+function toSession (view: SessionView): Session {
   const { row } = view
   const linked = row.state === 'connected'
   return {

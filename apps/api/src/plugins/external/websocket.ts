@@ -19,7 +19,7 @@ declare module 'fastify' {
   }
 }
 
-export const SOCKET_IO_PATH = '/socket.io'
+const SOCKET_IO_PATH = '/socket.io'
 
 /**
  * @fastify/websocket and Socket.IO on one HTTP server. Both listen for `upgrade`, so they
