@@ -14,8 +14,8 @@ import { decodeOwner, redisKeys } from '@wss/shared'
 import { SimClient, type SimulatorSettings } from '@wss/wa-sim'
 
 export const root = new URL('../../', import.meta.url).pathname
-export const dataDir = join(root, 'bench/.data')
-export const outDir = join(root, 'bench/out')
+const dataDir = join(root, 'bench/.data')
+const outDir = join(root, 'bench/out')
 const pgServer = process.env.BENCH_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres'
 export const redisUrl = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379'
 

@@ -14,7 +14,7 @@ try {
   console.log(
     result.applied.length
       ? `${result.applied.length} migration(s) applied to ${database}`
-      : `${database} is up to date (${result.total} migration(s))`,
+      : `${database} is up to date (${result.total} migration(s))`
   )
 } catch (err) {
   console.error(err instanceof Error ? err.message : err)

@@ -28,7 +28,7 @@ export interface CreatePrismaOptions {
  * A PrismaClient on @prisma/adapter-pg (no query engine binary). The caller
  * owns it: `await prisma.$disconnect()` at shutdown closes the pool.
  */
-export function createPrisma(databaseUrl: string, opts: CreatePrismaOptions = {}): PrismaClient {
+export function createPrisma (databaseUrl: string, opts: CreatePrismaOptions = {}): PrismaClient {
   const adapter = new PrismaPg(
     {
       connectionString: databaseUrl,
@@ -38,7 +38,7 @@ export function createPrisma(databaseUrl: string, opts: CreatePrismaOptions = {}
       idle_in_transaction_session_timeout: opts.idleInTransactionTimeoutMs ?? 60_000,
       application_name: opts.applicationName,
     },
-    { onPoolError: opts.onPoolError ?? (() => {}) },
+    { onPoolError: opts.onPoolError ?? (() => {}) }
   )
   return new PrismaClient({ adapter, log: opts.log })
 }

@@ -14,7 +14,7 @@ export class StaleGenerationError extends Error {
   readonly sessionId: string
   readonly generation: bigint
 
-  constructor(sessionId: string, generation: Generation) {
+  constructor (sessionId: string, generation: Generation) {
     super(`session ${sessionId}: generation ${generation} is no longer current`)
     this.name = 'StaleGenerationError'
     this.sessionId = sessionId
@@ -30,10 +30,10 @@ export class StaleGenerationError extends Error {
  * generation and is refused. It does not rewrite the row, which matters on the
  * auth-key path that writes on almost every message.
  */
-export async function assertSessionGeneration(
+export async function assertSessionGeneration (
   tx: Prisma.TransactionClient,
   sessionId: string,
-  generation: Generation,
+  generation: Generation
 ): Promise<void> {
   const rows = await tx.$queryRaw<Array<{ ok: number }>>`
     SELECT 1 AS ok FROM sessions WHERE id = ${sessionId} AND generation = ${BigInt(generation)} FOR SHARE`
@@ -45,12 +45,12 @@ export async function assertSessionGeneration(
  * (assertSessionGeneration). Given a transaction client instead of a
  * PrismaClient, it checks and runs inside that transaction.
  */
-export async function withSessionGeneration<T>(
+export async function withSessionGeneration<T> (
   db: PrismaClient | Prisma.TransactionClient,
   sessionId: string,
   generation: Generation,
   fn: (tx: Prisma.TransactionClient) => Promise<T>,
-  txOptions?: { maxWait?: number; timeout?: number; isolationLevel?: Prisma.TransactionIsolationLevel },
+  txOptions?: { maxWait?: number; timeout?: number; isolationLevel?: Prisma.TransactionIsolationLevel }
 ): Promise<T> {
   if ('$transaction' in db) {
     return db.$transaction(async (tx) => {
@@ -66,11 +66,11 @@ export async function withSessionGeneration<T>(
  * Updates the session row only while its generation is still the writer's,
  * in one statement; throws StaleGenerationError otherwise.
  */
-export async function updateSessionFenced(
+export async function updateSessionFenced (
   db: PrismaClient | Prisma.TransactionClient,
   sessionId: string,
   generation: Generation,
-  data: Prisma.SessionUpdateManyMutationInput,
+  data: Prisma.SessionUpdateManyMutationInput
 ): Promise<void> {
   const { count } = await db.session.updateMany({
     where: { id: sessionId, generation: BigInt(generation) },
@@ -84,9 +84,9 @@ export async function updateSessionFenced(
  * says `connecting` in the same statement (the new owner has not connected yet, so the row never
  * shows `connected` under it). Resolves the new generation, or null when the session is gone.
  */
-export async function takeSessionGeneration(
+export async function takeSessionGeneration (
   db: PrismaClient | Prisma.TransactionClient,
-  sessionId: string,
+  sessionId: string
 ): Promise<bigint | null> {
   const rows = await db.$queryRaw<Array<{ generation: bigint }>>`
     UPDATE sessions SET generation = generation + 1, updated_at = now(),
@@ -101,10 +101,10 @@ export async function takeSessionGeneration(
  * changing nothing, when the row already holds this or a newer one, or when
  * the session does not exist.
  */
-export async function claimSessionGeneration(
+export async function claimSessionGeneration (
   db: PrismaClient | Prisma.TransactionClient,
   sessionId: string,
-  generation: Generation,
+  generation: Generation
 ): Promise<boolean> {
   const { count } = await db.session.updateMany({
     where: { id: sessionId, generation: { lt: BigInt(generation) } },

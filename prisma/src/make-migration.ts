@@ -41,7 +41,7 @@ export type MakeMigrationResult =
   | { created: true; dir: string; sql: string }
   | { created: false; reason: 'no-changes' }
 
-export async function makeMigration(opts: MakeMigrationOptions): Promise<MakeMigrationResult> {
+export async function makeMigration (opts: MakeMigrationOptions): Promise<MakeMigrationResult> {
   const schemaPath = opts.schemaPath ?? defaultSchemaPath
   const migrationsDir = path.resolve(opts.migrationsDir ?? defaultMigrationsDir)
   const name = slug(opts.name)
@@ -81,7 +81,7 @@ export async function makeMigration(opts: MakeMigrationOptions): Promise<MakeMig
  * Whether schema.prisma has changes that no committed migration carries yet
  * (a CI check: the schema and the migrations must not drift apart).
  */
-export async function hasUnmigratedChanges(opts: {
+export async function hasUnmigratedChanges (opts: {
   connectionString: string
   schemaPath?: string
   migrationsDir?: string
@@ -99,7 +99,7 @@ export async function hasUnmigratedChanges(opts: {
   }
 }
 
-async function lastSnapshot(migrationsDir: string): Promise<DiffTarget> {
+async function lastSnapshot (migrationsDir: string): Promise<DiffTarget> {
   const { migrationDirectories } = await readMigrationList(migrationsDir)
   const last = migrationDirectories.at(-1)
   if (!last) return { tag: 'empty' }
@@ -109,12 +109,12 @@ async function lastSnapshot(migrationsDir: string): Promise<DiffTarget> {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
     throw new Error(
-      `${last.path} has no ${SNAPSHOT_FILE}: copy into it the schema.prisma that its migration.sql produces`,
+      `${last.path} has no ${SNAPSHOT_FILE}: copy into it the schema.prisma that its migration.sql produces`
     )
   }
 }
 
-function slug(name: string): string {
+function slug (name: string): string {
   return name
     .trim()
     .toLowerCase()
@@ -123,7 +123,7 @@ function slug(name: string): string {
 }
 
 /** UTC yyyyMMddHHmmss, the prefix the Prisma CLI uses. */
-function timestamp(d: Date): string {
+function timestamp (d: Date): string {
   const p = (n: number) => String(n).padStart(2, '0')
   return (
     `${d.getUTCFullYear()}${p(d.getUTCMonth() + 1)}${p(d.getUTCDate())}` +

@@ -25,7 +25,7 @@ export interface MigrateResult {
  * needed. Idempotent and safe to run from several processes at once (the
  * engine serialises on Prisma's advisory lock).
  */
-export async function migrate(databaseUrl: string, opts: MigrateOptions = {}): Promise<MigrateResult> {
+export async function migrate (databaseUrl: string, opts: MigrateOptions = {}): Promise<MigrateResult> {
   const createdDatabase = opts.createDatabase === false ? false : await ensureDatabase(databaseUrl)
   const migrationsList = await readMigrationList(opts.migrationsDir ?? defaultMigrationsDir)
   const { engine, close } = await openSchemaEngine({ connectionString: databaseUrl, log: opts.log })
@@ -45,7 +45,7 @@ export async function migrate(databaseUrl: string, opts: MigrateOptions = {}): P
  * Creates the database named in `databaseUrl` when missing, connecting to the
  * server's `postgres` database to do so. Returns true when it created it.
  */
-export async function ensureDatabase(databaseUrl: string): Promise<boolean> {
+export async function ensureDatabase (databaseUrl: string): Promise<boolean> {
   const { database, adminUrl } = splitDatabaseUrl(databaseUrl)
   const admin = new pg.Client({ connectionString: adminUrl })
   await admin.connect()
@@ -67,7 +67,7 @@ export async function ensureDatabase(databaseUrl: string): Promise<boolean> {
 }
 
 /** Drops the database named in `databaseUrl` (for tests); no error when it is missing. */
-export async function dropDatabase(databaseUrl: string): Promise<void> {
+export async function dropDatabase (databaseUrl: string): Promise<void> {
   const { database, adminUrl } = splitDatabaseUrl(databaseUrl)
   const admin = new pg.Client({ connectionString: adminUrl })
   await admin.connect()
@@ -79,7 +79,7 @@ export async function dropDatabase(databaseUrl: string): Promise<void> {
 }
 
 /** The database name in a postgres URL, and the same URL pointed at the `postgres` database. */
-export function splitDatabaseUrl(databaseUrl: string): { database: string; adminUrl: string } {
+export function splitDatabaseUrl (databaseUrl: string): { database: string; adminUrl: string } {
   const url = new URL(databaseUrl)
   const database = decodeURIComponent(url.pathname.replace(/^\//, ''))
   if (!database) throw new Error('DATABASE_URL names no database')
@@ -89,6 +89,6 @@ export function splitDatabaseUrl(databaseUrl: string): { database: string; admin
   return { database, adminUrl: url.toString() }
 }
 
-function quoteIdent(name: string): string {
+function quoteIdent (name: string): string {
   return `"${name.replaceAll('"', '""')}"`
 }

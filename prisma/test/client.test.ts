@@ -12,6 +12,9 @@ t.test('a transaction left idle past idleInTransactionTimeoutMs is ended by Post
   const id = `s-${randomUUID()}`
   await prisma.session.create({ data: { id, name: 'n', authMethod: 'qrcode', generation: 1n } })
 
+  // The frozen client would hold the lock for a minute; the test thaws it once it has its answer.
+  const thaw = new AbortController()
+  t.teardown(() => thaw.abort())
   let locked!: () => void
   const lockHeld = new Promise<void>((resolve) => (locked = resolve))
   // A client that takes the session row's share lock (as an auth write does) and then stops
@@ -20,19 +23,20 @@ t.test('a transaction left idle past idleInTransactionTimeoutMs is ended by Post
     async (tx) => {
       await tx.$queryRaw`SELECT 1 FROM sessions WHERE id = ${id} FOR SHARE`
       locked()
-      await sleep(4000)
+      await sleep(60_000, undefined, { signal: thaw.signal })
       await tx.$queryRaw`SELECT 1`
     },
-    { maxWait: 5000, timeout: 60_000 },
+    { maxWait: 5000, timeout: 60_000 }
   )
   const frozenResult = frozen.then(() => 'committed', (err: Error) => err.message)
   await lockHeld
 
   // The takeover's claim needs that row: it waits for the lock, and gets it once Postgres ends the
-  // idle transaction, long before the frozen client would have let go (4 s).
+  // idle transaction, long before the frozen client would have let go (a minute).
   const claim = claimSessionGeneration(prisma, id, 2n)
-  const outcome = await Promise.race([claim.then((ok) => ({ ok })), sleep(3000).then(() => ({ ok: 'still blocked after 3 s' }))])
+  const outcome = await Promise.race([claim.then((ok) => ({ ok })), sleep(30_000, undefined, { signal: thaw.signal }).then(() => ({ ok: 'still blocked after 30 s' }))])
   t.same(outcome, { ok: true }, 'the new owner took the session')
+  thaw.abort()
   t.not(await frozenResult, 'committed', 'the frozen transaction did not commit')
   t.equal((await prisma.session.findUniqueOrThrow({ where: { id } })).generation, 2n)
 })

@@ -12,15 +12,15 @@ import { migratedPrisma } from './helpers.ts'
 
 const { prisma } = await migratedPrisma(t)
 
-async function sessionAt(generation: bigint) {
+async function sessionAt (generation: bigint) {
   const id = `s-${randomUUID()}`
   await prisma.session.create({ data: { id, name: 'n', authMethod: 'qrcode', generation } })
   return id
 }
 
-function writeKey(sessionId: string, generation: bigint, id: string) {
+function writeKey (sessionId: string, generation: bigint, id: string) {
   return withSessionGeneration(prisma, sessionId, generation, (tx) =>
-    tx.authKey.create({ data: { sessionId, type: 'pre-key', id, value: { gen: String(generation) } } }),
+    tx.authKey.create({ data: { sessionId, type: 'pre-key', id, value: { gen: String(generation) } } })
   )
 }
 
@@ -45,7 +45,7 @@ t.test('a write after the refused check in the same transaction is rolled back',
       await tx.authKey.create({ data: { sessionId: id, type: 'session', id: 'x', value: {} } })
       await assertSessionGeneration(tx, id, 4n)
     }),
-    StaleGenerationError,
+    StaleGenerationError
   )
   t.equal(await prisma.authKey.count({ where: { sessionId: id } }), 0)
 })
@@ -54,13 +54,13 @@ t.test('withSessionGeneration runs inside a transaction it is given', async (t) 
   const id = await sessionAt(3n)
   await prisma.$transaction(async (tx) => {
     await withSessionGeneration(tx, id, 3n, (inner) =>
-      inner.authCreds.create({ data: { sessionId: id, creds: { ok: true } } }),
+      inner.authCreds.create({ data: { sessionId: id, creds: { ok: true } } })
     )
   })
   t.equal(await prisma.authCreds.count({ where: { sessionId: id } }), 1)
   await t.rejects(
     prisma.$transaction((tx) => withSessionGeneration(tx, id, 2n, async () => 'never')),
-    StaleGenerationError,
+    StaleGenerationError
   )
 })
 
@@ -86,22 +86,37 @@ t.test('generations only move forward', async (t) => {
   t.equal(await claimSessionGeneration(prisma, `s-${randomUUID()}`, 1n), false, 'unknown session')
 })
 
+/** Whether `n` backends of this database wait on a lock (Postgres says so), polled with a generous deadline. */
+async function lockWaiters (n: number): Promise<boolean> {
+  const until = Date.now() + 10_000
+  for (;;) {
+    const [{ waiting }] = await prisma.$queryRaw<Array<{ waiting: bigint }>>`
+      SELECT count(*) AS waiting FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`
+    if (Number(waiting) >= n) return true
+    if (Date.now() >= until) return false
+    await sleep(20)
+  }
+}
+
 t.test('a takeover waits for an in-flight write of the old owner to commit', async (t) => {
   const id = await sessionAt(1n)
   let releaseWrite!: () => void
-  const held = new Promise<void>((r) => (releaseWrite = r))
+  const held = new Promise<void>((resolve) => (releaseWrite = resolve))
+  let wrote!: () => void
+  const written = new Promise<void>((resolve) => (wrote = resolve))
   const order: string[] = []
   const write = withSessionGeneration(prisma, id, 1n, async (tx) => {
     await tx.authKey.create({ data: { sessionId: id, type: 'pre-key', id: 'in-flight', value: {} } })
+    wrote()
     await held
     order.push('write committed')
   })
-  await sleep(100)
+  await written
   const takeover = claimSessionGeneration(prisma, id, 2n).then((ok) => {
     order.push('takeover done')
     return ok
   })
-  await sleep(200)
+  t.ok(await lockWaiters(1), 'the takeover waits on the writer\'s lock')
   t.same(order, [], 'the takeover blocks on the writer')
   releaseWrite()
   await write
@@ -113,14 +128,17 @@ t.test('a takeover waits for an in-flight write of the old owner to commit', asy
 t.test('an old owner whose check waited on a takeover is refused once it commits', async (t) => {
   const id = await sessionAt(1n)
   let commitTakeover!: () => void
-  const gate = new Promise<void>((r) => (commitTakeover = r))
+  const gate = new Promise<void>((resolve) => (commitTakeover = resolve))
+  let claimed!: () => void
+  const claimMade = new Promise<void>((resolve) => (claimed = resolve))
   const takeover = prisma.$transaction(async (tx) => {
     await claimSessionGeneration(tx, id, 2n)
+    claimed()
     await gate
   })
-  await sleep(100)
+  await claimMade
   const late = writeKey(id, 1n, 'late').catch((e: unknown) => e)
-  await sleep(200)
+  t.ok(await lockWaiters(1), 'the old owner\'s check waits on the takeover')
   commitTakeover()
   await takeover
   t.ok((await late) instanceof StaleGenerationError)

@@ -10,7 +10,7 @@ interface Teardown {
 const serverUrl = process.env.TEST_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres'
 
 /** URL of a database that does not exist yet, unique to this call; dropped at teardown. */
-export function freshDatabaseUrl(t: Teardown): string {
+export function freshDatabaseUrl (t: Teardown): string {
   const url = new URL(serverUrl)
   url.pathname = `/wss_db_test_${randomUUID().replaceAll('-', '').slice(0, 16)}`
   const databaseUrl = url.toString()
@@ -19,7 +19,7 @@ export function freshDatabaseUrl(t: Teardown): string {
 }
 
 /** A migrated fresh database and a client on it, both cleaned up at teardown. */
-export async function migratedPrisma(t: Teardown): Promise<{ prisma: PrismaClient; databaseUrl: string }> {
+export async function migratedPrisma (t: Teardown): Promise<{ prisma: PrismaClient; databaseUrl: string }> {
   const databaseUrl = freshDatabaseUrl(t)
   await migrate(databaseUrl)
   const prisma = createPrisma(databaseUrl, { poolSize: 4 })

@@ -11,7 +11,7 @@ import { freshDatabaseUrl } from './helpers.ts'
 const connectionString = process.env.TEST_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres'
 
 /** A copy of the committed migrations and schema to change freely. */
-async function workspace(t: Test) {
+async function workspace (t: Test) {
   const dir = await mkdtemp(path.join(tmpdir(), 'wss-db-'))
   t.teardown(() => rm(dir, { recursive: true, force: true }))
   const migrationsDir = path.join(dir, 'migrations')

@@ -8,7 +8,7 @@ import { defaultMigrationsDir, readMigrationList } from '../src/schema-engine.ts
 import { hasUnmigratedChanges } from '../src/make-migration.ts'
 import { freshDatabaseUrl } from './helpers.ts'
 
-async function query<R extends pg.QueryResultRow>(databaseUrl: string, sql: string): Promise<R[]> {
+async function query<R extends pg.QueryResultRow> (databaseUrl: string, sql: string): Promise<R[]> {
   const client = new pg.Client({ connectionString: databaseUrl })
   await client.connect()
   try {
@@ -29,7 +29,7 @@ t.test('migrate creates the database and applies every committed migration', asy
 
   const tables = await query<{ tablename: string }>(
     databaseUrl,
-    "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename",
+    "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename"
   )
   t.same(tables.map((r) => r.tablename), [
     '_prisma_migrations',
@@ -46,7 +46,7 @@ t.test('migrate creates the database and applies every committed migration', asy
     databaseUrl,
     `SELECT migration_name, checksum, finished_at IS NOT NULL AS finished,
             applied_steps_count AS steps, rolled_back_at IS NOT NULL AS rolled
-       FROM _prisma_migrations ORDER BY migration_name`,
+       FROM _prisma_migrations ORDER BY migration_name`
   )
   t.equal(rows.length, migrationDirectories.length)
   for (const row of rows) {

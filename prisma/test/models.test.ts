@@ -5,7 +5,7 @@ import { migratedPrisma } from './helpers.ts'
 
 const { prisma } = await migratedPrisma(t)
 
-function newSession(id = `s-${randomUUID()}`) {
+function newSession (id = `s-${randomUUID()}`) {
   return prisma.session.create({ data: { id, name: 'Shop', authMethod: 'pairing', phoneNumber: '4915112345678' } })
 }
 
@@ -50,7 +50,7 @@ t.test('auth creds and keys: JSON round-trip, keyed by (session, type, id)', asy
   await t.rejects(
     prisma.authKey.create({ data: { sessionId: s.id, type: 'pre-key', id: '1', value: {} } }),
     { code: 'P2002' },
-    'one row per (session, type, id)',
+    'one row per (session, type, id)'
   )
   await prisma.authKey.update({
     where: { sessionId_type_id: { sessionId: s.id, type: 'session', id: '1' } },
@@ -105,7 +105,7 @@ t.test('upload and status: bytes, arrays, upload link', async (t) => {
   await t.rejects(
     prisma.status.create({ data: { id: randomUUID(), sessionId: s.id, type: 'text', content: 'again', idempotencyKey: 'k1' } }),
     { code: 'P2002' },
-    'an idempotency key is used once per session',
+    'an idempotency key is used once per session'
   )
   // Without a key, nothing is unique.
   await prisma.status.create({ data: { id: randomUUID(), sessionId: s.id, type: 'text', content: 'a' } })
@@ -135,7 +135,7 @@ t.test('status viewers: the first view is kept', async (t) => {
   t.equal(b.count, 0)
   await t.rejects(
     prisma.statusViewer.create({ data: { statusId, viewerNumber: '4915100000001', sessionId: s.id, viewedAt: later } }),
-    { code: 'P2002' },
+    { code: 'P2002' }
   )
   const rows = await prisma.statusViewer.findMany({ where: { statusId } })
   t.equal(rows.length, 1)
@@ -143,7 +143,7 @@ t.test('status viewers: the first view is kept', async (t) => {
   t.equal(rows[0]!.played, false)
   t.equal(
     await prisma.statusViewer.count({ where: { sessionId: s.id } }),
-    1,
+    1
   )
 })
 

@@ -30,6 +30,8 @@ export interface AppOptions {
   prisma: PrismaClient
   /** Resolves when the database answers; rejects otherwise. Default: `SELECT 1` through `prisma`. */
   checkDatabase?: () => Promise<void>
+  /** The clock caches age by; tests pass a fake one. Default: Date.now. */
+  now?: () => number
 }
 
 declare module 'fastify' {
@@ -85,7 +87,7 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions) {
   // Services: handlers call these, never Prisma or Redis directly.
   await fastify.register(eventPublisher)
   await fastify.register(commandBus, { subscriber: opts.subscriber })
-  await fastify.register(sessions)
+  await fastify.register(sessions, opts.now === undefined ? {} : { now: opts.now })
   await fastify.register(statuses)
   await fastify.register(uploads)
   await fastify.register(health)

@@ -4,7 +4,7 @@ import type { Config } from './config.ts'
 import { maskApiKeyInUrl } from './lib/api-key.ts'
 
 /** Header paths that carry credentials, wherever a request or response is logged. */
-export const REDACT_PATHS = [
+const REDACT_PATHS = [
   'req.headers.authorization',
   'req.headers["x-api-key"]',
   'req.headers.cookie',

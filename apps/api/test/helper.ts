@@ -24,8 +24,15 @@ export interface BuildOptions {
   env?: Record<string, string>
   /** A migrated database (see {@link testDatabase}); without it the app gets a client that is never used. */
   db?: TestDatabase
-  /** Overrides the database check; without `db` it defaults to "ok". */
+  /**
+   * Without `db`, the database the app's client points at (default: the test server's own
+   * `postgres` database, so the readiness check really queries Postgres).
+   */
+  databaseUrl?: string
+  /** Overrides the database check (a check that never answers); default: the app's real `SELECT 1`. */
   checkDatabase?: () => Promise<void>
+  /** The clock the app's caches age by (a fake one makes cache tests independent of load). */
+  now?: () => number
   /** Adds test-only routes or plugins before the app is ready. */
   extend?: (fastify: FastifyInstance) => Promise<void> | void
   /** Listen on an ephemeral port (socket tests). */
@@ -75,17 +82,18 @@ export async function build (t: Tap, options: BuildOptions = {}): Promise<Fastif
 
   let prisma = options.db?.prisma
   if (prisma === undefined) {
-    // Connects lazily, and nothing in such a test queries it.
-    const unused = createPrisma(new URL('/wss_api_test_unused', DATABASE_SERVER_URL).toString(), { poolSize: 1 })
-    t.teardown(() => unused.$disconnect())
-    prisma = unused
+    // Connects lazily: only the readiness check queries it.
+    const server = createPrisma(options.databaseUrl ?? DATABASE_SERVER_URL, { poolSize: 1 })
+    t.teardown(() => server.$disconnect())
+    prisma = server
   }
   await fastify.register(fp(app), {
     config,
     redis,
     subscriber,
     prisma,
-    checkDatabase: options.checkDatabase ?? (options.db === undefined ? async () => {} : undefined)
+    ...(options.checkDatabase === undefined ? {} : { checkDatabase: options.checkDatabase }),
+    ...(options.now === undefined ? {} : { now: options.now })
   })
   await options.extend?.(fastify)
   if (options.redisDown !== true) {
@@ -117,11 +125,37 @@ export async function createPublisher (t: Tap): Promise<Redis> {
 }
 
 /** Resolves with the first value `register` hands its callback, or rejects after `ms`. */
-export function nextValue<T> (register: (cb: (value: T) => void) => void, ms = 2000, what = 'value'): Promise<T> {
+export function nextValue<T> (register: (cb: (value: T) => void) => void, ms = 10_000, what = 'value'): Promise<T> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no ${what} within ${ms} ms`)), ms)
     register(value => { clearTimeout(timer); resolve(value) })
   })
+}
+
+/**
+ * Polls `check` until it holds; false once `ms` (generous: a loaded machine is slow) have passed.
+ * For "it happens"; a "does not happen" check needs an event that proves the moment has passed.
+ */
+export async function eventually (check: () => Promise<boolean> | boolean, ms = 10_000, everyMs = 20): Promise<boolean> {
+  const until = Date.now() + ms
+  for (;;) {
+    if (await check()) return true
+    if (Date.now() >= until) return false
+    await sleep(everyMs)
+  }
+}
+
+/** A hand-driven clock for {@link BuildOptions.now}: starts at the real time and moves only when told. */
+export function fakeClock () {
+  let at = Date.now()
+  return { now: () => at, advance: (ms: number) => { at += ms } }
+}
+
+/** Settles like `promise`, or rejects once `ms` have passed: a bound on a hang, never a speed claim (keep `ms` >= 5000). */
+export function settlesWithin<T> (promise: Promise<T>, ms: number, what = 'answer'): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_resolve, reject) => { timer = setTimeout(() => reject(new Error(`no ${what} within ${ms} ms`)), ms) })
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
 }
 
 /** Resolves after `ms`. */

@@ -4,7 +4,7 @@ import { once } from 'node:events'
 import { statSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { Redis } from 'ioredis'
-import { auth, build, registerWorker, sleep, testDatabase } from './helper.ts'
+import { auth, build, eventually, registerWorker, settlesWithin, sleep, testDatabase } from './helper.ts'
 import { closeRedisClients } from '../src/redis.ts'
 
 // A private redis-server that the test may stop and start; the shared one is never touched.
@@ -21,7 +21,7 @@ async function startRedis (port: number): Promise<ChildProcess> {
   const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'ignore'] })
   let out = ''
   child.stdout!.on('data', chunk => { out += chunk.toString() })
-  for (let i = 0; i < 50 && !out.includes('Ready to accept connections'); i++) await sleep(100)
+  for (let i = 0; i < 150 && !out.includes('Ready to accept connections'); i++) await sleep(100)
   if (!out.includes('Ready to accept connections')) throw new Error('redis-server did not start')
   return child
 }
@@ -32,14 +32,8 @@ async function stopRedis (child: ChildProcess): Promise<void> {
   await once(child, 'exit')
 }
 
-async function waitFor (check: () => Promise<boolean>, ms: number): Promise<boolean> {
-  const until = Date.now() + ms
-  while (Date.now() < until) {
-    if (await check()) return true
-    await sleep(100)
-  }
-  return false
-}
+// Generous: a loaded machine reconnects slowly; what counts is that it happens by itself.
+const waitFor = (check: () => Promise<boolean>) => eventually(check, 15_000, 100)
 
 t.test('the node reports Redis down during an outage and heals by itself', { skip: spawnable() ? false : 'no redis-server binary' }, async t => {
   const port = await freePort()
@@ -50,11 +44,11 @@ t.test('the node reports Redis down during an outage and heals by itself', { ski
 
   t.equal(await readyz(), 200)
   await stopRedis(redis)
-  t.ok(await waitFor(async () => (await readyz()) === 503, 2000), '503 while Redis is down')
+  t.ok(await waitFor(async () => (await readyz()) === 503), '503 while Redis is down')
 
   redis = await startRedis(port)
-  t.ok(await waitFor(async () => (await readyz()) === 200, 5000), '200 again once Redis is back')
-  t.ok(await waitFor(async () => (await app.redis.pubsub('NUMSUB', app.events.channel))[1] === 1, 5000),
+  t.ok(await waitFor(async () => (await readyz()) === 200), '200 again once Redis is back')
+  t.ok(await waitFor(async () => (await app.redis.pubsub('NUMSUB', app.events.channel))[1] === 1),
     'the event subscription came back too')
 })
 
@@ -77,17 +71,16 @@ t.test('commands answer 503 at once while Redis is down, and are queued again on
   await worker()
   t.equal(await restart(), 'WORKER_TIMEOUT', 'queued while Redis is up')
   await stopRedis(redis)
-  await sleep(200)
-  const started = performance.now()
-  t.equal(await restart(), 'DEPENDENCY_UNAVAILABLE', '503 while Redis is down')
-  t.ok(performance.now() - started < 1500, 'without waiting for Redis')
+  t.ok(await waitFor(async () => app.redis.status !== 'ready'), 'the node noticed')
+  // Redis stays down until the test starts it again: a command that waited for it would not answer.
+  t.equal(await settlesWithin(restart(), 10_000), 'DEPENDENCY_UNAVAILABLE', '503 while Redis is down')
 
   redis = await startRedis(port)
   // The private server keeps nothing: the worker registers again, as a real one would.
   t.ok(await waitFor(async () => {
     try { await worker(); return true } catch { return false }
-  }, 5000))
-  t.ok(await waitFor(async () => (await restart()) === 'WORKER_TIMEOUT', 5000), 'commands are queued again')
+  }))
+  t.ok(await waitFor(async () => (await restart()) === 'WORKER_TIMEOUT'), 'commands are queued again')
 })
 
 function spawnable (): boolean {

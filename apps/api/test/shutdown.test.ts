@@ -1,7 +1,7 @@
 import t from 'tap'
 import WebSocket from 'ws'
 import { io as connect } from 'socket.io-client'
-import { baseUrl, build, KEY, nextValue } from './helper.ts'
+import { baseUrl, build, KEY, nextValue, settlesWithin } from './helper.ts'
 
 t.test('close() ends Socket.IO and WebSocket clients promptly', async t => {
   const app = await build(t, { listen: true })
@@ -16,13 +16,12 @@ t.test('close() ends Socket.IO and WebSocket clients promptly', async t => {
     nextValue<void>(cb => ws.once('open', () => cb()))
   ])
 
-  const socketGone = nextValue<string>(cb => socket.once('disconnect', cb), 3000, 'socket.io disconnect')
-  const wsGone = nextValue<number>(cb => ws.once('close', cb), 3000, 'websocket close')
-  const started = performance.now()
+  const socketGone = nextValue<string>(cb => socket.once('disconnect', cb), 10_000, 'socket.io disconnect')
+  const wsGone = nextValue<number>(cb => ws.once('close', cb), 10_000, 'websocket close')
   app.readiness.markUnready()
   t.equal((await app.inject({ method: 'GET', url: '/readyz' })).statusCode, 503, 'unready before intake stops')
-  await app.close()
-  t.ok(performance.now() - started < 2000, 'close did not wait on open sockets')
+  // The clients never leave by themselves: a close that waited on them would never end.
+  await settlesWithin(app.close(), 10_000, 'close with clients still connected')
   await socketGone
   await wsGone
   t.not(app.server.listening, true, 'no longer listening')

@@ -16,6 +16,7 @@ guardConsole(logger)
 process.on('unhandledRejection', err => logger.error({ err }, 'unhandled rejection'))
 startWatchdog(config.WATCHDOG_MS, config.WORKER_ID, err => logger.error({ err }, 'the watchdog thread failed: a frozen event loop will not be noticed'))
 
+// eslint-disable-next-line prefer-const -- assigned below, after the stop handlers that read it (a stop may come first)
 let manager: Awaited<ReturnType<typeof createWorkerManager>> | undefined
 let stopping = false
 let stopReason: string | undefined

@@ -3,6 +3,16 @@ import { randomUUID } from 'node:crypto'
 import { Redis } from 'ioredis'
 import { createOwnerRegistry } from '../src/index.ts'
 
+/** Polls until the check holds; false after a generous deadline. */
+async function eventually (check: () => Promise<boolean>, ms = 10_000): Promise<boolean> {
+  const until = Date.now() + ms
+  while (!(await check())) {
+    if (Date.now() >= until) return false
+    await new Promise(resolve => setTimeout(resolve, 20))
+  }
+  return true
+}
+
 const redisUrl = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
 
 /** A Redis client and a key prefix of this test's own, both cleaned up at teardown. */
@@ -56,7 +66,7 @@ t.test('a lock is exclusive until its holder releases it or it expires; only the
   t.notOk(await registry.lock('sweep', 'w2', 60_000), 'still held by w1')
   t.ok(await registry.unlock('sweep', 'w1'), 'w1 releases it')
   t.ok(await registry.lock('sweep', 'w2', 100), 'w2 takes it at once')
-  await new Promise(resolve => setTimeout(resolve, 150))
+  t.ok(await eventually(async () => await redis.exists(`${prefix}:lock:sweep`) === 0), 'the lock expires by itself')
   t.notOk(await registry.unlock('sweep', 'w2'), 'an expired lock is not released twice')
   t.ok(await registry.lock('sweep', 'w1', 60_000), 'and can be taken again')
 })
@@ -66,11 +76,12 @@ t.test('nextLeaseExpiry tells when the first listed liveness key runs out', asyn
   const registry = createOwnerRegistry(redis, prefix)
   t.equal(await registry.nextLeaseExpiry(), undefined, 'no workers')
   await redis.sadd(`${prefix}:workers`, 'a', 'b', 'gone')
-  await redis.set(`${prefix}:worker:a`, '{}', 'PX', 8000)
-  await redis.set(`${prefix}:worker:b`, '{}', 'PX', 3000)
+  // Leases minutes apart, so however slow the machine the two answers cannot be confused.
+  await redis.set(`${prefix}:worker:a`, '{}', 'PX', 600_000)
+  await redis.set(`${prefix}:worker:b`, '{}', 'PX', 300_000)
   const left = await registry.nextLeaseExpiry()
-  t.ok(left !== undefined && left > 2500 && left <= 3000, `b's key first (${left} ms)`)
+  t.ok(left !== undefined && left > 240_000 && left <= 300_000, `b's key first (${left} ms)`)
   await redis.del(`${prefix}:worker:b`)
   const next = await registry.nextLeaseExpiry()
-  t.ok(next !== undefined && next > 7000 && next <= 8000, `then a's (${next} ms); a listed worker without a key is skipped`)
+  t.ok(next !== undefined && next > 540_000 && next <= 600_000, `then a's (${next} ms); a listed worker without a key is skipped`)
 })

@@ -45,6 +45,7 @@ export class SimClient {
   viewStatus (phone: string, id: string, opts: { viewers?: string[], at?: number | string, by?: 'pn' | 'lid', played?: boolean } = {}) {
     return this.call<{ viewers: number, delivered: number, queued: number }>('POST', `/sim/accounts/${phone}/statuses/${encodeURIComponent(id)}/views`, opts)
   }
+
   /** The viewers view P's next status the moment it is acknowledged (the early-receipt path). */
   viewNextStatusInstantly (phone: string, viewers: string[], by: 'pn' | 'lid' = 'pn') { return this.call<{ armed: boolean }>('POST', `/sim/accounts/${phone}/instant-views`, { viewers, by }) }
   connections () { return this.call<Record<string, DeviceLog>>('GET', '/sim/connections') }

@@ -6,7 +6,7 @@ type Params = Record<string, string>
 type Handler = (ctx: { params: Params, body: any, query: URLSearchParams }) => unknown | Promise<unknown>
 
 /** The public view of an account (no private keys). */
-export function accountView (a: AccountState) {
+function accountView (a: AccountState) {
   return {
     phone: a.phone,
     lid: a.lid,

@@ -1,5 +1,5 @@
 import { Curve, signedKeyPair } from '@whiskeysockets/baileys'
-import { randomBytes, randomInt } from 'node:crypto'
+import { randomInt } from 'node:crypto'
 
 /** A Curve25519 key pair as Baileys represents it (32-byte public key, no type prefix). */
 export interface KeyPair { public: Buffer, private: Buffer }
@@ -17,4 +17,3 @@ export const newSignedPreKey = (identity: KeyPair, keyId: number): SignedPreKey 
 export const newRegistrationId = () => randomInt(1, 16380)
 
 /** Random bytes as base64. */
-export const randomB64 = (n: number) => randomBytes(n).toString('base64')

@@ -55,11 +55,13 @@ t.test('faults as the client reports them', async t => {
     const auth = cloneAuth(client.auth)
     client.end()
     await client.closed
-    await s.client.refuseConnections(1500)
+    // Long enough that the attempt below lands inside the period however loaded the machine is.
+    const { refuseUntil } = await s.client.refuseConnections(5000)
     const refused = connectClient(s.settings, cloneAuth(auth))
     const code = await refused.closed
     t.ok(code !== undefined && code !== DisconnectReason.loggedOut, `refused without a logout (${String(code)})`)
-    await new Promise(resolve => setTimeout(resolve, 1600))
+    // Waits out the period the simulator announced (same machine, same clock).
+    await new Promise(resolve => setTimeout(resolve, Math.max(0, Date.parse(refuseUntil) - Date.now()) + 50))
     const later = connectClient(s.settings, auth)
     await later.waitFor(u => u.connection === 'open')
     t.pass('accepted once the period is over')
@@ -104,7 +106,7 @@ t.test('a burst of read and played receipts for a video, queued while the device
   const seen = new Map<string, MessageUserReceiptUpdate>()
   back.sock.ev.on('message-receipt.update', updates => { for (const u of updates) seen.set(u.receipt.userJid!, u) })
   await back.waitFor(u => u.connection === 'open')
-  for (let i = 0; i < 100 && seen.size < 300; i++) await new Promise(resolve => setTimeout(resolve, 50))
+  for (let i = 0; i < 200 && seen.size < 300; i++) await new Promise(resolve => setTimeout(resolve, 50))
   t.equal(seen.size, 300, 'every viewer reached the client after it came back')
   t.ok([...seen.values()].every(u => u.receipt.readTimestamp === at / 1000), 'with the view time')
 })

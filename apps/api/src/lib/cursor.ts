@@ -1,7 +1,7 @@
 import { fieldError } from './validation.ts'
 
 /** Page size when a list is given a cursor but no limit. */
-export const DEFAULT_PAGE_SIZE = 100
+const DEFAULT_PAGE_SIZE = 100
 
 export interface Page { take: number, after: unknown[] | null }
 
@@ -15,7 +15,7 @@ export function readPage (query: { limit?: number, cursor?: string }): Page | nu
   return { take: query.limit ?? DEFAULT_PAGE_SIZE, after: query.cursor === undefined ? null : decodeCursor(query.cursor) }
 }
 
-export function encodeCursor (key: unknown[]): string {
+function encodeCursor (key: unknown[]): string {
   return Buffer.from(JSON.stringify(key), 'utf8').toString('base64url')
 }
 

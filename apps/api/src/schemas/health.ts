@@ -6,7 +6,7 @@ const Count = Type.Integer({ minimum: 0 })
 const Nullable = <T extends ReturnType<typeof Type.Object>>(schema: T) => Type.Union([schema, Type.Null()])
 
 /** One session's footprint in the database, in bytes (`pg_column_size` of its rows). */
-export const SessionStorageSchema = Type.Object({
+const SessionStorageSchema = Type.Object({
   sessionId: SessionIdSchema,
   authBytes: Count,
   statusBytes: Count,

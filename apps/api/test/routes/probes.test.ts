@@ -1,8 +1,11 @@
 import t from 'tap'
-import { build } from '../helper.ts'
+import { build, settlesWithin } from '../helper.ts'
+
+// Nothing listens here: a real client gets a real refusal.
+const CLOSED_DATABASE = 'postgresql://postgres@127.0.0.1:5439/postgres'
 
 t.test('/healthz is 200 without touching dependencies', async t => {
-  const app = await build(t, { checkDatabase: async () => { throw new Error('db down') } })
+  const app = await build(t, { databaseUrl: CLOSED_DATABASE })
   const res = await app.inject({ method: 'GET', url: '/healthz' })
   t.equal(res.statusCode, 200)
   t.same(res.json(), { status: 'ok' })
@@ -15,8 +18,8 @@ t.test('/readyz is 200 when the database and Redis answer', async t => {
   t.same(res.json(), { status: 'ready', checks: { database: 'ok', redis: 'ok' } })
 })
 
-t.test('/readyz is 503 naming the database when its check throws', async t => {
-  const app = await build(t, { checkDatabase: async () => { throw new Error('ECONNREFUSED 127.0.0.1:5432') } })
+t.test('/readyz is 503 naming the database when it refuses connections', async t => {
+  const app = await build(t, { databaseUrl: CLOSED_DATABASE })
   const res = await app.inject({ method: 'GET', url: '/readyz' })
   t.equal(res.statusCode, 503)
   t.same(res.json(), { status: 'unavailable', checks: { database: 'down', redis: 'ok' } })
@@ -25,11 +28,10 @@ t.test('/readyz is 503 naming the database when its check throws', async t => {
 
 t.test('/readyz does not hang on a database check that never answers', async t => {
   const app = await build(t, { checkDatabase: () => new Promise(() => {}) })
-  const started = performance.now()
-  const res = await app.inject({ method: 'GET', url: '/readyz' })
+  // The check never settles: only the probe's own timeout can answer.
+  const res = await settlesWithin(app.inject({ method: 'GET', url: '/readyz' }), 10_000)
   t.equal(res.statusCode, 503)
   t.equal(res.json().checks.database, 'down')
-  t.ok(performance.now() - started < 2000, 'bounded by the check timeout')
 })
 
 t.test('/readyz is 503 once the node is marked unready for shutdown', async t => {

@@ -64,7 +64,7 @@ const DEFAULT_TX = { maxWait: 10_000, timeout: 30_000 }
 
 const serialize = (value: unknown): string => JSON.stringify(value, BufferJSON.replacer)
 
-function revive<T extends keyof SignalDataTypeMap>(type: T, text: string): SignalDataTypeMap[T] {
+function revive<T extends keyof SignalDataTypeMap> (type: T, text: string): SignalDataTypeMap[T] {
   const value: unknown = JSON.parse(text, BufferJSON.reviver)
   // As useMultiFileAuthState does: Baileys expects a protobuf instance here.
   if (type === 'app-state-sync-key') {
@@ -73,12 +73,12 @@ function revive<T extends keyof SignalDataTypeMap>(type: T, text: string): Signa
   return value as SignalDataTypeMap[T]
 }
 
-export function createAuthStore(deps: AuthStoreDeps): AuthStore {
+export function createAuthStore (deps: AuthStoreDeps): AuthStore {
   const { prisma, logger } = deps
   const cache = deps.cache ?? createSharedKeyCache()
   const txOptions = { ...DEFAULT_TX, ...deps.transaction }
 
-  async function open(sessionId: string, generation: Generation): Promise<SessionAuth> {
+  async function open (sessionId: string, generation: Generation): Promise<SessionAuth> {
     // Another owner may have written this session since we last cached it.
     cache.evictSession(sessionId)
     const rows = await prisma.$queryRaw<Array<{ creds: string }>>`
@@ -119,7 +119,7 @@ export function createAuthStore(deps: AuthStoreDeps): AuthStore {
     }
 
     const keys: PostgresKeyStore = {
-      async get(type, ids) {
+      async get (type, ids) {
         const out: { [id: string]: SignalDataTypeMap[typeof type] } = {}
         const missing: string[] = []
         for (const id of new Set(ids)) {
@@ -146,7 +146,7 @@ export function createAuthStore(deps: AuthStoreDeps): AuthStore {
         return out
       },
 
-      set(data: SignalDataSet) {
+      set (data: SignalDataSet) {
         const upTypes: string[] = []
         const upIds: string[] = []
         const upValues: string[] = []
@@ -203,7 +203,7 @@ export function createAuthStore(deps: AuthStoreDeps): AuthStore {
               deleted: delIds.length,
               ms: Math.round(performance.now() - started),
             },
-            'auth keys written',
+            'auth keys written'
           )
         })
       },
@@ -212,7 +212,7 @@ export function createAuthStore(deps: AuthStoreDeps): AuthStore {
     // A save that has not started yet writes the newest creds anyway, so
     // callers that arrive meanwhile share it instead of queueing another.
     let pendingSave: Promise<void> | undefined
-    function saveCreds(): Promise<void> {
+    function saveCreds (): Promise<void> {
       if (cleared) return dropped('auth creds write', 1)
       if (pendingSave) return pendingSave
       const save = serial(async () => {
@@ -235,7 +235,7 @@ export function createAuthStore(deps: AuthStoreDeps): AuthStore {
       return save
     }
 
-    function clear(): Promise<void> {
+    function clear (): Promise<void> {
       cleared = true
       return serial(async () => {
         try {

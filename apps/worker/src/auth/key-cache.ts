@@ -39,7 +39,7 @@ const ABSENT = Symbol('absent')
 // Cannot occur in a session id, a key type or a Baileys key id.
 const SEP = '\u0000'
 
-export function createSharedKeyCache(opts: SharedKeyCacheOptions = {}): SharedKeyCache {
+export function createSharedKeyCache (opts: SharedKeyCacheOptions = {}): SharedKeyCache {
   const max = opts.max ?? DEFAULT_KEY_CACHE_MAX
   if (!Number.isInteger(max) || max < 1) throw new RangeError(`key cache max must be a positive integer, got ${max}`)
   const lru = new LRUCache<string, string | typeof ABSENT>({ max })
@@ -50,27 +50,27 @@ export function createSharedKeyCache(opts: SharedKeyCacheOptions = {}): SharedKe
 
   return {
     max,
-    get size() {
+    get size () {
       return lru.size
     },
-    get(sessionId, generation, type, id) {
+    get (sessionId, generation, type, id) {
       const hit = lru.get(keyOf(sessionId, generation, type, id))
       return hit === ABSENT ? null : hit
     },
-    set(sessionId, generation, type, id, value) {
+    set (sessionId, generation, type, id, value) {
       lru.set(keyOf(sessionId, generation, type, id), value ?? ABSENT)
     },
-    delete(sessionId, generation, type, id) {
+    delete (sessionId, generation, type, id) {
       lru.delete(keyOf(sessionId, generation, type, id))
     },
-    evictSession(sessionId) {
+    evictSession (sessionId) {
       const prefix = `${sessionId}${SEP}`
       // Collected first: deleting while lru-cache iterates is not safe.
       const doomed: string[] = []
       for (const key of lru.keys()) if (key.startsWith(prefix)) doomed.push(key)
       for (const key of doomed) lru.delete(key)
     },
-    clear() {
+    clear () {
       lru.clear()
     },
   }

@@ -35,7 +35,6 @@ export interface OwnershipOptions {
   onError? (err: unknown): void
 }
 
-
 /** Creates the ownership client of one worker process. */
 export function createOwnership (opts: OwnershipOptions) {
   const { redis, workerId } = opts

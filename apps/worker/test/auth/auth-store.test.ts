@@ -63,15 +63,15 @@ t.test('keys round-trip: Buffers, deletes by null, app-state-sync-key as protobu
   const pk = Curve.generateKeyPair()
   const session = randomBytes(300)
   await auth.state.keys.set({
-    'pre-key': { '1': pk, '2': Curve.generateKeyPair() },
+    'pre-key': { 1: pk, 2: Curve.generateKeyPair() },
     session: { '15550002222.0': session },
     'sender-key-memory': { 'status@broadcast': { '15550002222:0@s.whatsapp.net': true } },
     'app-state-sync-key': {
       AAAAAQ: { keyData: randomBytes(32), fingerprint: { rawId: 7, currentIndex: 1, deviceIndexes: [0, 1] }, timestamp: 1767225600 },
     },
-    'lid-mapping': { '15550002222': '123456789@lid' },
+    'lid-mapping': { 15550002222: '123456789@lid' },
   })
-  await auth.state.keys.set({ 'pre-key': { '2': null } })
+  await auth.state.keys.set({ 'pre-key': { 2: null } })
 
   const fresh = await createAuthStore({ prisma: prismaOn(t, databaseUrl), logger }).open(sessionId, 1)
   const keys = fresh.state.keys
@@ -82,7 +82,7 @@ t.test('keys round-trip: Buffers, deletes by null, app-state-sync-key as protobu
   t.same(await keys.get('sender-key-memory', ['status@broadcast']), {
     'status@broadcast': { '15550002222:0@s.whatsapp.net': true },
   })
-  t.same(await keys.get('lid-mapping', ['15550002222']), { '15550002222': '123456789@lid' })
+  t.same(await keys.get('lid-mapping', ['15550002222']), { 15550002222: '123456789@lid' })
   const { AAAAAQ: sync } = await keys.get('app-state-sync-key', ['AAAAAQ'])
   t.ok(sync instanceof proto.Message.AppStateSyncKeyData, 'revived with AppStateSyncKeyData.fromObject')
   t.equal(sync!.fingerprint?.rawId, 7)
@@ -99,7 +99,7 @@ t.test('fencing: an owner that lost the session cannot write', async (t) => {
 
   t.equal(await claimSessionGeneration(prisma, sessionId, 2), true, 'a new owner took the session')
 
-  await t.rejects(old.state.keys.set({ 'pre-key': { '1': null, '9': Curve.generateKeyPair() }, session: { a: randomBytes(40) } }), StaleGenerationError)
+  await t.rejects(old.state.keys.set({ 'pre-key': { 1: null, 9: Curve.generateKeyPair() }, session: { a: randomBytes(40) } }), StaleGenerationError)
   old.state.creds.nextPreKeyId = 999
   await t.rejects(old.saveCreds(), StaleGenerationError)
   await t.rejects(old.clear(), StaleGenerationError)
@@ -108,7 +108,7 @@ t.test('fencing: an owner that lost the session cannot write', async (t) => {
   t.ok((await old.state.keys.get('pre-key', ['1']))['1'], "the refused delete did not reach the old owner's cache")
 
   const current = await createAuthStore({ prisma, logger }).open(sessionId, 2)
-  await current.state.keys.set({ 'pre-key': { '1': null } })
+  await current.state.keys.set({ 'pre-key': { 1: null } })
   t.equal((await keyRows(prisma, sessionId)).has('pre-key/1'), false, 'the current owner writes')
 })
 
@@ -117,7 +117,7 @@ t.test('a batch lands whole or not at all', async (t) => {
   // row. Inside one transaction that undoes the whole batch; written
   // statement by statement (or row by row), the parts that committed before
   // the poisoned one stay, whichever order the statements run in.
-  await prisma.$executeRawUnsafe(`CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'poisoned row'; END $$`)
+  await prisma.$executeRawUnsafe('CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION \'poisoned row\'; END $$')
   await prisma.$executeRawUnsafe(`CREATE CONSTRAINT TRIGGER poison_upsert AFTER INSERT OR UPDATE ON auth_keys
     DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (NEW.id = 'poison') EXECUTE FUNCTION poison()`)
   await prisma.$executeRawUnsafe(`CREATE CONSTRAINT TRIGGER poison_delete AFTER DELETE ON auth_keys
@@ -238,7 +238,7 @@ t.test('the cache', async (t) => {
     const counting = countingPrisma(prisma)
     const sessionId = await createSession(prisma)
     const auth = await createAuthStore({ prisma: counting.prisma, logger }).open(sessionId, 1)
-    await auth.state.keys.set({ session: { known: randomBytes(40) }, 'pre-key': { '1': null } })
+    await auth.state.keys.set({ session: { known: randomBytes(40) }, 'pre-key': { 1: null } })
 
     let n = counting.count()
     t.same(Object.keys(await auth.state.keys.get('session', ['known'])), ['known'])
@@ -267,7 +267,7 @@ t.test('the cache', async (t) => {
     t.equal(cache.size, 20, 'both sessions in one cache, apart')
     t.not(
       Buffer.from((await authA.state.keys.get('pre-key', ['1']))['1']!.private).toString('hex'),
-      Buffer.from((await authB.state.keys.get('pre-key', ['1']))['1']!.private).toString('hex'),
+      Buffer.from((await authB.state.keys.get('pre-key', ['1']))['1']!.private).toString('hex')
     )
     store.evictSession(a)
     t.equal(cache.size, 10, "only a's entries dropped")

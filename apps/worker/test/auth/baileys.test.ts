@@ -37,14 +37,14 @@ const countKeys = async (db: PrismaClient) => {
 }
 
 /** Ends the socket and waits until every write it caused has been committed. */
-async function stop(sock: AuthSocket, auth: SessionAuth) {
+async function stop (sock: AuthSocket, auth: SessionAuth) {
   sock.end()
   await sock.closed
   await auth.saveCreds()
 }
 
 /** A worker process starting cold: its own Prisma client, an empty cache, the next generation. */
-async function restartWorker(tt: Test, generation: number) {
+async function restartWorker (tt: Test, generation: number) {
   const db = prismaOn(t, databaseUrl)
   tt.equal(await claimSessionGeneration(db, sessionId, generation), true, `generation ${generation} claimed`)
   const store = createAuthStore({ prisma: db, logger: silentPino(), cache: createSharedKeyCache() })
@@ -55,13 +55,13 @@ async function restartWorker(tt: Test, generation: number) {
 }
 
 /** Base keys of the Signal sessions in each stored session record (a new session has a new one). */
-async function sessionBaseKeys(db: PrismaClient) {
+async function sessionBaseKeys (db: PrismaClient) {
   const rows = await db.$queryRaw<Array<{ id: string; value: { _sessions: Record<string, unknown> } }>>`
     SELECT id, value FROM auth_keys WHERE session_id = ${sessionId} AND type = 'session' ORDER BY id`
   return Object.fromEntries(rows.map((r) => [r.id, Object.keys(r.value._sessions).sort()]))
 }
 
-async function sendStatus(sock: AuthSocket, text: string) {
+async function sendStatus (sock: AuthSocket, text: string) {
   const started = performance.now()
   const msg = await sock.sock.sendMessage('status@broadcast', { text }, { statusJidList: audience, broadcast: true })
   const record = await sim.client.status(PHONE, msg!.key.id!, 10_000)

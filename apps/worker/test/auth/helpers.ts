@@ -15,7 +15,7 @@ interface Teardown {
 const serverUrl = process.env.TEST_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres'
 
 /** A migrated database of its own for one test file, dropped at teardown. */
-export async function authDatabase(t: Teardown): Promise<{ databaseUrl: string; prisma: PrismaClient }> {
+export async function authDatabase (t: Teardown): Promise<{ databaseUrl: string; prisma: PrismaClient }> {
   const url = new URL(serverUrl)
   url.pathname = `/wss_auth_test_${randomUUID().replaceAll('-', '').slice(0, 16)}`
   const databaseUrl = url.toString()
@@ -25,18 +25,18 @@ export async function authDatabase(t: Teardown): Promise<{ databaseUrl: string; 
 }
 
 /** Another client on the same database (a second worker process), closed at teardown. */
-export function prismaOn(t: Teardown, databaseUrl: string): PrismaClient {
+export function prismaOn (t: Teardown, databaseUrl: string): PrismaClient {
   const prisma = createPrisma(databaseUrl, { poolSize: 4 })
   t.teardown(() => prisma.$disconnect())
   return prisma
 }
 
 /** A client that counts every statement it runs, those inside transactions included. */
-export function countingPrisma(prisma: PrismaClient): { prisma: PrismaClient; count(): number } {
+export function countingPrisma (prisma: PrismaClient): { prisma: PrismaClient; count(): number } {
   let n = 0
   const extended = prisma.$extends({
     query: {
-      async $allOperations({ args, query }) {
+      async $allOperations ({ args, query }) {
         n++
         return query(args)
       },
@@ -46,19 +46,19 @@ export function countingPrisma(prisma: PrismaClient): { prisma: PrismaClient; co
 }
 
 /** Creates the session row that auth state hangs off. */
-export async function createSession(prisma: PrismaClient, generation = 1, id = `s-${randomUUID()}`): Promise<string> {
+export async function createSession (prisma: PrismaClient, generation = 1, id = `s-${randomUUID()}`): Promise<string> {
   await prisma.session.create({ data: { id, name: id, authMethod: 'qrcode', generation: BigInt(generation) } })
   return id
 }
 
 /** Every auth_keys row of a session as `type/id -> value text`, to compare snapshots. */
-export async function keyRows(prisma: PrismaClient, sessionId: string): Promise<Map<string, string>> {
+export async function keyRows (prisma: PrismaClient, sessionId: string): Promise<Map<string, string>> {
   const rows = await prisma.$queryRaw<Array<{ type: string; id: string; value: string }>>`
     SELECT type, id, value::text AS value FROM auth_keys WHERE session_id = ${sessionId} ORDER BY type, id`
   return new Map(rows.map((r) => [`${r.type}/${r.id}`, r.value]))
 }
 
-export async function credsText(prisma: PrismaClient, sessionId: string): Promise<string | undefined> {
+export async function credsText (prisma: PrismaClient, sessionId: string): Promise<string | undefined> {
   const rows = await prisma.$queryRaw<Array<{ creds: string }>>`
     SELECT creds::text AS creds FROM auth_creds WHERE session_id = ${sessionId}`
   return rows[0]?.creds
@@ -71,11 +71,11 @@ export interface LogEntry {
 }
 
 /** A debug-level pino logger that keeps every line, parsed and raw. */
-export function captureLogger() {
+export function captureLogger () {
   const entries: LogEntry[] = []
   const lines: string[] = []
   const stream = new Writable({
-    write(chunk: Buffer, _enc, done) {
+    write (chunk: Buffer, _enc, done) {
       for (const line of chunk.toString('utf8').split('\n')) {
         if (!line) continue
         lines.push(line)
@@ -101,7 +101,7 @@ export interface AuthSocket {
 }
 
 /** One real Baileys socket on a SessionAuth, saving creds on every creds.update as the worker does. */
-export function openAuthSocket(settings: SimulatorSettings, auth: SessionAuth): AuthSocket {
+export function openAuthSocket (settings: SimulatorSettings, auth: SessionAuth): AuthSocket {
   trustSimulator(settings)
   const sock = makeWASocket({
     waWebSocketUrl: settings.WA_WS_URL,
@@ -140,7 +140,7 @@ export function openAuthSocket(settings: SimulatorSettings, auth: SessionAuth): 
     updates,
     closed,
     saveErrors,
-    waitFor(pred, timeoutMs = 20_000) {
+    waitFor (pred, timeoutMs = 20_000) {
       const past = updates.find(pred)
       if (past) return Promise.resolve(past)
       return new Promise((resolve, reject) => {
@@ -158,14 +158,14 @@ export function openAuthSocket(settings: SimulatorSettings, auth: SessionAuth): 
         waiters.add(w)
       })
     },
-    end() {
+    end () {
       sock.end(undefined)
     },
   }
 }
 
 /** Polls until the check passes or the time is up. */
-export async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 10_000, everyMs = 50) {
+export async function eventually (check: () => boolean | Promise<boolean>, timeoutMs = 10_000, everyMs = 50) {
   const until = Date.now() + timeoutMs
   while (Date.now() < until) {
     if (await check()) return true

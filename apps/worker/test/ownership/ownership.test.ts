@@ -1,27 +1,30 @@
 import t from 'tap'
 import { randomUUID } from 'node:crypto'
-import { claimSessionGeneration } from '@wss/db'
+import { claimSessionGeneration, takeSessionGeneration } from '@wss/db'
 import { createOwnerRegistry } from '@wss/shared'
 import { createOwnership, type Ownership } from '../../src/ownership/ownership.ts'
 import { eventually, migratedPrisma, redisClient, redisProxy, uniquePrefix } from '../helpers.ts'
 
 const LEASE = { leaseTtlMs: 1500, renewEveryMs: 300, selfFenceAfterMs: 900 }
+// For what must hold however slow the machine is: a lease that outlives the test's next steps.
+const LONG_LEASE = { leaseTtlMs: 6000, renewEveryMs: 1000, selfFenceAfterMs: 4000 }
 
 t.test('one owner per session, fenced by a Postgres generation', async t => {
   const { prisma } = await migratedPrisma(t)
   const prefix = uniquePrefix()
   const sessionId = `s-${randomUUID().slice(0, 8)}`
   await prisma.session.create({ data: { id: sessionId, name: 'own', authMethod: 'qrcode', state: 'connecting' } })
-  // Postgres moves the generation forward; the registry records it.
-  const claimGeneration = async (id: string) => {
-    const row = await prisma.session.update({ where: { id }, data: { generation: { increment: 1 } }, select: { generation: true } }).catch(() => null)
-    return row ? row.generation : null
-  }
-  const lost: Record<string, Array<{ ids: string[], reason: string, at: number }>> = { a: [], b: [] }
+  // The worker's own claim: Postgres moves the generation forward; the registry records it.
+  const claimGeneration = (id: string) => takeSessionGeneration(prisma, id)
+  const lost: Record<string, Array<{ ids: string[], reason: string }>> = { a: [], b: [] }
+  // What happened, in the order it happened.
+  const order: string[] = []
   const make = async (name: 'a' | 'b', redisUrl?: string): Promise<Ownership> => {
     const o = createOwnership({
-      redis: await redisClient(t, redisUrl), prefix, workerId: `${name}-${randomUUID().slice(0, 6)}`, ...LEASE,
-      claimGeneration, load: () => o.owned().size, onLost: (ids, reason) => lost[name]!.push({ ids, reason, at: Date.now() })
+      redis: await redisClient(t, redisUrl), prefix, workerId: `${name}-${randomUUID().slice(0, 6)}`, ...LONG_LEASE,
+      claimGeneration,
+      load: () => o.owned().size,
+      onLost: (ids, reason) => { lost[name]!.push({ ids, reason }); order.push(`${name} stopped ${ids.join(',')}`) }
     })
     t.teardown(() => o.stop())
     return o
@@ -40,28 +43,25 @@ t.test('one owner per session, fenced by a Postgres generation', async t => {
 
   // Worker A loses Redis: it must stop its sessions before its lease can expire.
   proxy.cut()
-  const cutAt = Date.now()
-  let claimedAt = 0
+  // A renewed at most one interval before the cut: its lease still runs for seconds.
+  t.equal(await b.claim(sessionId), null, 'right after the cut, A\'s lease still holds the session')
   let genB: bigint | null = null
   await eventually(async () => {
     genB = await b.claim(sessionId)
-    if (genB !== null) claimedAt = Date.now()
+    if (genB !== null) order.push(`b claimed ${sessionId}`)
     return genB !== null
-  }, 10_000, 50)
+  }, 20_000, 50)
   t.equal(genB, 2n, 'B takes over with a newer generation once A expired')
   t.equal(lost.a.length, 1, 'A stopped its session once')
   t.equal(lost.a[0]!.reason, 'fenced')
-  t.same(lost.a[0]!.ids, [sessionId])
-  t.ok(lost.a[0]!.at < claimedAt, 'A stopped before B claimed: never two owners')
-  // A's last renewal was at most one interval before the cut; its lease ran a full TTL from there.
-  t.ok(claimedAt - cutAt >= LEASE.leaseTtlMs - LEASE.renewEveryMs - 100, 'B waited for the lease to expire')
+  t.same(order, [`a stopped ${sessionId}`, `b claimed ${sessionId}`], 'A stopped before B claimed: never two owners')
   t.notOk(a.healthy(), 'A knows it is fenced')
   // The stale owner's writes are refused where they happen (Postgres generation check).
   t.equal(await claimSessionGeneration(prisma, sessionId, 1n), false, 'generation 1 is stale')
 
   // Redis comes back for A: it recovers, and does not get the session back while B lives.
   proxy.restore()
-  t.ok(await eventually(() => a.healthy(), 5000), 'A recovers by itself')
+  t.ok(await eventually(() => a.healthy(), 15_000), 'A recovers by itself')
   t.equal(await a.claim(sessionId), null)
   t.match(await registry.owner(sessionId), { workerId: b.workerId, generation: 2n, alive: true })
 
@@ -74,18 +74,23 @@ t.test('a blip shorter than the fence threshold drops nothing', async t => {
   const prefix = uniquePrefix()
   const proxy = await redisProxy(t)
   const lostIds: string[] = []
+  let failedRenewals = 0
   let gen = 0n
   const o = createOwnership({
-    redis: await redisClient(t, proxy.url), prefix, workerId: 'w1', ...LEASE,
-    claimGeneration: async () => ++gen, load: () => 0, onLost: ids => lostIds.push(...ids)
+    redis: await redisClient(t, proxy.url), prefix, workerId: 'w1', ...LONG_LEASE,
+    claimGeneration: async () => ++gen, load: () => 0, onLost: ids => lostIds.push(...ids), onError: () => { failedRenewals++ }
   })
   t.teardown(() => o.stop())
   await o.start()
   await o.claim('s1')
+  const admin = await redisClient(t)
+  const renewedAt = async () => JSON.parse(await admin.get(`${prefix}:worker:w1`) ?? '{"at":0}').at as number
   proxy.cut()
-  await new Promise(resolve => setTimeout(resolve, 400))
+  t.ok(await eventually(() => failedRenewals > 0, 15_000), 'a renewal failed during the blip')
   proxy.restore()
-  await new Promise(resolve => setTimeout(resolve, 1200))
+  const restoredAt = Date.now()
+  // A renewal that got through after the blip: the moment to fence has passed.
+  t.ok(await eventually(async () => await renewedAt() >= restoredAt, 15_000), 'renewing again')
   t.same(lostIds, [], 'no session stopped')
   t.ok(o.healthy())
   t.equal(o.owned().get('s1'), 1n)
@@ -111,7 +116,7 @@ t.test('registry: live and dead workers, load, least-loaded choice', async t => 
   t.same(picks, ['w2', 'w2', 'w2', 'w3'], 'new sessions go to the least-loaded worker, counting those assigned (ties by id)')
   await w3.claim('x')
   await w3.stop() // dies without releasing
-  t.ok(await eventually(async () => (await registry.deadWorkers()).includes('w3'), 5000), 'w3 is listed dead after its lease')
+  t.ok(await eventually(async () => (await registry.deadWorkers()).includes('w3'), 15_000), 'w3 is listed dead after its lease')
   t.same(await registry.ownedBy('w3'), ['x'], 'its sessions are known for the takeover')
   t.match(await registry.owner('x'), { workerId: 'w3', alive: false })
   await w1.stop({ release: true })
@@ -121,13 +126,13 @@ t.test('registry: live and dead workers, load, least-loaded choice', async t => 
 t.test('Redis loses its data: the old owner stops before anyone can claim', async t => {
   const prefix = uniquePrefix()
   let gen = 0n
-  const lost: Array<{ ids: string[], at: number }> = []
+  const order: string[] = []
   const mk = async (id: string, onLost: (ids: string[]) => void) => {
     const o = createOwnership({ redis: await redisClient(t), prefix, workerId: id, ...LEASE, claimGeneration: async () => ++gen, load: () => 0, onLost })
     t.teardown(() => o.stop())
     return o
   }
-  const a = await mk('a', ids => lost.push({ ids, at: Date.now() }))
+  const a = await mk('a', ids => order.push(`a stopped ${ids.join(',')}`))
   const b = await mk('b', () => {})
   await a.start()
   await b.start()
@@ -135,9 +140,7 @@ t.test('Redis loses its data: the old owner stops before anyone can claim', asyn
   const admin = await redisClient(t)
   const keys = await admin.keys(`${prefix}:*`)
   await admin.del(...keys) // what a restart without persistence leaves: nothing
-  let claimedAt = 0
-  await eventually(async () => { if (await b.claim('s')) claimedAt = Date.now(); return claimedAt > 0 }, 10_000, 20)
-  t.ok(claimedAt > 0, 'the session is claimable again')
-  t.equal(lost.length, 1, 'the old owner noticed its lease was gone')
-  t.ok(lost[0]!.at < claimedAt, 'and stopped before the new claim')
+  const claimed = await eventually(async () => { if (await b.claim('s')) { order.push('b claimed s'); return true } return false }, 20_000, 20)
+  t.ok(claimed, 'the session is claimable again')
+  t.same(order, ['a stopped s', 'b claimed s'], 'the old owner noticed its lease was gone and stopped before the new claim')
 })

@@ -10,7 +10,7 @@ const envelope = (code: ErrorCode, error: string, details?: unknown): ErrorEnvel
   details === undefined ? { success: false, error, code } : { success: false, error, code, details }
 
 /** Turns Ajv's findings into `{ field, message }`, the field spelled `body.phoneNumber`. */
-export function validationIssues (context: string | undefined, errors: FastifySchemaValidationError[]): ValidationIssue[] {
+function validationIssues (context: string | undefined, errors: FastifySchemaValidationError[]): ValidationIssue[] {
   return errors.map(e => {
     const path = e.instancePath.split('/').filter(Boolean)
     const params = e.params as Record<string, unknown>
@@ -38,7 +38,7 @@ const CODE_BY_FASTIFY_CODE: Record<string, { statusCode: number, code: ErrorCode
 }
 
 /** Maps any thrown value to the status and envelope the client sees. Exported for tests. */
-export function toErrorResponse (err: unknown): ErrorResponse {
+function toErrorResponse (err: unknown): ErrorResponse {
   if (isAppError(err)) {
     return { statusCode: err.statusCode, body: envelope(err.code, err.message, err.details) }
   }
@@ -83,4 +83,3 @@ export default fp(async function errorHandler (fastify) {
   })
   fastify.setNotFoundHandler(notFoundHandler)
 }, { name: 'error-handler' })
-

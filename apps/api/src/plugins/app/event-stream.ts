@@ -97,4 +97,3 @@ export default fp(async function eventStream (fastify) {
     clients.clear()
   })
 }, { name: 'event-stream', dependencies: ['event-relay'] })
-

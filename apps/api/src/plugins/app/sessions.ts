@@ -37,7 +37,7 @@ function reportedState (view: SessionView): SessionState {
 }
 
 /** The session object of the API. Codes and QR are only shown while the session is not connected. */
-export function toSession (view: SessionView): Session {
+function toSession (view: SessionView): Session {
   const { row } = view
   const linked = row.state === 'connected'
   return {
@@ -85,12 +85,15 @@ export interface SessionsDeps {
    * announcements that drop the cache come through it (and without it the answer is a 503).
    */
   cacheUsable?: () => boolean
+  /** The clock the connection-status cache ages by (tests pass a fake one). Default: Date.now. */
+  now?: () => number
   log: FastifyBaseLogger
 }
 
 /** The sessions service: rows in Postgres, liveness from the owner registry, actions as commands. */
 export function createSessionsService (deps: SessionsDeps) {
   const { prisma, owners, commands, publish, log } = deps
+  const now = deps.now ?? Date.now
   // sessionId → the status being read or read less than CONNECTION_STATUS_MAX_AGE_MS ago. The
   // promise is stored, so concurrent requests share one read; a failed read is not kept.
   interface CachedStatus { at: number, status: Promise<ConnectionStatus>, value?: ConnectionStatus, refreshing?: boolean }
@@ -98,7 +101,7 @@ export function createSessionsService (deps: SessionsDeps) {
 
   function readIntoCache (sessionId: string): CachedStatus {
     if (statusCache.size >= CONNECTION_STATUS_CACHE_MAX) statusCache.clear()
-    const entry: CachedStatus = { at: Date.now(), status: readConnectionStatus(sessionId) }
+    const entry: CachedStatus = { at: now(), status: readConnectionStatus(sessionId) }
     statusCache.set(sessionId, entry)
     entry.status.then(value => { entry.value = value }, () => { if (statusCache.get(sessionId) === entry) statusCache.delete(sessionId) })
     return entry
@@ -110,7 +113,7 @@ export function createSessionsService (deps: SessionsDeps) {
   function refreshAhead (sessionId: string, entry: CachedStatus): void {
     if (entry.refreshing) return
     entry.refreshing = true
-    const next: CachedStatus = { at: Date.now(), status: readConnectionStatus(sessionId) }
+    const next: CachedStatus = { at: now(), status: readConnectionStatus(sessionId) }
     next.status.then(
       value => {
         next.value = value
@@ -123,7 +126,7 @@ export function createSessionsService (deps: SessionsDeps) {
   function usableEntry (sessionId: string): CachedStatus | undefined {
     const cached = statusCache.get(sessionId)
     if (cached === undefined || !(deps.cacheUsable?.() ?? true)) return undefined
-    const age = Date.now() - cached.at
+    const age = now() - cached.at
     if (age < CONNECTION_STATUS_FRESH_MS) return cached
     if (age < CONNECTION_STATUS_MAX_AGE_MS) {
       refreshAhead(sessionId, cached)
@@ -344,7 +347,12 @@ declare module 'fastify' {
   }
 }
 
-export default fp(async function sessions (fastify) {
+export interface SessionsPluginOptions {
+  /** See {@link SessionsDeps.now}. */
+  now?: () => number
+}
+
+export default fp<SessionsPluginOptions>(async function sessions (fastify, opts) {
   const service = createSessionsService({
     prisma: fastify.prisma,
     owners: fastify.owners,
@@ -352,6 +360,7 @@ export default fp(async function sessions (fastify) {
     publish: fastify.publishEvent,
     startWaitMs: fastify.config.START_WAIT_MS,
     cacheUsable: () => fastify.redis.status === 'ready',
+    ...(opts.now === undefined ? {} : { now: opts.now }),
     log: fastify.log.child({ service: 'sessions' })
   })
   fastify.decorate('sessions', service)

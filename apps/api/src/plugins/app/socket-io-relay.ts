@@ -6,9 +6,9 @@ import { parseSessionIds, SessionFilter, MAX_FILTER_SESSIONS } from '../../lib/s
 import type { SocketData } from '../external/websocket.ts'
 
 /** Room of clients that take every session's events. */
-export const ALL_SESSIONS_ROOM = 'sessions:*'
+const ALL_SESSIONS_ROOM = 'sessions:*'
 /** Room of clients that asked for one session's events. */
-export const sessionRoom = (sessionId: string) => `session:${sessionId}`
+const sessionRoom = (sessionId: string) => `session:${sessionId}`
 
 type Ack = (answer: unknown) => void
 type ClientSocket = Socket<never, never, never, SocketData>

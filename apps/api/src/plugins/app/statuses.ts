@@ -22,14 +22,14 @@ import { cursorDate, cursorString, paginate, type Page } from '../../lib/cursor.
 const DAY_MS = 24 * 60 * 60 * 1000
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 /** Names the upload routes hand out: `${unixSeconds}-${hex}.${ext}`. */
-export const UPLOAD_NAME = /^\d{1,20}-[0-9a-f]{4,64}\.[a-z0-9]{2,5}$/
+const UPLOAD_NAME = /^\d{1,20}-[0-9a-f]{4,64}\.[a-z0-9]{2,5}$/
 
 type StatusWithCount = StatusRow & { _count: { viewers: number } }
 
 const asStatus = (row: StatusWithCount): Status => toStatus(row, row._count.viewers)
 
 /** The job id of a status's send: BullMQ ignores a second one while the first is queued. */
-export const sendJobId = (statusId: string) => `send-status-${statusId}`
+const sendJobId = (statusId: string) => `send-status-${statusId}`
 
 export interface ValidSend {
   type: StatusType
@@ -54,7 +54,7 @@ function isHttpUrl (value: string): boolean {
 }
 
 /** Checks what the schema cannot express (rules that depend on `type`); throws a 400 naming the field. */
-export function validateSend (body: SendStatusBody): ValidSend {
+function validateSend (body: SendStatusBody): ValidSend {
   const { type } = body
   const media = type === 'image' || type === 'video'
   // An empty caption (also what `null` is coerced to) means none, whatever the type.

@@ -11,7 +11,7 @@ declare module 'fastify' {
 }
 
 /** Security requirement of every `/api` route: either header form of the API key. */
-export const API_SECURITY: Array<Record<string, string[]>> = [{ apiKey: [] }, { bearerAuth: [] }]
+const API_SECURITY: Array<Record<string, string[]>> = [{ apiKey: [] }, { bearerAuth: [] }]
 
 /** OpenAPI document generated from the route schemas, served at /docs/json with a UI at /docs. */
 export default fp(async function swaggerPlugin (fastify) {

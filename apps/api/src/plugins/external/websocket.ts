@@ -10,7 +10,6 @@ export interface SocketData {
   filter: SessionFilter
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 type AnyEvents = Record<string, (...args: any[]) => void>
 export type IoServer = Server<AnyEvents, AnyEvents, AnyEvents, SocketData>
 
@@ -20,7 +19,7 @@ declare module 'fastify' {
   }
 }
 
-export const SOCKET_IO_PATH = '/socket.io'
+const SOCKET_IO_PATH = '/socket.io'
 
 /**
  * @fastify/websocket and Socket.IO on one HTTP server. Both listen for `upgrade`, so they

@@ -4,7 +4,7 @@ import pino from 'pino'
 import { COMMAND_JOB_OPTIONS, createOwnerRegistry, isAppError, parseCommandReply, type AppError } from '@wss/shared'
 import { createCommandBus } from '../../../src/plugins/app/command-bus.ts'
 import { closeRedisClients, REQUEST_PATH_OPTIONS, waitForRedis } from '../../../src/redis.ts'
-import { createPublisher, inspectQueue, REDIS_URL, registerWorker, setOwner, uniquePrefix, type Tap } from '../../helper.ts'
+import { createPublisher, eventually, inspectQueue, REDIS_URL, registerWorker, setOwner, settlesWithin, uniquePrefix, type Tap } from '../../helper.ts'
 
 const log = pino({ level: 'silent' })
 
@@ -65,14 +65,13 @@ t.test('route: the live owner, else the least-loaded live worker', async t => {
 })
 
 t.test('WORKER_TIMEOUT when the worker does not answer; the job stays queued with its reply address', async t => {
-  const { commands, prefix, redis } = await bus(t)
+  const { commands, prefix, redis } = await bus(t, { defaultWaitMs: 60_000 })
   await registerWorker(redis, prefix, 'w')
   const queue = await inspectQueue(t, prefix, 'w')
-  const started = performance.now()
-  const err = await rejection(commands.send('delete-status', { sessionId: 's1', statusId: 'x' }, { waitMs: 150 }))
+  // waitMs, not the bus's default wait, decides when to give up.
+  const err = await rejection(settlesWithin(commands.send('delete-status', { sessionId: 's1', statusId: 'x' }, { waitMs: 150 }), 5000, 'timeout'))
   t.equal(err.code, 'WORKER_TIMEOUT')
   t.equal(err.statusCode, 504)
-  t.ok(performance.now() - started < 1000)
   const [job] = await queue.getJobs(['waiting'])
   t.match(job?.data, { name: 'delete-status', payload: { sessionId: 's1', statusId: 'x' }, replyTo: { channel: commands.channel } })
   t.match(job?.opts, { attempts: COMMAND_JOB_OPTIONS.attempts, removeOnComplete: true }, 'retried by BullMQ on a transient failure')
@@ -86,17 +85,19 @@ t.test('WORKER_TIMEOUT when the worker does not answer; the job stays queued wit
 
 // The reply side of the protocol only: what a worker publishes on the node's reply channel.
 t.test('replies resolve the waiting request, coded failures reject with their code, garbage is ignored', async t => {
-  const { commands, prefix, redis } = await bus(t, { defaultWaitMs: 2000 })
+  const { commands, prefix, redis } = await bus(t, { defaultWaitMs: 30_000 })
   await registerWorker(redis, prefix, 'w')
   const queue = await inspectQueue(t, prefix, 'w')
   const publisher = await createPublisher(t)
   const requestIdOf = async (count: number) => {
-    for (let i = 0; i < 50; i++) {
+    let id: string | undefined
+    const queued = await eventually(async () => {
       const jobs = await queue.getJobs(['waiting'])
-      if (jobs.length >= count) return jobs.find(j => j.data.payload.sessionId === `s${count}`)!.data.replyTo.requestId as string
-      await new Promise(resolve => setTimeout(resolve, 10))
-    }
-    throw new Error('job not queued')
+      id = jobs.find(j => j.data.payload.sessionId === `s${count}`)?.data.replyTo.requestId
+      return id !== undefined
+    })
+    if (!queued || id === undefined) throw new Error('job not queued')
+    return id
   }
 
   const ok = commands.send('request-pairing-code', { sessionId: 's1' })
@@ -132,9 +133,8 @@ t.test('a payload that breaks its schema is a programming error, not a job', asy
 
 t.test('Redis down for the producers: DEPENDENCY_UNAVAILABLE at once', async t => {
   const { commands } = await bus(t, { queueUrl: 'redis://127.0.0.1:1' })
-  const started = performance.now()
-  const err = await rejection(commands.send('restart-session', { sessionId: 's1' }, { target: 'w' }))
+  // Nothing ever listens on that port: a producer that waited for Redis would never answer.
+  const err = await rejection(settlesWithin(commands.send('restart-session', { sessionId: 's1' }, { target: 'w' }), 10_000, 'failure'))
   t.equal(err.code, 'DEPENDENCY_UNAVAILABLE')
   t.equal(err.statusCode, 503)
-  t.ok(performance.now() - started < 500, 'fails fast')
 })

@@ -46,7 +46,7 @@ const statusesUpdated = (sessionId: string) => encodeBusEvent('statuses-updated'
 
 /** Resolves once `socket` has received an event for `sessionId`. */
 const eventFor = (socket: Socket, sessionId: string) =>
-  nextValue<void>(done => socket.onAny((_event: string, data: { sessionId?: string }) => { if (data?.sessionId === sessionId) done() }), 2000, `event for ${sessionId}`)
+  nextValue<void>(done => socket.onAny((_event: string, data: { sessionId?: string }) => { if (data?.sessionId === sessionId) done() }), 10_000, `event for ${sessionId}`)
 
 t.test('the handshake is refused without a valid key', async t => {
   const app = await build(t, { listen: true })
@@ -74,7 +74,7 @@ t.test('an event published on Redis by another process reaches the client', asyn
   const socket = client(t, app, { auth: { apiKey: KEY } })
   await connected(socket)
 
-  const received = nextValue<unknown>(cb => socket.on('connection-status', cb), 2000, 'connection-status')
+  const received = nextValue<unknown>(cb => socket.on('connection-status', cb), 10_000, 'connection-status')
   await publisher.publish(app.events.channel, 'not json')
   await publisher.publish(app.events.channel, JSON.stringify({ event: 'connection-status', data: { connected: true } }))
   const payload = { sessionId: 'shop-1', connected: true, ownNumber: '15551234567', status: 'connected' as const }

@@ -1,5 +1,6 @@
 import t from 'tap'
-import { build, KEY, sleep, uniquePrefix } from '../../helper.ts'
+import { redisKeys } from '@wss/shared'
+import { build, createPublisher, eventually, KEY, uniquePrefix } from '../../helper.ts'
 
 const auth = { 'x-api-key': KEY }
 const url = '/api/nothing-here'
@@ -33,19 +34,27 @@ t.test('by default each node counts locally and the nodes share their counts thr
   const env = { REDIS_PREFIX: uniquePrefix(), RATE_LIMIT_MAX: '3', RATE_LIMIT_WINDOW_MS: '60000', RATE_LIMIT_SYNC_MS: '50' }
   const nodeA = await build(t, { env })
   const nodeB = await build(t, { env })
+  const redis = await createPublisher(t)
+  // What the nodes have shared so far: the sum of the window counters in Redis.
+  const shared = async () => {
+    const keys = await redis.keys(`${redisKeys(env.REDIS_PREFIX).rateLimit}*`)
+    const values = keys.length === 0 ? [] : await redis.mget(keys)
+    return values.reduce((sum, v) => sum + Number(v ?? 0), 0)
+  }
+  const sharedReaches = async (n: number) => t.ok(await eventually(async () => await shared() >= n), `${n} requests shared through Redis`)
   const remaining = async (node: typeof nodeA) => {
     const res = await node.inject({ method: 'GET', url, headers: auth })
     return res.statusCode === 429 ? 'limited' : res.headers['x-ratelimit-remaining']
   }
   t.equal(await remaining(nodeA), '2')
   t.equal(await remaining(nodeA), '1')
-  await sleep(200)
+  await sharedReaches(2)
   t.equal(await remaining(nodeB), '0', 'node B starts from the count node A shared')
   t.equal(await remaining(nodeB), 'limited')
-  await sleep(200)
+  await sharedReaches(4)
   // Node A learns node B's counts when it next shares its own: at most one interval late.
   t.equal(await remaining(nodeA), '0')
-  await sleep(200)
+  await sharedReaches(5)
   t.equal(await remaining(nodeA), 'limited', 'and then limits too')
 })
 
