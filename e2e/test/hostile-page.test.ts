@@ -35,16 +35,16 @@ t.test('a hostile page posted as a url status freezes nothing and never doubles 
 
   // Polled from before the send until well past a lease (5 s in this stack) after it.
   const answers: Array<{ ms: number, status: number, connected: boolean }> = []
-  let polling = true
+  const polling = new AbortController()
   const poller = (async () => {
-    while (polling) {
+    while (!polling.signal.aborted) {
       const started = performance.now()
       const r = await stack.api('GET', `/api/sessions/${sessionId}/connection-status`).catch(() => ({ status: 0, body: undefined }))
       answers.push({ ms: performance.now() - started, status: r.status, connected: r.body?.data?.connected === true })
       await new Promise(resolve => setTimeout(resolve, 200))
     }
   })()
-  t.teardown(() => { polling = false })
+  t.teardown(() => polling.abort())
 
   const sent = await stack.api('POST', `/api/sessions/${sessionId}/send-status`, { type: 'url', content: pageUrl, targetNumbers: alice })
   t.ok([201, 202].includes(sent.status), JSON.stringify(sent.body))
@@ -57,7 +57,7 @@ t.test('a hostile page posted as a url status freezes nothing and never doubles 
   t.ok(await eventually(async () => (await stack.api('GET', `/api/sessions/${sessionId}/statuses/${sent.body.data?.id}`)).body?.data?.state === 'sent', 20_000), 'stored as sent')
   // Past a whole lease after the send, so a worker frozen by it would have lost the session by now.
   await new Promise(resolve => setTimeout(resolve, 8000))
-  polling = false
+  polling.abort()
   await poller
 
   t.ok(answers.length >= 20, `polled throughout (${answers.length} answers)`)
