@@ -1,4 +1,5 @@
-import { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import type { Server } from 'node:http'
+import { LogController, type FastifyHttpOptions, type FastifyInstance } from 'fastify'
 import type { Redis } from 'ioredis'
 import type { PrismaClient } from '@wss/db'
 import type { Config } from './config.ts'
@@ -18,6 +19,7 @@ import swagger from './plugins/external/swagger.ts'
 import rateLimit from './plugins/external/rate-limit.ts'
 import websocket from './plugins/external/websocket.ts'
 import routes from './routes/index.ts'
+import { clientErrorHandler, frameworkErrors } from './lib/framework-errors.ts'
 
 /** What the app is built from; the caller creates these and closes them (Redis clients, Prisma). */
 export interface AppOptions {
@@ -41,7 +43,7 @@ declare module 'fastify' {
 }
 
 /** Fastify server options the app relies on (merge a logger in); shared by server.ts and the tests. */
-export function serverOptions (config: Config): FastifyServerOptions {
+export function serverOptions (config: Config): FastifyHttpOptions<Server> {
   const { trustProxy } = config
   return {
     // A hop count trusts that many proxies from the socket's peer outwards.
@@ -52,6 +54,16 @@ export function serverOptions (config: Config): FastifyServerOptions {
     return503OnClosing: true,
     // One line per request, when it completes (see app()), instead of Fastify's two.
     logController: new LogController({ disableRequestLogging: true }),
+    // Errors raised before routing (bad URL, oversized path segment, parser errors) answer in the envelope too.
+    frameworkErrors,
+    clientErrorHandler,
+    requestTimeout: config.REQUEST_TIMEOUT_MS,
+    connectionTimeout: config.CONNECTION_TIMEOUT_MS,
+    // Node looks for overdue requests at this interval (30 s by default, coarser than a short timeout).
+    http: {
+      headersTimeout: Math.min(60_000, config.REQUEST_TIMEOUT_MS),
+      connectionsCheckingInterval: Math.min(30_000, Math.max(250, Math.floor(config.REQUEST_TIMEOUT_MS / 4)))
+    },
     ajv: { customOptions: { coerceTypes: 'array', useDefaults: true, removeAdditional: true, allErrors: false } }
   }
 }

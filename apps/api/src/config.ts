@@ -22,7 +22,10 @@ export const EnvSchema = Type.Object({
   MAX_UPLOAD_MB: Type.Number({ exclusiveMinimum: 0, maximum: 2048, default: 16 }),
   SEND_TIMEOUT_MS: Type.Integer({ minimum: 100, default: 30000, description: 'How long send-status waits for the ack before answering 202' }),
   COMMAND_TIMEOUT_MS: Type.Integer({ minimum: 100, default: 15000, description: 'How long other commands wait for the worker before 504' }),
-  UPLOAD_TTL_HOURS: Type.Number({ exclusiveMinimum: 0, default: 24, description: 'An upload no status used expires after this long' })
+  UPLOAD_TTL_HOURS: Type.Number({ exclusiveMinimum: 0, default: 24, description: 'An upload no status used expires after this long' }),
+  REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 1000, default: 300000, description: 'A request (headers and body) not received within this long is answered 408' }),
+  CONNECTION_TIMEOUT_MS: Type.Integer({ minimum: 1000, default: 120000, description: 'An HTTP connection idle this long is closed; above SEND_TIMEOUT_MS' }),
+  MAX_AUDIENCE: Type.Integer({ minimum: 1, maximum: 100000, default: 5000, description: 'At most this many numbers in targetNumbers' })
 })
 export type Env = Static<typeof EnvSchema>
 

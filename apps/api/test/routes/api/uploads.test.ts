@@ -108,3 +108,25 @@ t.test('uploads larger than the JSON body limit pass up to MAX_UPLOAD_MB', async
   t.equal(res.statusCode, 201)
   t.equal(res.json().data.size, bytes.length)
 })
+
+t.test('a body that is not a readable multipart form: 415 or 400 in the envelope, never 500', async t => {
+  const app = await build(t, { db })
+  const before = await prisma.upload.count()
+  const part = '--x\r\nContent-Disposition: form-data; name="image"; filename="a.png"\r\nContent-Type: image/png\r\n\r\n'
+  for (const url of ['/api/upload-image', '/api/upload-video']) {
+    for (const [type, payload, status] of [
+      ['text/plain', 'hello', 415],
+      ['application/json', '[]', 415],
+      ['multipart/form-data', '--x', 400],
+      ['multipart/form-data; boundary=x', '--x', 400],
+      ['multipart/form-data; boundary=x', `${part}${png.subarray(0, 40).toString('latin1')}`, 400],
+      ['multipart/form-data; boundary=x', '', 400]
+    ] as const) {
+      const res = await app.inject({ method: 'POST', url, headers: { ...auth, 'content-type': type }, payload })
+      const what = `${url} ${type} ${JSON.stringify(payload.slice(0, 12))}`
+      t.equal(res.statusCode, status, what)
+      t.match(res.json(), { success: false, code: status === 415 ? 'UNSUPPORTED_MEDIA_TYPE' : /^(BAD_REQUEST|VALIDATION)$/ }, what)
+    }
+  }
+  t.equal(await prisma.upload.count(), before, 'nothing stored')
+})

@@ -18,11 +18,13 @@ const statuses: FastifyPluginAsyncTypebox = async fastify => {
       description: '201 with the status once WhatsApp acknowledged it; 202 with the status (`pending`) when the worker ' +
         'has not answered within `SEND_TIMEOUT_MS` (`status-sent` or `status-failed` follows on the events stream); ' +
         '502 `WHATSAPP_REFUSED` with the reason (`details.statusId`; the status is kept as `failed`). ' +
-        'With `Idempotency-Key`, a retry answers the first request\'s status (header `Idempotent-Replayed: true`).',
+        'With `Idempotency-Key`, a retry answers the first request\'s status (header `Idempotent-Replayed: true`); ' +
+        'the same key with a different request is 422 `IDEMPOTENCY_KEY_REUSED`. More than `MAX_AUDIENCE` numbers in ' +
+        '`targetNumbers` is 400.',
       params: SessionIdParamsSchema,
       headers: SendStatusHeadersSchema,
       body: SendStatusBodySchema,
-      response: apiResponses({ 201: Ok(StatusSchema), 202: Ok(StatusSchema) }, [400, 404, 409, 502, 503, 504])
+      response: apiResponses({ 201: Ok(StatusSchema), 202: Ok(StatusSchema) }, [400, 404, 409, 422, 502, 503, 504])
     }
   }, async (request, reply) => {
     const result = await service.send(request.params.sessionId, request.body, request.headers['idempotency-key'])
