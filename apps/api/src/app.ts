@@ -18,6 +18,8 @@ import eventStream from './plugins/app/event-stream.ts'
 import swagger from './plugins/external/swagger.ts'
 import rateLimit from './plugins/external/rate-limit.ts'
 import websocket from './plugins/external/websocket.ts'
+import cors from './plugins/external/cors.ts'
+import responseHeaders from './plugins/app/response-headers.ts'
 import routes from './routes/index.ts'
 import { clientErrorHandler, frameworkErrors } from './lib/framework-errors.ts'
 
@@ -87,6 +89,7 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions) {
     done()
   })
   await fastify.register(errorHandler)
+  await fastify.register(responseHeaders)
   await fastify.register(readiness, {
     redis: opts.redis,
     checkDatabase: opts.checkDatabase ?? (async () => { await prisma.$queryRaw`SELECT 1` })
@@ -105,6 +108,7 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions) {
   // Swagger first: it collects routes as they are added.
   await fastify.register(swagger)
   await fastify.register(rateLimit)
+  await fastify.register(cors)
   await fastify.register(websocket)
 
   await fastify.register(socketIoRelay)

@@ -25,6 +25,7 @@ export const EnvSchema = Type.Object({
   UPLOAD_TTL_HOURS: Type.Number({ exclusiveMinimum: 0, default: 24, description: 'An upload no status used expires after this long' }),
   REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 1000, default: 300000, description: 'A request (headers and body) not received within this long is answered 408' }),
   CONNECTION_TIMEOUT_MS: Type.Integer({ minimum: 1000, default: 120000, description: 'An HTTP connection idle this long is closed; above SEND_TIMEOUT_MS' }),
+  CORS_ORIGINS: Type.String({ default: '', description: 'Comma-separated origins allowed by CORS (https://app.example.com) or *; empty = no CORS headers' }),
   MAX_AUDIENCE: Type.Integer({ minimum: 1, maximum: 100000, default: 5000, description: 'At most this many numbers in targetNumbers' })
 })
 export type Env = Static<typeof EnvSchema>
@@ -36,6 +37,8 @@ export interface Config extends Omit<Env, 'API_KEY'> {
   /** The accepted API keys, from API_KEY. */
   apiKeys: string[]
   trustProxy: TrustProxy
+  /** The origins of CORS_ORIGINS; empty: no CORS. */
+  corsOrigins: string[]
 }
 
 const PROXY_KEYWORDS = new Set(['loopback', 'linklocal', 'uniquelocal'])
@@ -64,6 +67,19 @@ function parseTrustProxy (raw: string): TrustProxy {
   return entries
 }
 
+function parseCorsOrigins (raw: string): string[] {
+  const entries = raw.split(',').map(s => s.trim()).filter(Boolean)
+  for (const entry of entries) {
+    if (entry === '*') continue
+    let origin: string | undefined
+    try { origin = new URL(entry).origin } catch { origin = undefined }
+    if (origin !== entry || !/^https?:/.test(entry)) {
+      throw new ConfigError('CORS_ORIGINS', 'must be * or comma-separated origins like https://app.example.com (scheme, host, optional port; no path)')
+    }
+  }
+  return entries
+}
+
 /** Parses and validates the environment once; throws a {@link ConfigError} naming the first bad variable. */
 export function loadConfig (env: Record<string, string | undefined> = process.env): Config {
   const parsed = loadSettings(EnvSchema, env)
@@ -71,5 +87,5 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
   if (apiKeys.length === 0) throw new ConfigError('API_KEY', 'must hold at least one non-empty key')
   // The raw key list is dropped so a logged config object cannot leak it.
   const { API_KEY: _dropped, ...rest } = parsed
-  return { ...rest, apiKeys, trustProxy: parseTrustProxy(parsed.TRUST_PROXY) }
+  return { ...rest, apiKeys, trustProxy: parseTrustProxy(parsed.TRUST_PROXY), corsOrigins: parseCorsOrigins(parsed.CORS_ORIGINS) }
 }
