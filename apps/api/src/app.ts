@@ -20,8 +20,10 @@ import rateLimit from './plugins/external/rate-limit.ts'
 import websocket from './plugins/external/websocket.ts'
 import cors from './plugins/external/cors.ts'
 import responseHeaders from './plugins/app/response-headers.ts'
+import eventClients from './plugins/app/event-clients.ts'
 import routes from './routes/index.ts'
 import { clientErrorHandler, frameworkErrors } from './lib/framework-errors.ts'
+import { trustFunction } from './lib/client-address.ts'
 
 /** What the app is built from; the caller creates these and closes them (Redis clients, Prisma). */
 export interface AppOptions {
@@ -48,8 +50,9 @@ declare module 'fastify' {
 export function serverOptions (config: Config): FastifyHttpOptions<Server> {
   const { trustProxy } = config
   return {
-    // A hop count trusts that many proxies from the socket's peer outwards.
-    trustProxy: typeof trustProxy === 'number' ? (_address: string, hop: number) => hop < trustProxy : trustProxy,
+    // A hop count trusts that many proxies from the socket's peer outwards; Socket.IO handshakes
+    // read their address with the same function (lib/client-address.ts).
+    trustProxy: trustProxy === false ? false : trustFunction(trustProxy),
     // JSON bodies stay small; uploads go through multipart with their own limit.
     bodyLimit: 1024 * 1024,
     // In-flight requests finish on close; keep-alive clients are told 503 meanwhile.
@@ -113,6 +116,7 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions) {
 
   await fastify.register(socketIoRelay)
   await fastify.register(eventStream)
+  await fastify.register(eventClients)
 
   await fastify.register(routes)
 }

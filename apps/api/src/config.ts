@@ -26,6 +26,7 @@ export const EnvSchema = Type.Object({
   REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 1000, default: 300000, description: 'A request (headers and body) not received within this long is answered 408' }),
   CONNECTION_TIMEOUT_MS: Type.Integer({ minimum: 1000, default: 120000, description: 'An HTTP connection idle this long is closed; above SEND_TIMEOUT_MS' }),
   CORS_ORIGINS: Type.String({ default: '', description: 'Comma-separated origins allowed by CORS (https://app.example.com) or *; empty = no CORS headers' }),
+  MAX_EVENT_CLIENTS: Type.Integer({ minimum: 1, default: 1000, description: 'Socket.IO and WebSocket event clients one node accepts together' }),
   MAX_AUDIENCE: Type.Integer({ minimum: 1, maximum: 100000, default: 5000, description: 'At most this many numbers in targetNumbers' })
 })
 export type Env = Static<typeof EnvSchema>
@@ -40,6 +41,9 @@ export interface Config extends Omit<Env, 'API_KEY'> {
   /** The origins of CORS_ORIGINS; empty: no CORS. */
   corsOrigins: string[]
 }
+
+/** A shorter key could be guessed within a rate-limit budget. */
+export const MIN_API_KEY_LENGTH = 16
 
 const PROXY_KEYWORDS = new Set(['loopback', 'linklocal', 'uniquelocal'])
 
@@ -85,6 +89,10 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
   const parsed = loadSettings(EnvSchema, env)
   const apiKeys = parsed.API_KEY.split(',').map(k => k.trim()).filter(k => k.length > 0)
   if (apiKeys.length === 0) throw new ConfigError('API_KEY', 'must hold at least one non-empty key')
+  // The message names the rule, never the key.
+  if (apiKeys.some(key => key.length < MIN_API_KEY_LENGTH)) {
+    throw new ConfigError('API_KEY', `each key must be at least ${MIN_API_KEY_LENGTH} characters long`)
+  }
   // The raw key list is dropped so a logged config object cannot leak it.
   const { API_KEY: _dropped, ...rest } = parsed
   return { ...rest, apiKeys, trustProxy: parseTrustProxy(parsed.TRUST_PROXY), corsOrigins: parseCorsOrigins(parsed.CORS_ORIGINS) }

@@ -1,4 +1,6 @@
+import type { IncomingMessage } from 'node:http'
 import { isIP } from 'node:net'
+import proxyaddr from 'proxy-addr'
 
 /** What {@link clientAddress} reads: a Fastify request, or the subset a log serializer sees. */
 export interface AddressedRequest {
@@ -23,4 +25,20 @@ export function clientAddress (request: AddressedRequest): string {
     last = hop
   }
   return last !== undefined && isIP(last) !== 0 ? last : 'unknown'
+}
+
+/** A proxy-addr trust function for TRUST_PROXY, as Fastify applies it (a hop count trusts that many hops). */
+export function trustFunction (trust: boolean | number | string[]): (address: string, hop: number) => boolean {
+  if (trust === true) return () => true
+  if (trust === false) return () => false
+  if (typeof trust === 'number') return (_address, hop) => hop < trust
+  return proxyaddr.compile(trust)
+}
+
+/**
+ * The client address of a raw Node request (Socket.IO handshakes, which bypass Fastify), read
+ * exactly as Fastify reads it for its routes and then checked like {@link clientAddress}.
+ */
+export function rawClientAddress (request: IncomingMessage, trust: (address: string, hop: number) => boolean): string {
+  return clientAddress({ ip: proxyaddr(request, trust), ips: proxyaddr.all(request, trust), socket: request.socket })
 }
