@@ -5,6 +5,7 @@ import { apiResponses } from '../../schemas/responses.ts'
 import { fieldError } from '../../lib/validation.ts'
 import type { UploadKind } from '../../plugins/app/uploads.ts'
 import multipart from '../../plugins/external/multipart.ts'
+import { clientAddress } from '../../lib/client-address.ts'
 
 /**
  * The multipart parser (busboy) rejects a body it cannot read (no boundary, a truncated part) with
@@ -47,13 +48,14 @@ const uploads: FastifyPluginAsyncTypebox = async fastify => {
         summary: `Upload ${kind === 'image' ? 'an image' : 'a video'} to post as a status`,
         description: `Multipart field \`${kind}\`, at most \`MAX_UPLOAD_MB\`. The type is read from the bytes (415 ` +
           'otherwise). Pass the answered `filename` as `content` of send-status; an upload no status uses expires ' +
-          'after `UPLOAD_TTL_HOURS`.',
+          'after `UPLOAD_TTL_HOURS`. Each client address may upload `UPLOAD_QUOTA_MB` within `UPLOAD_TTL_HOURS` ' +
+          '(429 `UPLOAD_QUOTA_EXCEEDED` past it); a malformed multipart body is 400.',
         consumes: ['multipart/form-data'],
         response: apiResponses({ 201: Ok(UploadResultSchema) }, [400, 408, 413, 415, 503])
       }
     }, async (request, reply) => {
       const bytes = await readFile(request, kind)
-      const result = await fastify.uploads.store(kind, bytes)
+      const result = await fastify.uploads.store(kind, bytes, clientAddress(request))
       return reply.code(201).send({ success: true, data: result })
     })
   }
