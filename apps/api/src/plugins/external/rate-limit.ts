@@ -17,6 +17,9 @@ export default fp(async function rateLimitPlugin (fastify) {
   const { config } = fastify
   const nameSpace = redisKeys(config.REDIS_PREFIX).rateLimit
   const log = fastify.log.child({ plugin: 'rate-limit' })
+  if (config.trustProxy === true) {
+    log.warn('TRUST_PROXY=true takes the client address from any X-Forwarded-For; set a hop count or the proxies\' addresses')
+  }
   let lastWarning = 0
   const onError = (err: unknown) => {
     if (Date.now() - lastWarning < 60_000) return
