@@ -76,7 +76,7 @@ export function createUploadsService (deps: UploadsDeps) {
         const stored = used._sum.size ?? 0
         if (stored + bytes.length > deps.quotaBytes) throw quotaExceeded(stored, deps)
         await tx.upload.create({ data })
-      }, { timeout: 30_000 })
+      }, { maxWait: 10_000, timeout: 30_000 })
       return { filename, size: bytes.length, mimeType: accepted.mimeType }
     }
   }
