@@ -17,13 +17,13 @@ t.test('every setting both apps read has one definition: same default, same limi
 })
 
 t.test('the same environment gives both apps the same values, and the same refusals', async t => {
-  const env = { API_KEY: 'k', DATABASE_URL: 'postgres://db.internal:5432/wss', DB_POOL_SIZE: '150', LOG_LEVEL: 'warn', SHUTDOWN_TIMEOUT_MS: '', START_WAIT_MS: '0' }
+  const env = { API_KEY: 'k-0123456789abcdef', DATABASE_URL: 'postgres://db.internal:5432/wss', DB_POOL_SIZE: '150', LOG_LEVEL: 'warn', SHUTDOWN_TIMEOUT_MS: '', START_WAIT_MS: '0' }
   const api = loadApiConfig(env) as unknown as Record<string, unknown>
   const worker = loadWorkerConfig(env) as unknown as Record<string, unknown>
   for (const key of SHARED) t.same(api[key], worker[key], key)
 
   for (const [variable, value] of [['DB_POOL_SIZE', '500'], ['SHUTDOWN_TIMEOUT_MS', '50'], ['START_WAIT_MS', '-1'], ['REDIS_PREFIX', 'a b']]) {
-    const bad = { API_KEY: 'k', [variable]: value }
+    const bad = { API_KEY: 'k-0123456789abcdef', [variable]: value }
     const apiErr = t.throws(() => loadApiConfig(bad), ConfigError) as unknown as ConfigError
     const workerErr = t.throws(() => loadWorkerConfig(bad), ConfigError) as unknown as ConfigError
     t.equal(apiErr.message, workerErr.message, `${variable}: one message`)

@@ -101,7 +101,7 @@ t.test('a bad setting stops the start at once, naming the variable, before anyth
       cwd: root,
       timeout: 60_000,
       killSignal: 'SIGKILL',
-      env: { PATH: process.env.PATH ?? '', API_KEY: 'k', DATABASE_URL: db.url, PORT: 'abc' }
+      env: { PATH: process.env.PATH ?? '', API_KEY: 'k-0123456789abcdef', DATABASE_URL: db.url, PORT: 'abc' }
     }, (_err, stdout, stderr) => resolve({ code: child.exitCode, stdout, stderr }))
   })
   t.equal(out.code, 1)

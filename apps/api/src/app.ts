@@ -1,4 +1,5 @@
-import { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import type { Server } from 'node:http'
+import { LogController, type FastifyHttpOptions, type FastifyInstance } from 'fastify'
 import type { Redis } from 'ioredis'
 import type { PrismaClient } from '@wss/db'
 import type { Config } from './config.ts'
@@ -17,7 +18,12 @@ import eventStream from './plugins/app/event-stream.ts'
 import swagger from './plugins/external/swagger.ts'
 import rateLimit from './plugins/external/rate-limit.ts'
 import websocket from './plugins/external/websocket.ts'
+import cors from './plugins/external/cors.ts'
+import responseHeaders from './plugins/app/response-headers.ts'
+import eventClients from './plugins/app/event-clients.ts'
 import routes from './routes/index.ts'
+import { clientErrorHandler, frameworkErrors } from './lib/framework-errors.ts'
+import { trustFunction } from './lib/client-address.ts'
 
 /** What the app is built from; the caller creates these and closes them (Redis clients, Prisma). */
 export interface AppOptions {
@@ -43,17 +49,28 @@ declare module 'fastify' {
 }
 
 /** Fastify server options the app relies on (merge a logger in); shared by server.ts and the tests. */
-export function serverOptions (config: Config): FastifyServerOptions {
+export function serverOptions (config: Config): FastifyHttpOptions<Server> {
   const { trustProxy } = config
   return {
-    // A hop count trusts that many proxies from the socket's peer outwards.
-    trustProxy: typeof trustProxy === 'number' ? (_address: string, hop: number) => hop < trustProxy : trustProxy,
+    // A hop count trusts that many proxies from the socket's peer outwards; Socket.IO handshakes
+    // read their address with the same function (lib/client-address.ts).
+    trustProxy: trustProxy === false ? false : trustFunction(trustProxy),
     // JSON bodies stay small; uploads go through multipart with their own limit.
     bodyLimit: 1024 * 1024,
     // In-flight requests finish on close; keep-alive clients are told 503 meanwhile.
     return503OnClosing: true,
     // One line per request, when it completes (see app()), instead of Fastify's two.
     logController: new LogController({ disableRequestLogging: true }),
+    // Errors raised before routing (bad URL, oversized path segment, parser errors) answer in the envelope too.
+    frameworkErrors,
+    clientErrorHandler,
+    requestTimeout: config.REQUEST_TIMEOUT_MS,
+    connectionTimeout: config.CONNECTION_TIMEOUT_MS,
+    // Node looks for overdue requests at this interval (30 s by default, coarser than a short timeout).
+    http: {
+      headersTimeout: Math.min(60_000, config.REQUEST_TIMEOUT_MS),
+      connectionsCheckingInterval: Math.min(30_000, Math.max(250, Math.floor(config.REQUEST_TIMEOUT_MS / 4)))
+    },
     ajv: { customOptions: { coerceTypes: 'array', useDefaults: true, removeAdditional: true, allErrors: false } }
   }
 }
@@ -77,6 +94,7 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions) {
     done()
   })
   await fastify.register(errorHandler)
+  await fastify.register(responseHeaders)
   await fastify.register(readiness, {
     redis: opts.redis,
     checkDatabase: opts.checkDatabase ?? (async () => { await prisma.$queryRaw`SELECT 1` })
@@ -95,10 +113,12 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions) {
   // Swagger first: it collects routes as they are added.
   await fastify.register(swagger)
   await fastify.register(rateLimit)
+  await fastify.register(cors)
   await fastify.register(websocket)
 
   await fastify.register(socketIoRelay)
   await fastify.register(eventStream)
+  await fastify.register(eventClients)
 
   await fastify.register(routes)
 }

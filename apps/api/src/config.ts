@@ -22,7 +22,13 @@ export const EnvSchema = Type.Object({
   MAX_UPLOAD_MB: Type.Number({ exclusiveMinimum: 0, maximum: 2048, default: 16 }),
   SEND_TIMEOUT_MS: Type.Integer({ minimum: 100, default: 30000, description: 'How long send-status waits for the ack before answering 202' }),
   COMMAND_TIMEOUT_MS: Type.Integer({ minimum: 100, default: 15000, description: 'How long other commands wait for the worker before 504' }),
-  UPLOAD_TTL_HOURS: Type.Number({ exclusiveMinimum: 0, default: 24, description: 'An upload no status used expires after this long' })
+  UPLOAD_TTL_HOURS: Type.Number({ exclusiveMinimum: 0, default: 24, description: 'An upload no status used expires after this long' }),
+  UPLOAD_QUOTA_MB: Type.Number({ exclusiveMinimum: 0, default: 512, description: 'MB one client address may upload within UPLOAD_TTL_HOURS' }),
+  REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 1000, default: 300000, description: 'A request (headers and body) not received within this long is answered 408' }),
+  CONNECTION_TIMEOUT_MS: Type.Integer({ minimum: 1000, default: 120000, description: 'An HTTP connection idle this long is closed; above SEND_TIMEOUT_MS' }),
+  CORS_ORIGINS: Type.String({ default: '', description: 'Comma-separated origins allowed by CORS (https://app.example.com) or *; empty = no CORS headers' }),
+  MAX_EVENT_CLIENTS: Type.Integer({ minimum: 1, default: 1000, description: 'Socket.IO and WebSocket event clients one node accepts together' }),
+  MAX_AUDIENCE: Type.Integer({ minimum: 1, maximum: 100000, default: 5000, description: 'At most this many numbers in targetNumbers' })
 })
 export type Env = Static<typeof EnvSchema>
 
@@ -33,7 +39,12 @@ export interface Config extends Omit<Env, 'API_KEY'> {
   /** The accepted API keys, from API_KEY. */
   apiKeys: string[]
   trustProxy: TrustProxy
+  /** The origins of CORS_ORIGINS; empty: no CORS. */
+  corsOrigins: string[]
 }
+
+/** A shorter key could be guessed within a rate-limit budget. */
+export const MIN_API_KEY_LENGTH = 16
 
 const PROXY_KEYWORDS = new Set(['loopback', 'linklocal', 'uniquelocal'])
 
@@ -61,12 +72,29 @@ function parseTrustProxy (raw: string): TrustProxy {
   return entries
 }
 
+function parseCorsOrigins (raw: string): string[] {
+  const entries = raw.split(',').map(s => s.trim()).filter(Boolean)
+  for (const entry of entries) {
+    if (entry === '*') continue
+    let origin: string | undefined
+    try { origin = new URL(entry).origin } catch { origin = undefined }
+    if (origin !== entry || !/^https?:/.test(entry)) {
+      throw new ConfigError('CORS_ORIGINS', 'must be * or comma-separated origins like https://app.example.com (scheme, host, optional port; no path)')
+    }
+  }
+  return entries
+}
+
 /** Parses and validates the environment once; throws a {@link ConfigError} naming the first bad variable. */
 export function loadConfig (env: Record<string, string | undefined> = process.env): Config {
   const parsed = loadSettings(EnvSchema, env)
   const apiKeys = parsed.API_KEY.split(',').map(k => k.trim()).filter(k => k.length > 0)
   if (apiKeys.length === 0) throw new ConfigError('API_KEY', 'must hold at least one non-empty key')
+  // The message names the rule, never the key.
+  if (apiKeys.some(key => key.length < MIN_API_KEY_LENGTH)) {
+    throw new ConfigError('API_KEY', `each key must be at least ${MIN_API_KEY_LENGTH} characters long`)
+  }
   // The raw key list is dropped so a logged config object cannot leak it.
   const { API_KEY: _dropped, ...rest } = parsed
-  return { ...rest, apiKeys, trustProxy: parseTrustProxy(parsed.TRUST_PROXY) }
+  return { ...rest, apiKeys, trustProxy: parseTrustProxy(parsed.TRUST_PROXY), corsOrigins: parseCorsOrigins(parsed.CORS_ORIGINS) }
 }

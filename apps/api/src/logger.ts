@@ -2,6 +2,7 @@ import type { FastifyServerOptions } from 'fastify'
 import type { LoggerOptions } from 'pino'
 import type { Config } from './config.ts'
 import { maskApiKeyInUrl } from './lib/api-key.ts'
+import { clientAddress, type AddressedRequest } from './lib/client-address.ts'
 
 /** Header paths that carry credentials, wherever a request or response is logged. */
 const REDACT_PATHS = [
@@ -14,7 +15,7 @@ const REDACT_PATHS = [
   'headers.cookie'
 ]
 
-interface RequestLike { method?: string, url?: string, host?: string, hostname?: string, ip?: string, socket?: { remotePort?: number } }
+interface RequestLike extends AddressedRequest { method?: string, url?: string, host?: string, hostname?: string, socket?: { remoteAddress?: string, remotePort?: number } }
 
 /** pino options: structured, credentials redacted (headers and `?apiKey=`), pretty only on a TTY. */
 export function loggerOptions (config: Pick<Config, 'LOG_LEVEL'>, isTTY = process.stdout.isTTY === true): NonNullable<FastifyServerOptions['logger']> {
@@ -27,7 +28,7 @@ export function loggerOptions (config: Pick<Config, 'LOG_LEVEL'>, isTTY = proces
           method: request.method,
           url: request.url === undefined ? undefined : maskApiKeyInUrl(request.url),
           host: request.host ?? request.hostname,
-          remoteAddress: request.ip,
+          remoteAddress: clientAddress(request),
           remotePort: request.socket?.remotePort
         }
       }

@@ -2,7 +2,7 @@ import t from 'tap'
 import { ConfigError, loadConfig } from '../src/config.ts'
 
 t.test('defaults', async t => {
-  const config = loadConfig({ API_KEY: 'k' })
+  const config = loadConfig({ API_KEY: 'k-0123456789abcdef' })
   t.match(config, {
     PORT: 3000,
     HOST: '0.0.0.0',
@@ -18,14 +18,19 @@ t.test('defaults', async t => {
     UPLOAD_TTL_HOURS: 24,
     DB_POOL_SIZE: 10,
     LOG_LEVEL: 'info',
-    trustProxy: false
+    trustProxy: false,
+    REQUEST_TIMEOUT_MS: 300000,
+    CONNECTION_TIMEOUT_MS: 120000,
+    MAX_AUDIENCE: 5000,
+    MAX_EVENT_CLIENTS: 1000,
+    corsOrigins: []
   })
-  t.same(config.apiKeys, ['k'])
+  t.same(config.apiKeys, ['k-0123456789abcdef'])
   t.notOk('API_KEY' in config, 'the raw key list is not kept')
 })
 
 t.test('numbers are coerced and empty variables count as unset', async t => {
-  const config = loadConfig({ API_KEY: 'k', PORT: '8080', RATE_LIMIT_MAX: '5', MAX_UPLOAD_MB: '0.5', HOST: '' })
+  const config = loadConfig({ API_KEY: 'k-0123456789abcdef', PORT: '8080', RATE_LIMIT_MAX: '5', MAX_UPLOAD_MB: '0.5', HOST: '' })
   t.equal(config.PORT, 8080)
   t.equal(config.RATE_LIMIT_MAX, 5)
   t.equal(config.MAX_UPLOAD_MB, 0.5)
@@ -33,28 +38,29 @@ t.test('numbers are coerced and empty variables count as unset', async t => {
 })
 
 t.test('API_KEY holds several keys for rotation', async t => {
-  t.same(loadConfig({ API_KEY: 'old-key, new-key,,' }).apiKeys, ['old-key', 'new-key'])
+  t.same(loadConfig({ API_KEY: 'old-key-0123456789, new-key-0123456789,,' }).apiKeys, ['old-key-0123456789', 'new-key-0123456789'])
 })
 
 t.test('TRUST_PROXY forms', async t => {
-  t.equal(loadConfig({ API_KEY: 'k', TRUST_PROXY: 'false' }).trustProxy, false)
-  t.equal(loadConfig({ API_KEY: 'k', TRUST_PROXY: 'TRUE' }).trustProxy, true)
-  t.equal(loadConfig({ API_KEY: 'k', TRUST_PROXY: '2' }).trustProxy, 2)
-  t.same(loadConfig({ API_KEY: 'k', TRUST_PROXY: '10.0.0.0/8, 127.0.0.1,::1,loopback' }).trustProxy, ['10.0.0.0/8', '127.0.0.1', '::1', 'loopback'])
+  t.equal(loadConfig({ API_KEY: 'k-0123456789abcdef', TRUST_PROXY: 'false' }).trustProxy, false)
+  t.equal(loadConfig({ API_KEY: 'k-0123456789abcdef', TRUST_PROXY: 'TRUE' }).trustProxy, true)
+  t.equal(loadConfig({ API_KEY: 'k-0123456789abcdef', TRUST_PROXY: '2' }).trustProxy, 2)
+  t.same(loadConfig({ API_KEY: 'k-0123456789abcdef', TRUST_PROXY: '10.0.0.0/8, 127.0.0.1,::1,loopback' }).trustProxy, ['10.0.0.0/8', '127.0.0.1', '::1', 'loopback'])
 })
 
 t.test('a bad variable is named, its value never echoed', async t => {
   const cases: Array<[Record<string, string>, string]> = [
     [{}, 'API_KEY'],
     [{ API_KEY: ' , ' }, 'API_KEY'],
-    [{ API_KEY: 'k', PORT: 'eighty' }, 'PORT'],
-    [{ API_KEY: 'k', PORT: '70000' }, 'PORT'],
-    [{ API_KEY: 'k', REDIS_URL: 'http://secret-host' }, 'REDIS_URL'],
-    [{ API_KEY: 'k', DATABASE_URL: 'mysql://secret-host' }, 'DATABASE_URL'],
-    [{ API_KEY: 'k', LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
-    [{ API_KEY: 'k', TRUST_PROXY: '10.0.0.0/99' }, 'TRUST_PROXY'],
-    [{ API_KEY: 'k', TRUST_PROXY: 'secret-host' }, 'TRUST_PROXY'],
-    [{ API_KEY: 'k', REDIS_PREFIX: 'has space' }, 'REDIS_PREFIX']
+    [{ API_KEY: 'k-0123456789abcdef', PORT: 'eighty' }, 'PORT'],
+    [{ API_KEY: 'k-0123456789abcdef', PORT: '70000' }, 'PORT'],
+    [{ API_KEY: 'k-0123456789abcdef', REDIS_URL: 'http://secret-host' }, 'REDIS_URL'],
+    [{ API_KEY: 'k-0123456789abcdef', DATABASE_URL: 'mysql://secret-host' }, 'DATABASE_URL'],
+    [{ API_KEY: 'k-0123456789abcdef', LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
+    [{ API_KEY: 'k-0123456789abcdef', TRUST_PROXY: '10.0.0.0/99' }, 'TRUST_PROXY'],
+    [{ API_KEY: 'k-0123456789abcdef', TRUST_PROXY: 'secret-host' }, 'TRUST_PROXY'],
+    [{ API_KEY: 'k-0123456789abcdef', REDIS_PREFIX: 'has space' }, 'REDIS_PREFIX'],
+    [{ API_KEY: 'k-0123456789abcdef', CORS_ORIGINS: 'https://secret-host/path' }, 'CORS_ORIGINS']
   ]
   for (const [env, variable] of cases) {
     const err = t.throws(() => loadConfig(env), ConfigError, variable) as unknown as ConfigError
@@ -62,4 +68,19 @@ t.test('a bad variable is named, its value never echoed', async t => {
     t.match(err.message, new RegExp(`^Invalid configuration: ${variable} `))
     t.notMatch(err.message, /secret-host|eighty/)
   }
+})
+
+t.test('API_KEY: every key needs 16 characters; the message never echoes one', async t => {
+  for (const API_KEY of ['k', 'long-enough-key-0123,short-secret']) {
+    const err = t.throws(() => loadConfig({ API_KEY }), ConfigError) as unknown as ConfigError
+    t.equal(err.variable, 'API_KEY')
+    t.match(err.message, /at least 16 characters/)
+    t.notMatch(err.message, /short-secret|long-enough/)
+  }
+  t.same(loadConfig({ API_KEY: 'exactly-16-chars' }).apiKeys, ['exactly-16-chars'])
+})
+
+t.test('CORS_ORIGINS: empty means none; origins are kept as given', async t => {
+  t.same(loadConfig({ API_KEY: 'k-0123456789abcdef' }).corsOrigins, [])
+  t.same(loadConfig({ API_KEY: 'k-0123456789abcdef', CORS_ORIGINS: 'https://a.example, http://localhost:5173' }).corsOrigins, ['https://a.example', 'http://localhost:5173'])
 })

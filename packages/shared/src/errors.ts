@@ -16,13 +16,19 @@ export const ErrorCodes = {
   SESSION_ALREADY_CONNECTED: 409,
   SESSION_NOT_PAIRING: 409,
   PAYLOAD_TOO_LARGE: 413,
+  REQUEST_TIMEOUT: 408,
+  URI_TOO_LONG: 414,
   UNSUPPORTED_MEDIA_TYPE: 415,
+  IDEMPOTENCY_KEY_REUSED: 422,
   UPGRADE_REQUIRED: 426,
   RATE_LIMITED: 429,
+  UPLOAD_QUOTA_EXCEEDED: 429,
+  HEADERS_TOO_LARGE: 431,
   INTERNAL: 500,
   WHATSAPP_REFUSED: 502,
   DEPENDENCY_UNAVAILABLE: 503,
   NO_WORKER: 503,
+  TOO_MANY_CLIENTS: 503,
   WORKER_TIMEOUT: 504
 } as const
 
@@ -44,13 +50,19 @@ export const ErrorMessages: { readonly [K in ErrorCode]: string } = {
   SESSION_ALREADY_CONNECTED: 'Session is already connected',
   SESSION_NOT_PAIRING: 'Session does not link with a pairing code',
   PAYLOAD_TOO_LARGE: 'Payload too large',
+  REQUEST_TIMEOUT: 'The request was not received in time',
+  URI_TOO_LONG: 'A path segment of the URL is too long',
   UNSUPPORTED_MEDIA_TYPE: 'Unsupported media type',
+  IDEMPOTENCY_KEY_REUSED: 'This Idempotency-Key was already used with a different request',
   UPGRADE_REQUIRED: 'This endpoint only speaks WebSocket',
   RATE_LIMITED: 'Rate limit exceeded',
+  UPLOAD_QUOTA_EXCEEDED: 'Upload quota exceeded',
+  HEADERS_TOO_LARGE: 'The request headers are too large',
   INTERNAL: 'Internal server error',
   WHATSAPP_REFUSED: 'WhatsApp refused the message',
   DEPENDENCY_UNAVAILABLE: 'A dependency is unavailable',
   NO_WORKER: 'No worker available',
+  TOO_MANY_CLIENTS: 'Too many event clients are connected',
   WORKER_TIMEOUT: 'The worker did not answer in time'
 }
 

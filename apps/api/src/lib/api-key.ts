@@ -39,7 +39,34 @@ export function extractApiKey (headers: IncomingHttpHeaders): string | undefined
   return BEARER.exec(authorization)?.[1]
 }
 
-/** Replaces the value of an `apiKey` query parameter, so URLs can be logged. */
+// Decoded until it no longer changes (a few rounds at most), so a name encoded twice is caught too.
+function decodeName (raw: string): string {
+  let name = raw
+  for (let round = 0; round < 4; round++) {
+    let next: string
+    try {
+      next = decodeURIComponent(name.replaceAll('+', ' '))
+    } catch {
+      return name
+    }
+    if (next === name) return name
+    name = next
+  }
+  return name
+}
+
+/**
+ * Replaces the value of every query parameter whose name, decoded as the query parser decodes
+ * it (`%61piKey` is `apiKey`; also encoded twice), holds `apikey` in any case, so URLs can be logged. The query
+ * starts at the first `?` or `#`, as the router splits it, and parameters are split on `&`.
+ */
 export function maskApiKeyInUrl (url: string): string {
-  return url.replace(/([?&]apiKey=)[^&#]*/gi, '$1[REDACTED]')
+  const start = url.search(/[?#]/)
+  if (start === -1) return url
+  const pairs = url.slice(start + 1).split('&').map(pair => {
+    const eq = pair.indexOf('=')
+    const name = eq === -1 ? pair : pair.slice(0, eq)
+    return decodeName(name).toLowerCase().includes('apikey') ? `${name}=[REDACTED]` : pair
+  })
+  return `${url.slice(0, start + 1)}${pairs.join('&')}`
 }

@@ -30,6 +30,35 @@ interface RateLimitRedis extends Redis {
 
 export interface RateCount { current: number, ttl: number }
 
+function withSyncCommand (redis: Redis): RateLimitRedis {
+  const client = redis as RateLimitRedis
+  if (typeof client.wssRateSync !== 'function') client.defineCommand('wssRateSync', { numberOfKeys: 1, lua: SYNC })
+  return client
+}
+
+// Past this many local counters, expired ones are dropped before a new one is added.
+const LOCAL_PRUNE_AT = 10_000
+
+/** Fixed-window counters in this process only: the fallback while Redis cannot count. */
+export function createLocalCounters () {
+  const counters = new Map<string, { count: number, expiresAt: number }>()
+  return {
+    incr (key: string, windowMs: number): RateCount {
+      const now = Date.now()
+      let c = counters.get(key)
+      if (c === undefined || c.expiresAt <= now) {
+        if (counters.size >= LOCAL_PRUNE_AT) {
+          for (const [k, v] of counters) if (v.expiresAt <= now) counters.delete(k)
+        }
+        c = { count: 0, expiresAt: now + windowMs }
+        counters.set(key, c)
+      }
+      c.count++
+      return { current: c.count, ttl: c.expiresAt - now }
+    }
+  }
+}
+
 export interface RateCounters {
   /**
    * Counts a request. Synchronous for a counter this node already holds (the common case: no
@@ -49,8 +78,7 @@ export interface RateCounters {
  * While Redis is down, each node keeps counting on its own (it does not fail open).
  */
 export function createRateCounters (redis: Redis, syncMs: number, onError: (err: unknown) => void): RateCounters {
-  const client = redis as RateLimitRedis
-  if (typeof client.wssRateSync !== 'function') client.defineCommand('wssRateSync', { numberOfKeys: 1, lua: SYNC })
+  const client = withSyncCommand(redis)
   const counters = new Map<string, Counter>()
   let timer: NodeJS.Timeout | undefined
   let running: Promise<void> | undefined
@@ -159,6 +187,31 @@ export function batchedStore (counters: RateCounters, namespace: string) {
     child (routeOptions: object) {
       const info = (routeOptions as { routeInfo?: { method?: string, url?: string } }).routeInfo
       return new BatchedRedisStore(null, `${this.ns}${info?.method ?? ''}${info?.url ?? ''}-`)
+    }
+  }
+}
+
+/**
+ * A @fastify/rate-limit store that counts every request in Redis (RATE_LIMIT_SYNC_MS=0). A request
+ * Redis cannot count (down, timed out) is counted in this process instead, so an outage never
+ * lifts the limit; each node then limits on its own until Redis answers again.
+ */
+export function directStore (redis: Redis, namespace: string, onError: (err: unknown) => void) {
+  const client = withSyncCommand(redis)
+  const local = createLocalCounters()
+  return class DirectRedisStore {
+    constructor (_params: unknown, readonly ns: string = namespace) {}
+
+    incr (key: string, cb: StoreCallback, timeWindow: number) {
+      client.wssRateSync(this.ns + key, 1, timeWindow).then(
+        ([current, ttl]) => cb(null, { current, ttl }),
+        err => { onError(err); cb(null, local.incr(this.ns + key, timeWindow)) }
+      )
+    }
+
+    child (routeOptions: object) {
+      const info = (routeOptions as { routeInfo?: { method?: string, url?: string } }).routeInfo
+      return new DirectRedisStore(null, `${this.ns}${info?.method ?? ''}${info?.url ?? ''}-`)
     }
   }
 }

@@ -35,3 +35,11 @@ t.test('maskApiKeyInUrl hides the query key only', async t => {
   t.equal(maskApiKeyInUrl('/api/events?sessionId=a&apikey=s3cret'), '/api/events?sessionId=a&apikey=[REDACTED]')
   t.equal(maskApiKeyInUrl('/api/sessions'), '/api/sessions')
 })
+
+t.test('maskApiKeyInUrl reads names as the query parser does', async t => {
+  t.equal(maskApiKeyInUrl('/api/events?%61piKey=s3cret'), '/api/events?%61piKey=[REDACTED]')
+  t.equal(maskApiKeyInUrl('/api/events?%2561piKey=s3cret&sessionId=a'), '/api/events?%2561piKey=[REDACTED]&sessionId=a')
+  t.equal(maskApiKeyInUrl('/api/events#apiKey=s3cret'), '/api/events#apiKey=[REDACTED]')
+  t.equal(maskApiKeyInUrl('/api/events?a=1#&apiKey=s3cret'), '/api/events?a=1#&apiKey=[REDACTED]')
+  t.equal(maskApiKeyInUrl('/api/events?api+Key=s3cret&%E0%A4%A=x'), '/api/events?api+Key=s3cret&%E0%A4%A=x', 'only names that decode to apiKey')
+})

@@ -41,3 +41,14 @@ t.test('/readyz is 503 once the node is marked unready for shutdown', async t =>
   t.equal(res.statusCode, 503)
   t.same(res.json(), { status: 'shutting_down', checks: { database: 'ok', redis: 'ok' } })
 })
+
+t.test('/readyz: concurrent probes share one check, and an answer is reused for about a second', async t => {
+  let checks = 0
+  const app = await build(t, { checkDatabase: async () => { checks++; await new Promise(resolve => setTimeout(resolve, 50)) } })
+  const burst = await Promise.all(Array.from({ length: 20 }, () => app.inject({ method: 'GET', url: '/readyz' })))
+  t.ok(burst.every(res => res.statusCode === 200))
+  t.equal(checks, 1, 'twenty probes, one database check')
+  await new Promise(resolve => setTimeout(resolve, 1100))
+  t.equal((await app.inject({ method: 'GET', url: '/readyz' })).statusCode, 200)
+  t.equal(checks, 2, 'checked again once the answer is stale')
+})

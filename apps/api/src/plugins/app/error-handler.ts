@@ -3,11 +3,9 @@ import type { FastifyError, FastifyReply, FastifyRequest, FastifySchemaValidatio
 import { ErrorMessages, isAppError, type ErrorCode, type ErrorEnvelope, type ValidationIssue } from '@wss/shared'
 import { isRedisUnavailableError } from '../../redis.ts'
 import { isDatabaseUnavailableError } from '../../lib/db-errors.ts'
+import { envelope } from '../../lib/framework-errors.ts'
 
 interface ErrorResponse { statusCode: number, body: ErrorEnvelope }
-
-const envelope = (code: ErrorCode, error: string, details?: unknown): ErrorEnvelope =>
-  details === undefined ? { success: false, error, code } : { success: false, error, code, details }
 
 /** Turns Ajv's findings into `{ field, message }`, the field spelled `body.phoneNumber`. */
 function validationIssues (context: string | undefined, errors: FastifySchemaValidationError[]): ValidationIssue[] {
@@ -27,10 +25,13 @@ const CODE_BY_STATUS: Record<number, ErrorCode> = {
   400: 'BAD_REQUEST',
   401: 'UNAUTHORIZED',
   404: 'ROUTE_NOT_FOUND',
+  408: 'REQUEST_TIMEOUT',
   413: 'PAYLOAD_TOO_LARGE',
+  414: 'URI_TOO_LONG',
   415: 'UNSUPPORTED_MEDIA_TYPE',
   426: 'UPGRADE_REQUIRED',
-  429: 'RATE_LIMITED'
+  429: 'RATE_LIMITED',
+  431: 'HEADERS_TOO_LARGE'
 }
 const CODE_BY_FASTIFY_CODE: Record<string, { statusCode: number, code: ErrorCode }> = {
   FST_INVALID_MULTIPART_CONTENT_TYPE: { statusCode: 415, code: 'UNSUPPORTED_MEDIA_TYPE' },

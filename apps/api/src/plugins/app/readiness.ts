@@ -14,7 +14,10 @@ export interface Readiness {
   /** False once shutdown began, so load balancers stop sending traffic. */
   readonly accepting: boolean
   markUnready: () => void
-  /** Asks every dependency, each bounded by a short timeout. */
+  /**
+   * Asks every dependency, each bounded by a short timeout. The answer is reused for `cacheMs`
+   * and concurrent callers share one check, so probes cannot multiply the load on Postgres and Redis.
+   */
   check: () => Promise<ReadinessReport>
 }
 
@@ -29,6 +32,8 @@ export interface ReadinessOptions {
   checkDatabase: () => Promise<void>
   /** Per-check bound; a probe must answer before the orchestrator gives up on it. */
   timeoutMs?: number
+  /** How long one check's answer is reused. */
+  cacheMs?: number
 }
 
 const probe = async (fn: () => Promise<unknown>, ms: number, what: string): Promise<CheckState> => {
@@ -43,17 +48,29 @@ const probe = async (fn: () => Promise<unknown>, ms: number, what: string): Prom
 /** Readiness state and dependency checks, shared by /readyz and (later) /api/health. */
 export default fp<ReadinessOptions>(async function readiness (fastify, opts) {
   const timeoutMs = opts.timeoutMs ?? 1000
+  const cacheMs = opts.cacheMs ?? 1000
   let accepting = true
+  let last: { at: number, checks: ReadinessReport['checks'] } | undefined
+  let running: Promise<ReadinessReport['checks']> | undefined
+
+  async function checkDependencies (): Promise<ReadinessReport['checks']> {
+    const [database, redis] = await Promise.all([
+      probe(opts.checkDatabase, timeoutMs, 'database check'),
+      probe(() => opts.redis.ping(), timeoutMs, 'redis check')
+    ])
+    last = { at: Date.now(), checks: { database, redis } }
+    return last.checks
+  }
+
   fastify.decorate('readiness', {
     get accepting () { return accepting },
     markUnready () { accepting = false },
     async check () {
-      const [database, redis] = await Promise.all([
-        probe(opts.checkDatabase, timeoutMs, 'database check'),
-        probe(() => opts.redis.ping(), timeoutMs, 'redis check')
-      ])
+      const fresh = last !== undefined && Date.now() - last.at < cacheMs ? last.checks : undefined
+      const checks = fresh ?? await (running ??= checkDependencies().finally(() => { running = undefined }))
       const shuttingDown = !accepting
-      return { ready: !shuttingDown && database === 'ok' && redis === 'ok', shuttingDown, checks: { database, redis } }
+      const ready = !shuttingDown && checks.database === 'ok' && checks.redis === 'ok'
+      return { ready, shuttingDown, checks: { ...checks } }
     }
   } satisfies Readiness)
 }, { name: 'readiness' })

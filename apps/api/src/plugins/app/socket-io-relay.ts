@@ -14,7 +14,7 @@ type Ack = (answer: unknown) => void
 type ClientSocket = Socket<never, never, never, SocketData>
 
 /** A connect_error the client can read: `err.message` and `err.data.code`. */
-function refusal (code: ErrorCode, message: string = ErrorMessages[code]): Error {
+function refusal (code: ErrorCode, message: string = ErrorMessages[code]): Error & { data: { code: ErrorCode } } {
   return Object.assign(new Error(message), { data: { success: false, error: message, code } })
 }
 
@@ -43,14 +43,22 @@ function syncRooms (socket: ClientSocket): void {
 export default fp(async function socketIoRelay (fastify) {
   const { io } = fastify
 
+  const log = fastify.log.child({ plugin: 'socket.io' })
   io.use((socket, next) => {
     const { auth, headers, query } = socket.handshake
+    // A refused client is cut off once its connect_error is written (the engine flushes it first),
+    // instead of holding its connection open until the ping timeout.
+    const refuse = (err: Error & { data: { code: string } }) => {
+      log.info({ socketId: socket.id, code: err.data.code }, 'socket.io client refused')
+      next(err)
+      setImmediate(() => socket.conn.close())
+    }
     const key = typeof auth?.apiKey === 'string' ? auth.apiKey : extractApiKey(headers)
-    if (!fastify.verifyApiKey(key)) return next(refusal('UNAUTHORIZED'))
+    if (!fastify.verifyApiKey(key)) return refuse(refusal('UNAUTHORIZED'))
     let initial: string[] | null = null
     if (query.sessionId !== undefined) {
       initial = parseSessionIds(query.sessionId)
-      if (initial === null) return next(refusal('VALIDATION', INVALID_IDS))
+      if (initial === null) return refuse(refusal('VALIDATION', INVALID_IDS))
     }
     socket.data.filter = new SessionFilter(initial)
     next()

@@ -6,10 +6,8 @@ import {
   AppError,
   CommandName,
   isAppError,
-  normalizePhoneNumber,
   toStatus,
   type Status,
-  type StatusType,
   type Viewer
 } from '@wss/shared'
 import type { CommandBus } from './command-bus.ts'
@@ -17,12 +15,11 @@ import { isConnected, type SessionsService, type SessionView } from './sessions.
 import type { SendStatusBody } from '../../schemas/statuses.ts'
 import { isUniqueViolation } from '../../lib/db-errors.ts'
 import { fieldError } from '../../lib/validation.ts'
+import { requestHash, validateSend } from '../../lib/send-request.ts'
 import { cursorDate, cursorString, paginate, type Page } from '../../lib/cursor.ts'
 
 const DAY_MS = 24 * 60 * 60 * 1000
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
-/** Names the upload routes hand out: `${unixSeconds}-${hex}.${ext}`. */
-const UPLOAD_NAME = /^\d{1,20}-[0-9a-f]{4,64}\.[a-z0-9]{2,5}$/
 
 type StatusWithCount = StatusRow & { _count: { viewers: number } }
 
@@ -30,83 +27,6 @@ const asStatus = (row: StatusWithCount): Status => toStatus(row, row._count.view
 
 /** The job id of a status's send: BullMQ ignores a second one while the first is queued. */
 const sendJobId = (statusId: string) => `send-status-${statusId}`
-
-export interface ValidSend {
-  type: StatusType
-  content: string
-  caption: string | null
-  targetNumbers: string[]
-  backgroundColor: string | null
-  font: number | null
-  /** The upload named by `content` (image, video), when it is not a URL. */
-  upload: string | null
-}
-
-const INVALID_PHONE = 'is not a phone number with its country code (10–15 digits)'
-
-function isHttpUrl (value: string): boolean {
-  try {
-    const url = new URL(value)
-    return (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== ''
-  } catch {
-    return false
-  }
-}
-
-/** Checks what the schema cannot express (rules that depend on `type`); throws a 400 naming the field. */
-function validateSend (body: SendStatusBody): ValidSend {
-  const { type } = body
-  const media = type === 'image' || type === 'video'
-  // An empty caption (also what `null` is coerced to) means none, whatever the type.
-  const caption = body.caption === undefined || body.caption === '' ? null : body.caption
-  if (!media && caption !== null) {
-    throw fieldError('body.caption', 'is only allowed for image and video statuses')
-  }
-  if (media && body.backgroundColor !== undefined) {
-    throw fieldError('body.backgroundColor', 'is only allowed for text and url statuses')
-  }
-  if (media && body.font !== undefined) {
-    throw fieldError('body.font', 'is only allowed for text and url statuses')
-  }
-  const content = body.content
-  let upload: string | null = null
-  if (type === 'text' && content.trim() === '') throw fieldError('body.content', 'must not be blank')
-  if (type === 'url' && !isHttpUrl(content.trim())) throw fieldError('body.content', 'must be an http(s) URL for url statuses')
-  if (media) {
-    if (/^[a-z][a-z0-9+.-]*:/i.test(content)) {
-      if (!isHttpUrl(content)) throw fieldError('body.content', 'must be an uploaded filename or an http(s) URL')
-    } else if (UPLOAD_NAME.test(content)) {
-      upload = content
-    } else {
-      throw new AppError('FILE_NOT_FOUND', `File ${content.slice(0, 80)} not found: upload it with POST /api/upload-${type} and pass the filename it answers`)
-    }
-  }
-
-  const raw = body.targetNumbers === undefined
-    ? []
-    : typeof body.targetNumbers === 'string' ? body.targetNumbers.split(',') : body.targetNumbers
-  const targetNumbers: string[] = []
-  const seen = new Set<string>()
-  raw.forEach((entry, index) => {
-    if (entry.trim() === '') return
-    const number = normalizePhoneNumber(entry)
-    if (number === null) throw fieldError(`body.targetNumbers[${index}]`, `"${entry.trim().slice(0, 40)}" ${INVALID_PHONE}`)
-    if (!seen.has(number)) {
-      seen.add(number)
-      targetNumbers.push(number)
-    }
-  })
-
-  return {
-    type,
-    content: type === 'url' ? content.trim() : content,
-    caption,
-    targetNumbers,
-    backgroundColor: body.backgroundColor?.toLowerCase() ?? null,
-    font: body.font ?? null,
-    upload
-  }
-}
 
 export interface SendResult {
   status: Status
@@ -121,6 +41,8 @@ export interface StatusesDeps {
   sessions: SessionsService
   commands: CommandBus
   sendTimeoutMs: number
+  /** At most this many numbers in `targetNumbers`. */
+  maxAudience: number
   log: FastifyBaseLogger
 }
 
@@ -177,7 +99,11 @@ export function createStatusesService (deps: StatusesDeps) {
    * the worker's send is idempotent by the status id (it never posts a status twice), so a first
    * enqueue that failed, or a job lost with its worker, is made good without a second post.
    */
-  async function replay (view: SessionView, row: StatusWithCount): Promise<SendResult> {
+  async function replay (view: SessionView, row: StatusWithCount, hash: string): Promise<SendResult> {
+    // Rows stored before the hash was kept have none: they replay as they always did.
+    if (row.requestHash !== null && row.requestHash !== hash) {
+      throw new AppError('IDEMPOTENCY_KEY_REUSED', 'This Idempotency-Key was already used with a different request: use a new key for a new status', { statusId: row.id })
+    }
     if (row.state === 'failed') {
       throw new AppError('WHATSAPP_REFUSED', row.error ?? 'WhatsApp refused the status', { statusId: row.id })
     }
@@ -204,11 +130,12 @@ export function createStatusesService (deps: StatusesDeps) {
      * acknowledged it, 202 while pending past `sendTimeoutMs`, 502 when WhatsApp refused it.
      */
     async send (sessionId: string, body: SendStatusBody, idempotencyKey?: string): Promise<SendResult> {
-      const input = validateSend(body)
+      const input = validateSend(body, deps.maxAudience)
+      const hash = requestHash(input)
       const view = await sessions.load(sessionId)
       if (idempotencyKey !== undefined) {
         const earlier = await byKey(sessionId, idempotencyKey)
-        if (earlier !== null) return await replay(view, earlier)
+        if (earlier !== null) return await replay(view, earlier, hash)
       }
       if (!isConnected(view) || view.owner === null) {
         throw new AppError('SESSION_NOT_CONNECTED', `Session ${sessionId} is not connected`)
@@ -240,6 +167,7 @@ export function createStatusesService (deps: StatusesDeps) {
               font: input.font,
               uploadId: input.upload,
               idempotencyKey: idempotencyKey ?? null,
+              requestHash: idempotencyKey === undefined ? null : hash,
               state: 'pending'
             }
           }),
@@ -252,7 +180,7 @@ export function createStatusesService (deps: StatusesDeps) {
         if (idempotencyKey !== undefined && isUniqueViolation(err)) {
           // A concurrent request with the same key won the insert.
           const earlier = await byKey(sessionId, idempotencyKey)
-          if (earlier !== null) return await replay(view, earlier)
+          if (earlier !== null) return await replay(view, earlier, hash)
         }
         throw err
       }
@@ -338,6 +266,7 @@ export default fp(async function statuses (fastify) {
     sessions: fastify.sessions,
     commands: fastify.commands,
     sendTimeoutMs: fastify.config.SEND_TIMEOUT_MS,
+    maxAudience: fastify.config.MAX_AUDIENCE,
     log: fastify.log.child({ service: 'statuses' })
   }))
 }, { name: 'statuses', dependencies: ['sessions', 'command-bus'] })

@@ -9,15 +9,23 @@ export type UploadKind = MediaKind
 
 export interface UploadsDeps {
   prisma: PrismaClient
-  /** An upload no status used expires after this long. */
+  /** An upload no status used expires after this long; also the quota's window. */
   ttlMs: number
+  /** Bytes one client address may upload within `ttlMs`. */
+  quotaBytes: number
 }
+
+const MB = 1024 * 1024
+const inMb = (bytes: number) => `${Math.round((bytes / MB) * 10) / 10} MB`
 
 /** Uploads live in Postgres, so any worker on any host reads them. */
 export function createUploadsService (deps: UploadsDeps) {
   return {
-    /** Checks the type from the bytes (415 otherwise), names the file and stores it. */
-    async store (kind: UploadKind, bytes: Buffer): Promise<UploadResult> {
+    /**
+     * Checks the type from the bytes (415 otherwise), names the file and stores it, within the
+     * uploader's quota (429 `UPLOAD_QUOTA_EXCEEDED`).
+     */
+    async store (kind: UploadKind, bytes: Buffer, clientAddress: string): Promise<UploadResult> {
       if (bytes.length === 0) throw fieldError(`body.${kind}`, 'is an empty file')
       const detected = await fileTypeFromBuffer(bytes)
       const accepted = acceptedMedia(kind, detected?.mime)
@@ -27,21 +35,39 @@ export function createUploadsService (deps: UploadsDeps) {
       }
       // Server-chosen: a client's file name never becomes a name here.
       const filename = `${Math.floor(Date.now() / 1000)}-${randomBytes(8).toString('hex')}.${accepted.ext}`
-      await deps.prisma.upload.create({
-        data: {
-          id: filename,
-          kind,
-          mimeType: accepted.mimeType,
-          size: bytes.length,
-          sha256: createHash('sha256').update(bytes).digest('hex'),
-          // Multipart buffers are never shared memory; Prisma's type only insists on it.
-          data: bytes as Uint8Array as Uint8Array<ArrayBuffer>,
-          expiresAt: new Date(Date.now() + deps.ttlMs)
-        }
-      })
+      const data = {
+        id: filename,
+        kind,
+        mimeType: accepted.mimeType,
+        size: bytes.length,
+        sha256: createHash('sha256').update(bytes).digest('hex'),
+        // Multipart buffers are never shared memory; Prisma's type only insists on it.
+        data: bytes as Uint8Array as Uint8Array<ArrayBuffer>,
+        expiresAt: new Date(Date.now() + deps.ttlMs),
+        clientAddress
+      }
+      await deps.prisma.$transaction(async tx => {
+        // One uploader's requests take turns here, so parallel uploads cannot all pass the check.
+        await tx.$queryRaw`SELECT 1 FROM (SELECT pg_advisory_xact_lock(hashtext(${`upload-quota:${clientAddress}`}))) AS locked`
+        const used = await tx.upload.aggregate({
+          _sum: { size: true },
+          where: { clientAddress, createdAt: { gt: new Date(Date.now() - deps.ttlMs) } }
+        })
+        const stored = used._sum.size ?? 0
+        if (stored + bytes.length > deps.quotaBytes) throw quotaExceeded(stored, deps)
+        await tx.upload.create({ data })
+      }, { maxWait: 10_000, timeout: 30_000 })
       return { filename, size: bytes.length, mimeType: accepted.mimeType }
     }
   }
+}
+
+function quotaExceeded (stored: number, deps: UploadsDeps): AppError {
+  const hours = Math.round((deps.ttlMs / 3_600_000) * 10) / 10
+  return new AppError('UPLOAD_QUOTA_EXCEEDED',
+    `Upload quota exceeded: this address uploaded ${inMb(stored)} in the last ${hours} h, and UPLOAD_QUOTA_MB allows ` +
+    `${inMb(deps.quotaBytes)}; retry once older uploads have aged out`,
+    { quotaBytes: deps.quotaBytes, usedBytes: stored })
 }
 
 export type UploadsService = ReturnType<typeof createUploadsService>
@@ -55,6 +81,7 @@ declare module 'fastify' {
 export default fp(async function uploads (fastify) {
   fastify.decorate('uploads', createUploadsService({
     prisma: fastify.prisma,
-    ttlMs: fastify.config.UPLOAD_TTL_HOURS * 60 * 60 * 1000
+    ttlMs: fastify.config.UPLOAD_TTL_HOURS * 60 * 60 * 1000,
+    quotaBytes: Math.floor(fastify.config.UPLOAD_QUOTA_MB * MB)
   }))
 }, { name: 'uploads' })

@@ -1,7 +1,8 @@
 import fp from 'fastify-plugin'
 import rateLimit, { normalizeIP } from '@fastify/rate-limit'
 import { AppError, redisKeys } from '@wss/shared'
-import { batchedStore, createRateCounters } from '../../lib/rate-limit-store.ts'
+import { batchedStore, createRateCounters, directStore } from '../../lib/rate-limit-store.ts'
+import { clientAddress } from '../../lib/client-address.ts'
 
 /**
  * Per-IP rate limit kept in Redis, so the limit holds across API nodes. Registered with
@@ -9,21 +10,27 @@ import { batchedStore, createRateCounters } from '../../lib/rate-limit-store.ts'
  * covers unknown `/api` routes and the WebSocket upgrade.
  * Counts are kept per node and added to the shared counters every RATE_LIMIT_SYNC_MS (one
  * pipeline, no Redis round trip per request; see rate-limit-store.ts); while Redis is down each
- * node goes on counting alone. With RATE_LIMIT_SYNC_MS=0 every request counts in Redis, and
- * an unreachable Redis lets requests through (`skipOnError`).
+ * node goes on counting alone. With RATE_LIMIT_SYNC_MS=0 every request counts in Redis; a request
+ * Redis cannot count is counted on this node instead (never let through uncounted).
  */
 export default fp(async function rateLimitPlugin (fastify) {
   const { config } = fastify
   const nameSpace = redisKeys(config.REDIS_PREFIX).rateLimit
-  let store: ReturnType<typeof batchedStore> | undefined
-  if (config.RATE_LIMIT_SYNC_MS > 0) {
-    const log = fastify.log.child({ plugin: 'rate-limit' })
-    let lastWarning = 0
-    const counters = createRateCounters(fastify.redis, config.RATE_LIMIT_SYNC_MS, err => {
-      if (Date.now() - lastWarning < 60_000) return
-      lastWarning = Date.now()
-      log.warn({ err: (err as Error).message }, 'rate-limit counts not shared (Redis unavailable); counting on this node')
-    })
+  const log = fastify.log.child({ plugin: 'rate-limit' })
+  if (config.trustProxy === true) {
+    log.warn('TRUST_PROXY=true takes the client address from any X-Forwarded-For; set a hop count or the proxies\' addresses')
+  }
+  let lastWarning = 0
+  const onError = (err: unknown) => {
+    if (Date.now() - lastWarning < 60_000) return
+    lastWarning = Date.now()
+    log.warn({ err: (err as Error).message }, 'rate-limit counts not shared (Redis unavailable); counting on this node')
+  }
+  let store: ReturnType<typeof batchedStore> | ReturnType<typeof directStore>
+  if (config.RATE_LIMIT_SYNC_MS === 0) {
+    store = directStore(fastify.redis, nameSpace, onError)
+  } else {
+    const counters = createRateCounters(fastify.redis, config.RATE_LIMIT_SYNC_MS, onError)
     store = batchedStore(counters, nameSpace)
     fastify.addHook('onClose', async () => {
       await counters.sync().catch(() => undefined)
@@ -34,10 +41,14 @@ export default fp(async function rateLimitPlugin (fastify) {
     global: false,
     max: config.RATE_LIMIT_MAX,
     timeWindow: config.RATE_LIMIT_WINDOW_MS,
-    ...(store === undefined ? { redis: fastify.redis, nameSpace } : { store }),
-    skipOnError: true,
-    // The default generator crashes under injectWS, where there is no IP.
-    keyGenerator: request => (request.ip ? (request.ip.includes(':') ? normalizeIP(request.ip) : request.ip) : 'unknown'),
+    store,
+    // Both stores count locally when Redis fails; an error left is a bug, not a reason to let requests through.
+    skipOnError: false,
+    // A validated address (see clientAddress); IPv6 clients are counted per /56 like the default.
+    keyGenerator: request => {
+      const ip = clientAddress(request)
+      return ip.includes(':') ? normalizeIP(ip) : ip
+    },
     errorResponseBuilder: (_request, context) =>
       new AppError('RATE_LIMITED', `Rate limit exceeded, retry in ${context.after}`, {
         limit: context.max,

@@ -1,7 +1,11 @@
 import fp from 'fastify-plugin'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
+import { ErrorCodes } from '@wss/shared'
 import pkg from '../../../package.json' with { type: 'json' }
+
+// Generated from the one table of codes, so the docs list every code a client can meet.
+const ERROR_CODES = Object.entries(ErrorCodes).map(([code, status]) => `\`${code}\` ${status}`).join(', ')
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -23,7 +27,9 @@ export default fp(async function swaggerPlugin (fastify) {
         version: pkg.version,
         description: 'Every `/api` path needs the API key (`x-api-key` or `Authorization: Bearer`). ' +
           'Responses use the envelope `{ success: true, data }` / `{ success: false, error, code?, details? }`. ' +
-          'Events: Socket.IO at `/socket.io` (handshake `auth: { apiKey }`) and a WebSocket at `GET /api/events`.'
+          'Events: Socket.IO at `/socket.io` (handshake `auth: { apiKey }`) and a WebSocket at `GET /api/events`. ' +
+          `Error codes (\`code\`, HTTP status): ${ERROR_CODES}. Any request may also meet 408 \`REQUEST_TIMEOUT\`, ` +
+          '414 `URI_TOO_LONG` and 431 `HEADERS_TOO_LARGE`, raised before routing.'
       },
       components: {
         securitySchemes: {

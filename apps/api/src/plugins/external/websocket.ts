@@ -39,7 +39,9 @@ export default fp(async function websocketPlugin (fastify) {
     path: SOCKET_IO_PATH,
     serveClient: false,
     destroyUpgrade: false,
-    maxHttpBufferSize: 64 * 1024
+    maxHttpBufferSize: 64 * 1024,
+    // A connection that never joins a namespace (never authenticates) is closed after this long.
+    connectTimeout: 10_000
   })
   const socketIoPrefix = `${SOCKET_IO_PATH}/`
   fastify.server.on('upgrade', (request, socket, head) => {

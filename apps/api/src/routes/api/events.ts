@@ -30,9 +30,10 @@ const events: FastifyPluginAsyncTypebox = async fastify => {
         'the filter; each is answered with `{ "success": true, "action", "data": { "all", "sessionIds" } }`. ' +
         'The first subscribe narrows an unfiltered stream to the named sessions. A plain GET answers 426.',
       querystring: EventsQuerySchema,
-      response: apiResponses({}, [400, 426])
+      response: apiResponses({}, [400, 426, 503])
     },
     preHandler: async request => {
+      if (request.ws) fastify.eventClients.admit()
       const { sessionId } = request.query
       if (sessionId !== undefined && parseSessionIds(sessionId) === null) {
         const message = `must name at most ${MAX_FILTER_SESSIONS} sessions`

@@ -5,19 +5,34 @@ import { apiResponses } from '../../schemas/responses.ts'
 import { fieldError } from '../../lib/validation.ts'
 import type { UploadKind } from '../../plugins/app/uploads.ts'
 import multipart from '../../plugins/external/multipart.ts'
+import { clientAddress } from '../../lib/client-address.ts'
+
+/**
+ * The multipart parser (busboy) rejects a body it cannot read (no boundary, a truncated part) with
+ * a plain Error: that is the client's malformed request, a 400, not a server failure. Errors that
+ * carry a status (file too large, too many parts) keep it.
+ */
+function malformed (err: unknown): unknown {
+  if (!(err instanceof Error) || typeof (err as { statusCode?: unknown }).statusCode === 'number') return err
+  return new AppError('BAD_REQUEST', 'The multipart/form-data body is malformed (missing boundary or truncated part)', undefined, { cause: err })
+}
 
 /** Reads the one file of a multipart request from `field`; 413 past MAX_UPLOAD_MB (the multipart limit). */
 async function readFile (request: FastifyRequest, field: UploadKind): Promise<Buffer> {
   if (!request.isMultipart()) {
     throw new AppError('UNSUPPORTED_MEDIA_TYPE', `Send the file as multipart/form-data in the field "${field}"`)
   }
-  const file = await request.file()
-  if (file === undefined) throw fieldError(`body.${field}`, 'is required: a multipart file field')
-  if (file.fieldname !== field) {
-    file.file.resume()
-    throw fieldError(`body.${field}`, `is required: the file came in the field "${file.fieldname.slice(0, 40)}"`)
+  try {
+    const file = await request.file()
+    if (file === undefined) throw fieldError(`body.${field}`, 'is required: a multipart file field')
+    if (file.fieldname !== field) {
+      file.file.resume()
+      throw fieldError(`body.${field}`, `is required: the file came in the field "${file.fieldname.slice(0, 40)}"`)
+    }
+    return await file.toBuffer()
+  } catch (err) {
+    throw malformed(err)
   }
-  return await file.toBuffer()
 }
 
 /** POST /api/upload-image and /api/upload-video: the bytes decide the type; the server names the file. */
@@ -33,13 +48,14 @@ const uploads: FastifyPluginAsyncTypebox = async fastify => {
         summary: `Upload ${kind === 'image' ? 'an image' : 'a video'} to post as a status`,
         description: `Multipart field \`${kind}\`, at most \`MAX_UPLOAD_MB\`. The type is read from the bytes (415 ` +
           'otherwise). Pass the answered `filename` as `content` of send-status; an upload no status uses expires ' +
-          'after `UPLOAD_TTL_HOURS`.',
+          'after `UPLOAD_TTL_HOURS`. Each client address may upload `UPLOAD_QUOTA_MB` within `UPLOAD_TTL_HOURS` ' +
+          '(429 `UPLOAD_QUOTA_EXCEEDED` past it); a malformed multipart body is 400.',
         consumes: ['multipart/form-data'],
-        response: apiResponses({ 201: Ok(UploadResultSchema) }, [400, 413, 415, 503])
+        response: apiResponses({ 201: Ok(UploadResultSchema) }, [400, 408, 413, 415, 503])
       }
     }, async (request, reply) => {
       const bytes = await readFile(request, kind)
-      const result = await fastify.uploads.store(kind, bytes)
+      const result = await fastify.uploads.store(kind, bytes, clientAddress(request))
       return reply.code(201).send({ success: true, data: result })
     })
   }

@@ -98,3 +98,23 @@ t.test('X-Forwarded-For counts only when TRUST_PROXY says so', async t => {
   const same = await trusting.inject({ method: 'GET', url, headers: { ...auth, 'x-forwarded-for': '203.0.113.1' } })
   t.equal(same.statusCode, 429)
 })
+
+t.test('with TRUST_PROXY=true, an X-Forwarded-For that is not an IP address buys no fresh counter', async t => {
+  const app = await build(t, { env: { RATE_LIMIT_MAX: '3', TRUST_PROXY: 'true' } })
+  const answers: number[] = []
+  for (let i = 0; i < 6; i++) {
+    const res = await app.inject({ method: 'GET', url, headers: { ...auth, 'x-forwarded-for': `not-an-ip-${i}` } })
+    answers.push(res.statusCode)
+  }
+  t.same(answers, [404, 404, 404, 429, 429, 429], 'garbage falls back to the socket address, whose counter fills up')
+  const valid = await app.inject({ method: 'GET', url, headers: { ...auth, 'x-forwarded-for': '203.0.113.9' } })
+  t.equal(valid.statusCode, 404, 'a valid forwarded address still has its own counter')
+})
+
+t.test('with RATE_LIMIT_SYNC_MS=0 and Redis unreachable, the limit holds on this node', async t => {
+  const env = { RATE_LIMIT_MAX: '3', RATE_LIMIT_SYNC_MS: '0', REDIS_URL: 'redis://127.0.0.1:1' }
+  const app = await build(t, { env, redisDown: true })
+  const answers: number[] = []
+  for (let i = 0; i < 5; i++) answers.push((await app.inject({ method: 'GET', url, headers: auth })).statusCode)
+  t.same(answers, [404, 404, 404, 429, 429], 'counted locally, not let through')
+})

@@ -30,3 +30,12 @@ t.test('/docs serves the UI', async t => {
   t.match(page.headers['content-type'], /text\/html/)
   t.match(page.body, /swagger/i)
 })
+
+t.test('the OpenAPI document lists every error code, the hardening ones included', async t => {
+  const app = await build(t)
+  const doc = (await app.inject({ method: 'GET', url: '/docs/json' })).json()
+  for (const code of ['IDEMPOTENCY_KEY_REUSED', 'UPLOAD_QUOTA_EXCEEDED', 'TOO_MANY_CLIENTS', 'REQUEST_TIMEOUT', 'HEADERS_TOO_LARGE', 'URI_TOO_LONG']) {
+    t.match(doc.info.description, code, code)
+  }
+  t.ok(doc.paths['/api/sessions/{sessionId}/send-status'].post.responses['422'], 'send-status documents 422')
+})

@@ -105,6 +105,49 @@ t.test('send-status: Idempotency-Key returns the first status and enqueues nothi
   t.not(elsewhere.json().data.id, first.json().data.id)
 })
 
+t.test('send-status: an Idempotency-Key reused with a different request is 422, the same request still replays', async t => {
+  const { send, queue, sessionId } = await connected(t)
+  const headers = { 'idempotency-key': `key-${randomUUID()}` }
+  const first = await send({ type: 'text', content: 'first', targetNumbers: '4915111111111,4915122222222' }, headers)
+  t.equal(first.statusCode, 202)
+  for (const other of [
+    { type: 'text', content: 'second', targetNumbers: '4915111111111,4915122222222' },
+    { type: 'text', content: 'first', targetNumbers: '4915111111111' },
+    { type: 'text', content: 'first', targetNumbers: '4915111111111,4915122222222', font: 2 }
+  ]) {
+    const reused = await send(other, headers)
+    t.equal(reused.statusCode, 422, JSON.stringify(other))
+    t.match(reused.json(), { success: false, code: 'IDEMPOTENCY_KEY_REUSED', error: /different request/, details: { statusId: first.json().data.id } })
+  }
+  // The same request, spelled differently (an array, another order, spaces), is the same request.
+  const same = await send({ type: 'text', content: 'first', targetNumbers: ['+49 151 22222222', '4915111111111'] }, headers)
+  t.equal(same.statusCode, 202)
+  t.equal(same.json().data.id, first.json().data.id)
+  t.equal(await queue.count(), 1, 'nothing else enqueued')
+  t.equal(await prisma.status.count({ where: { sessionId } }), 1, 'no second row')
+})
+
+t.test('send-status: an audience over MAX_AUDIENCE is 400 naming targetNumbers, as a string or an array', async t => {
+  const { send, sessionId } = await connected(t, { MAX_AUDIENCE: '3' })
+  const numbers = ['4915111111111', '4915122222222', '4915133333333', '4915144444444']
+  for (const targetNumbers of [numbers.join(','), numbers]) {
+    const res = await send({ type: 'text', content: 'too many', targetNumbers })
+    t.equal(res.statusCode, 400)
+    t.match(res.json(), { code: 'VALIDATION', details: [{ field: 'body.targetNumbers', message: /at most 3 \(MAX_AUDIENCE\)/ }] })
+  }
+  t.equal(await prisma.status.count({ where: { sessionId } }), 0, 'nothing stored')
+  const ok = await send({ type: 'text', content: 'fits', targetNumbers: numbers.slice(0, 3).join(',') + ',,' })
+  t.equal(ok.statusCode, 202)
+})
+
+t.test('send-status: the default audience cap turns a comma string of 70,000 numbers into a 400', async t => {
+  const { send } = await connected(t)
+  const huge = Array.from({ length: 70_000 }, (_, i) => String(1000000000 + i)).join(',')
+  const res = await send({ type: 'text', content: 'spam', targetNumbers: huge })
+  t.equal(res.statusCode, 400)
+  t.match(res.json(), { details: [{ field: 'body.targetNumbers', message: /at most 5000/ }] })
+})
+
 t.test('send-status: a pending status whose job is gone is enqueued again on retry', async t => {
   const { send, queue } = await connected(t)
   const headers = { 'idempotency-key': `key-${randomUUID()}` }

@@ -108,3 +108,46 @@ t.test('uploads larger than the JSON body limit pass up to MAX_UPLOAD_MB', async
   t.equal(res.statusCode, 201)
   t.equal(res.json().data.size, bytes.length)
 })
+
+t.test('a body that is not a readable multipart form: 415 or 400 in the envelope, never 500', async t => {
+  const app = await build(t, { db })
+  const before = await prisma.upload.count()
+  const part = '--x\r\nContent-Disposition: form-data; name="image"; filename="a.png"\r\nContent-Type: image/png\r\n\r\n'
+  for (const url of ['/api/upload-image', '/api/upload-video']) {
+    for (const [type, payload, status] of [
+      ['text/plain', 'hello', 415],
+      ['application/json', '[]', 415],
+      ['multipart/form-data', '--x', 400],
+      ['multipart/form-data; boundary=x', '--x', 400],
+      ['multipart/form-data; boundary=x', `${part}${png.subarray(0, 40).toString('latin1')}`, 400],
+      ['multipart/form-data; boundary=x', '', 400]
+    ] as const) {
+      const res = await app.inject({ method: 'POST', url, headers: { ...auth, 'content-type': type }, payload })
+      const what = `${url} ${type} ${JSON.stringify(payload.slice(0, 12))}`
+      t.equal(res.statusCode, status, what)
+      t.match(res.json(), { success: false, code: status === 415 ? 'UNSUPPORTED_MEDIA_TYPE' : /^(BAD_REQUEST|VALIDATION)$/ }, what)
+    }
+  }
+  t.equal(await prisma.upload.count(), before, 'nothing stored')
+})
+
+t.test('UPLOAD_QUOTA_MB bounds what one client address stores: 429 naming the quota', async t => {
+  // Room for two copies of the fixture, not three.
+  const quotaMb = (png.length * 2.5) / (1024 * 1024)
+  const app = await build(t, { db, env: { UPLOAD_QUOTA_MB: String(quotaMb), TRUST_PROXY: 'true' } })
+  const send = async (address: string) => {
+    const form = await multipart('image', png, 'a.png')
+    return await app.inject({ method: 'POST', url: '/api/upload-image', headers: { ...auth, ...form.headers, 'x-forwarded-for': address }, payload: form.payload })
+  }
+  // Concurrent uploads take turns at the check: exactly two fit.
+  const first = await Promise.all([1, 2, 3, 4].map(() => send('198.51.100.7')))
+  t.same(first.map(r => r.statusCode).sort(), [201, 201, 429, 429])
+  const refused = first.find(r => r.statusCode === 429)!
+  t.match(refused.json(), { success: false, code: 'UPLOAD_QUOTA_EXCEEDED', error: /UPLOAD_QUOTA_MB/ })
+  t.equal(await prisma.upload.count({ where: { clientAddress: '198.51.100.7' } }), 2, 'the refused ones stored nothing')
+
+  const other = await send('198.51.100.8')
+  t.equal(other.statusCode, 201, 'another address has its own quota')
+  const row = await prisma.upload.findUniqueOrThrow({ where: { id: other.json().data.filename } })
+  t.equal(row.clientAddress, '198.51.100.8')
+})

@@ -20,11 +20,13 @@ const statuses: FastifyPluginAsyncTypebox = async fastify => {
         '502 `WHATSAPP_REFUSED` with the reason (`details.statusId`; the status is kept as `failed`). ' +
         'Media fetched from a URL: 400 `BAD_REQUEST` when it cannot be fetched, 415 `UNSUPPORTED_MEDIA_TYPE` when its bytes ' +
         'are not an accepted image/video type (the status is kept as `failed` with the reason). ' +
-        'With `Idempotency-Key`, a retry answers the first request\'s status (header `Idempotent-Replayed: true`).',
+        'With `Idempotency-Key`, a retry answers the first request\'s status (header `Idempotent-Replayed: true`); ' +
+        'the same key with a different request is 422 `IDEMPOTENCY_KEY_REUSED`. More than `MAX_AUDIENCE` numbers in ' +
+        '`targetNumbers` is 400.',
       params: SessionIdParamsSchema,
       headers: SendStatusHeadersSchema,
       body: SendStatusBodySchema,
-      response: apiResponses({ 201: Ok(StatusSchema), 202: Ok(StatusSchema) }, [400, 404, 409, 415, 502, 503, 504])
+      response: apiResponses({ 201: Ok(StatusSchema), 202: Ok(StatusSchema) }, [400, 404, 409, 415, 422, 502, 503, 504])
     }
   }, async (request, reply) => {
     const result = await service.send(request.params.sessionId, request.body, request.headers['idempotency-key'])

@@ -1,0 +1,105 @@
+import { createHash } from 'node:crypto'
+import { AppError, normalizePhoneNumber, type StatusType } from '@wss/shared'
+import type { SendStatusBody } from '../schemas/statuses.ts'
+import { fieldError } from './validation.ts'
+
+/** Names the upload routes hand out: `${unixSeconds}-${hex}.${ext}`. */
+export const UPLOAD_NAME = /^\d{1,20}-[0-9a-f]{4,64}\.[a-z0-9]{2,5}$/
+
+export interface ValidSend {
+  type: StatusType
+  content: string
+  caption: string | null
+  targetNumbers: string[]
+  backgroundColor: string | null
+  font: number | null
+  /** The upload named by `content` (image, video), when it is not a URL. */
+  upload: string | null
+}
+
+/**
+ * The numbers of `targetNumbers` (a comma-separated string or an array), normalised and without
+ * repeats; more than `max` entries is a 400 before any of them is parsed.
+ */
+function audience (input: string | string[] | undefined, max: number): string[] {
+  const raw = input === undefined ? [] : typeof input === 'string' ? input.split(',') : input
+  let given = 0
+  for (const entry of raw) if (entry.trim() !== '') given++
+  if (given > max) throw fieldError('body.targetNumbers', `holds ${given} numbers; at most ${max} (MAX_AUDIENCE) are allowed`)
+  const numbers: string[] = []
+  const seen = new Set<string>()
+  raw.forEach((entry, index) => {
+    if (entry.trim() === '') return
+    const number = normalizePhoneNumber(entry)
+    if (number === null) throw fieldError(`body.targetNumbers[${index}]`, `"${entry.trim().slice(0, 40)}" ${INVALID_PHONE}`)
+    if (!seen.has(number)) {
+      seen.add(number)
+      numbers.push(number)
+    }
+  })
+  return numbers
+}
+
+const INVALID_PHONE = 'is not a phone number with its country code (10–15 digits)'
+
+function isHttpUrl (value: string): boolean {
+  try {
+    const url = new URL(value)
+    return (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== ''
+  } catch {
+    return false
+  }
+}
+
+/**
+ * Checks what the schema cannot express (rules that depend on `type`, the audience's size);
+ * throws a 400 naming the field.
+ */
+export function validateSend (body: SendStatusBody, maxAudience: number): ValidSend {
+  const { type } = body
+  const media = type === 'image' || type === 'video'
+  // An empty caption (also what `null` is coerced to) means none, whatever the type.
+  const caption = body.caption === undefined || body.caption === '' ? null : body.caption
+  if (!media && caption !== null) {
+    throw fieldError('body.caption', 'is only allowed for image and video statuses')
+  }
+  if (media && body.backgroundColor !== undefined) {
+    throw fieldError('body.backgroundColor', 'is only allowed for text and url statuses')
+  }
+  if (media && body.font !== undefined) {
+    throw fieldError('body.font', 'is only allowed for text and url statuses')
+  }
+  const content = body.content
+  let upload: string | null = null
+  if (type === 'text' && content.trim() === '') throw fieldError('body.content', 'must not be blank')
+  if (type === 'url' && !isHttpUrl(content.trim())) throw fieldError('body.content', 'must be an http(s) URL for url statuses')
+  if (media) {
+    if (/^[a-z][a-z0-9+.-]*:/i.test(content)) {
+      if (!isHttpUrl(content)) throw fieldError('body.content', 'must be an uploaded filename or an http(s) URL')
+    } else if (UPLOAD_NAME.test(content)) {
+      upload = content
+    } else {
+      throw new AppError('FILE_NOT_FOUND', `File ${content.slice(0, 80)} not found: upload it with POST /api/upload-${type} and pass the filename it answers`)
+    }
+  }
+
+  const targetNumbers = audience(body.targetNumbers, maxAudience)
+  return {
+    type,
+    content: type === 'url' ? content.trim() : content,
+    caption,
+    targetNumbers,
+    backgroundColor: body.backgroundColor?.toLowerCase() ?? null,
+    font: body.font ?? null,
+    upload
+  }
+}
+
+/**
+ * The fingerprint of a validated send: sha256 over its fields in a fixed order, the audience
+ * sorted (it is a set), so equal requests hash alike however their JSON was spelled.
+ */
+export function requestHash (send: ValidSend): string {
+  const canonical = [send.type, send.content, send.caption, [...send.targetNumbers].sort(), send.backgroundColor, send.font]
+  return createHash('sha256').update(JSON.stringify(canonical)).digest('hex')
+}
