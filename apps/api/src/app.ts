@@ -24,6 +24,7 @@ import eventClients from './plugins/app/event-clients.ts'
 import routes from './routes/index.ts'
 import { clientErrorHandler, frameworkErrors } from './lib/framework-errors.ts'
 import { trustFunction } from './lib/client-address.ts'
+import { withTimeout } from './lib/with-timeout.ts'
 
 /** What the app is built from; the caller creates these and closes them (Redis clients, Prisma). */
 export interface AppOptions {
@@ -95,6 +96,13 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions) {
   })
   await fastify.register(errorHandler)
   await fastify.register(responseHeaders)
+  // Prisma's first query sets up its query compiler (0.3–2 s of CPU on a loaded host): paid once at
+  // start, not by the first readiness probe (whose 1 s bound it would exceed). A database that is
+  // down at start is not fatal: /readyz answers 503 and the node recovers when it returns.
+  fastify.addHook('onReady', async () => {
+    await withTimeout(prisma.$queryRaw`SELECT 1`, 10_000, 'database warm-up')
+      .catch((err: unknown) => fastify.log.warn({ err }, 'database not reachable at start'))
+  })
   await fastify.register(readiness, {
     redis: opts.redis,
     checkDatabase: opts.checkDatabase ?? (async () => { await prisma.$queryRaw`SELECT 1` })

@@ -17,6 +17,7 @@ t.test('shared defaults apply when nothing is set', async t => {
   t.same(loadSettings(AppSchema, {}), {
     DATABASE_URL: DEFAULT_DATABASE_URL,
     DB_POOL_SIZE: 10,
+    DB_IDLE_IN_TRANSACTION_MS: 60000,
     REDIS_URL: 'redis://127.0.0.1:6379',
     REDIS_PREFIX: 'wss',
     LOG_LEVEL: 'info',
