@@ -72,12 +72,14 @@ t.test('fast paths of a status to 30 contacts and of its views', async t => {
   const sent = { ...sock.ws.sendStats }
   const seen = new Set<string>()
   sock.ev.on('message-receipt.update', updates => { for (const u of updates) if (u.key.id === second.id) seen.add(u.receipt.userJid!) })
+  // Receipts that reach an open event buffer still holding the send's own upsert are folded into
+  // it (the worker's viewer recorder reads both, as here).
+  sock.ev.on('messages.upsert', ({ messages }) => { for (const m of messages) if (m.key.id === second.id) for (const r of m.userReceipt ?? []) seen.add(r.userJid!) })
   t.same(await s.client.viewStatus(sender, second.id), { viewers: CONTACTS, delivered: CONTACTS, queued: 0 })
   for (let i = 0; i < 200 && ((await s.client.status(sender, second.id)).receiptAcks ?? 0) < CONTACTS; i++) await new Promise(resolve => setTimeout(resolve, 50))
   t.equal((await s.client.status(sender, second.id)).receiptAcks, CONTACTS, 'every receipt acknowledged to the server')
-  // Baileys emits the receipts' updates from its event buffer, after the acks went out.
   for (let i = 0; i < 200 && seen.size < CONTACTS; i++) await new Promise(resolve => setTimeout(resolve, 50))
-  t.equal(seen.size, CONTACTS, 'every view reported (message-receipt.update)')
+  t.equal(seen.size, CONTACTS, 'every view reported (as a receipt update, or folded into the buffered upsert)')
   t.equal((sock.interceptedFrames.receipt ?? 0) - taken, CONTACTS, 'every receipt taken by the interceptor, none by the generic path')
   const frames = sock.ws.sendStats.frames - sent.frames
   const writes = sock.ws.sendStats.writes - sent.writes
