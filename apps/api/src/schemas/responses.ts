@@ -1,7 +1,7 @@
 import { ErrorEnvelopeSchema } from '@wss/shared'
 import type { TSchema } from 'typebox'
 
-type ErrorStatus = 400 | 401 | 404 | 409 | 413 | 415 | 426 | 429 | 500 | 502 | 503 | 504
+type ErrorStatus = 400 | 401 | 403 | 404 | 409 | 413 | 415 | 426 | 429 | 500 | 502 | 503 | 504
 
 /**
  * Response schemas of an `/api` route: its success schemas, the errors every `/api` route can

@@ -36,8 +36,11 @@ export interface UploadsDeps {
 /** Uploads live in Postgres, so any worker on any host reads them. */
 export function createUploadsService (deps: UploadsDeps) {
   return {
-    /** Checks the type from the bytes (415 otherwise), names the file and stores it. */
-    async store (kind: UploadKind, bytes: Buffer): Promise<UploadResult> {
+    /**
+     * Checks the type from the bytes (415 otherwise), names the file and stores it, owned by the
+     * scoped key that sent it (`ownerKeyId`; null for an admin key).
+     */
+    async store (kind: UploadKind, bytes: Buffer, ownerKeyId: string | null = null): Promise<UploadResult> {
       if (bytes.length === 0) throw fieldError(`body.${kind}`, 'is an empty file')
       const detected = await fileTypeFromBuffer(bytes)
       const accepted = detected === undefined ? undefined : ACCEPTED[kind].get(detected.mime)
@@ -56,7 +59,8 @@ export function createUploadsService (deps: UploadsDeps) {
           sha256: createHash('sha256').update(bytes).digest('hex'),
           // Multipart buffers are never shared memory; Prisma's type only insists on it.
           data: bytes as Uint8Array as Uint8Array<ArrayBuffer>,
-          expiresAt: new Date(Date.now() + deps.ttlMs)
+          expiresAt: new Date(Date.now() + deps.ttlMs),
+          ownerKeyId
         }
       })
       return { filename, size: bytes.length, mimeType: accepted.mimeType }

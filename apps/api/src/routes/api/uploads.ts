@@ -33,13 +33,13 @@ const uploads: FastifyPluginAsyncTypebox = async fastify => {
         summary: `Upload ${kind === 'image' ? 'an image' : 'a video'} to post as a status`,
         description: `Multipart field \`${kind}\`, at most \`MAX_UPLOAD_MB\`. The type is read from the bytes (415 ` +
           'otherwise). Pass the answered `filename` as `content` of send-status; an upload no status uses expires ' +
-          'after `UPLOAD_TTL_HOURS`.',
+          'after `UPLOAD_TTL_HOURS`. An upload made with a scoped key can be posted by that key (and admin keys) only.',
         consumes: ['multipart/form-data'],
         response: apiResponses({ 201: Ok(UploadResultSchema) }, [400, 413, 415, 503])
       }
     }, async (request, reply) => {
       const bytes = await readFile(request, kind)
-      const result = await fastify.uploads.store(kind, bytes)
+      const result = await fastify.uploads.store(kind, bytes, request.keyScope?.keyId ?? null)
       return reply.code(201).send({ success: true, data: result })
     })
   }

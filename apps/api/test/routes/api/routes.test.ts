@@ -20,10 +20,14 @@ const ROUTES: Array<[string, string]> = [
   ['post', '/api/upload-image'],
   ['post', '/api/upload-video'],
   ['get', '/api/health'],
-  ['get', '/api/events']
+  ['get', '/api/events'],
+  ['post', '/api/keys'],
+  ['get', '/api/keys'],
+  ['get', '/api/keys/{id}'],
+  ['delete', '/api/keys/{id}']
 ]
 
-const concrete = (path: string) => path.replace('{sessionId}', 's1').replace('{statusId}', '00000000-0000-4000-8000-000000000000')
+const concrete = (path: string) => path.replace('{sessionId}', 's1').replace('{statusId}', '00000000-0000-4000-8000-000000000000').replace('{id}', '00000000-0000-4000-8000-000000000001')
 
 t.test('every /api route answers 401 without a key or with a wrong one', async t => {
   const app = await build(t)
@@ -53,6 +57,7 @@ t.test('the OpenAPI document lists every route with its key requirement and erro
   t.ok(send.parameters.some((p: { in: string, name: string }) => p.in === 'header' && p.name === 'idempotency-key'))
   const upload = doc.paths['/api/upload-image'].post
   t.match(upload.requestBody.content['multipart/form-data'].schema, { properties: { image: { type: 'string', format: 'binary' } } })
+  for (const method of ['get', 'post']) t.ok(doc.paths['/api/keys'][method].responses['403'], `${method} /api/keys documents 403`)
   const list = doc.paths['/api/sessions'].get
   t.ok(list.parameters.some((p: { name: string }) => p.name === 'cursor'), 'lists take a cursor')
 })
