@@ -4,6 +4,16 @@ import { apiResponses } from '../../schemas/responses.ts'
 import { OkList } from '../../schemas/lists.ts'
 import { ApiKeySchema, CreatedApiKeySchema, CreateKeyBodySchema, KeyIdParamsSchema, KeyRevokedSchema } from '../../schemas/keys.ts'
 import { readPage } from '../../lib/cursor.ts'
+import { fieldError } from '../../lib/validation.ts'
+
+// The app coerces a lone value into an array (`coerceTypes: 'array'`), which would turn a misspelt
+// "all" into a key for one session of that name: refuse it before validation does that.
+async function refuseLoneSessionString (request: { body: unknown }): Promise<void> {
+  const sessions = (request.body as { scope?: { sessions?: unknown } } | null)?.scope?.sessions
+  if (typeof sessions === 'string' && sessions !== 'all') {
+    throw fieldError('body.scope.sessions', 'must be "all" or an array of session ids and "prefix*" patterns')
+  }
+}
 
 const tags = ['keys']
 // Every route here is for admin keys only (`authorize` answers 403 to scoped keys).
@@ -16,6 +26,7 @@ const keys: FastifyPluginAsyncTypebox = async fastify => {
   fastify.post('/', {
     prefixTrailingSlash: 'no-slash',
     config,
+    preValidation: refuseLoneSessionString,
     schema: {
       tags,
       summary: 'Create a scoped key (admin keys only)',
