@@ -53,13 +53,14 @@ export function mayUseUpload (scope: KeyScope, ownerKeyId: string | null): boole
   return scope.admin || ownerKeyId === scope.keyId
 }
 
-/**
- * A Prisma `where` on the sessions table for the key's sessions; undefined when it sees all.
- * Prisma escapes LIKE's wildcards in `startsWith`, so `_` in a prefix is literal.
- */
+// Prisma hands `startsWith` to LIKE without escaping its wildcards, and `_` is one that session
+// ids may hold (`%` and `\` they may not); escaped here, a prefix only matches itself.
+const likeLiteral = (prefix: string) => prefix.replace(/[\\%_]/g, c => `\\${c}`)
+
+/** A Prisma `where` on the sessions table for the key's sessions; undefined when it sees all. */
 export function sessionsWhere (scope: KeyScope): { OR: Array<{ id: { in: string[] } | { startsWith: string } }> } | undefined {
   if (scope.sessions === 'all') return undefined
   const exact = scope.sessions.filter(p => !p.endsWith('*'))
   const prefixes = scope.sessions.filter(p => p.endsWith('*')).map(p => p.slice(0, -1))
-  return { OR: [{ id: { in: exact } }, ...prefixes.map(startsWith => ({ id: { startsWith } }))] }
+  return { OR: [{ id: { in: exact } }, ...prefixes.map(prefix => ({ id: { startsWith: likeLiteral(prefix) } }))] }
 }
