@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
+import { ErrorEnvelopeSchema } from '@wss/shared'
 import pkg from '../../../package.json' with { type: 'json' }
 
 declare module 'fastify' {
@@ -23,7 +24,10 @@ export default fp(async function swaggerPlugin (fastify) {
         version: pkg.version,
         description: 'Every `/api` path needs the API key (`x-api-key` or `Authorization: Bearer`). ' +
           'Responses use the envelope `{ success: true, data }` / `{ success: false, error, code?, details? }`. ' +
-          'Events: Socket.IO at `/socket.io` (handshake `auth: { apiKey }`) and a WebSocket at `GET /api/events`.'
+          'Events: Socket.IO at `/socket.io` (handshake `auth: { apiKey }`) and a WebSocket at `GET /api/events`. ' +
+          'Access keys: the keys of `API_KEY` are admin keys; scoped keys (`/api/keys`) see only their sessions: ' +
+          'any other session answers 404 `SESSION_NOT_FOUND` as if missing, lists and event streams hold only theirs, ' +
+          'and a read-only key gets 403 `FORBIDDEN` on every method but GET.'
       },
       components: {
         securitySchemes: {
@@ -37,6 +41,7 @@ export default fp(async function swaggerPlugin (fastify) {
         { name: 'uploads', description: 'Media to post as image and video statuses' },
         { name: 'health', description: 'Dependencies, stats and storage' },
         { name: 'events', description: 'Realtime event stream' },
+        { name: 'keys', description: 'Scoped access keys, managed with an admin key' },
         { name: 'probes', description: 'Liveness and readiness, no key' }
       ]
     },
@@ -55,6 +60,12 @@ export default fp(async function swaggerPlugin (fastify) {
         }
       }
       if (url.startsWith('/api') && out?.security === undefined) out = { ...out, security: API_SECURITY }
+      // Any write answers 403 FORBIDDEN to a read-only scoped key (the `authorize` hook of /api).
+      const writes = [route.method].flat().some(m => m !== 'GET' && m !== 'HEAD')
+      const response = out?.response as Record<string, unknown> | undefined
+      if (url.startsWith('/api') && writes && response !== undefined && response['403'] === undefined) {
+        out = { ...out, response: { ...response, 403: { ...ErrorEnvelopeSchema, description: 'FORBIDDEN: the key is read-only (or may not do this)' } } }
+      }
       return { schema: out, url }
     }
   })

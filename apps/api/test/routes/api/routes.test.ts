@@ -51,6 +51,7 @@ t.test('the OpenAPI document lists every route with its key requirement and erro
     const op = doc.paths[path][method]
     t.same(op.security, [{ apiKey: [] }, { bearerAuth: [] }], `${method} ${path} needs the key`)
     t.ok(op.responses['401'] && op.responses['429'] && op.responses['500'], `${method} ${path} documents its errors`)
+    if (method !== 'get') t.ok(op.responses['403'], `${method} ${path} documents the 403 of read-only keys`)
   }
   const send = doc.paths['/api/sessions/{sessionId}/send-status'].post
   t.ok(send.responses['201'] && send.responses['202'] && send.responses['502'], 'send-status documents 201, 202 and 502')
