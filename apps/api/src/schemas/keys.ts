@@ -8,9 +8,11 @@ export const SessionPatternSchema = Type.String({
 
 export const KeyScopeSchema = Type.Object({
   sessions: Type.Union([
-    Type.Literal('all'),
+    // No `type` keyword: the app's validator coerces between lone values and one-item arrays
+    // (`coerceTypes: 'array'`), which would read ["all"] (a session named "all") as every session.
+    Type.Unsafe<'all' | '*'>({ enum: ['all', '*'], description: '`all` (or `*`, answered as `all`): every session' }),
     Type.Array(SessionPatternSchema, { minItems: 1, maxItems: 100, uniqueItems: true })
-  ], { description: '`all`, or at most 100 session ids and `prefix*` patterns' }),
+  ], { description: '`all` (or `*`), or at most 100 session ids and `prefix*` patterns' }),
   access: Type.Enum(['read', 'write'], { description: '`read`: GET only (and the event streams); `write`: everything on its sessions' })
 }, { additionalProperties: false })
 

@@ -73,8 +73,9 @@ export function createApiKeysService (deps: ApiKeysDeps) {
     async create (body: CreateKeyBody): Promise<ApiKeyView & { key: string }> {
       const key = newKeyToken()
       const { sessions, access } = body.scope
+      const all = sessions === 'all' || sessions === '*'
       const row = await prisma.apiKey.create({
-        data: { id: randomUUID(), name: body.name, keyHash: hashKey(key), allSessions: sessions === 'all', sessions: sessions === 'all' ? [] : sessions, access }
+        data: { id: randomUUID(), name: body.name, keyHash: hashKey(key), allSessions: all, sessions: all ? [] : sessions, access }
       })
       log.info({ keyId: row.id }, 'api key created')
       return { ...toView(row), key }

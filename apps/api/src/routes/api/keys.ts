@@ -10,8 +10,8 @@ import { fieldError } from '../../lib/validation.ts'
 // "all" into a key for one session of that name: refuse it before validation does that.
 async function refuseLoneSessionString (request: { body: unknown }): Promise<void> {
   const sessions = (request.body as { scope?: { sessions?: unknown } } | null)?.scope?.sessions
-  if (typeof sessions === 'string' && sessions !== 'all') {
-    throw fieldError('body.scope.sessions', 'must be "all" or an array of session ids and "prefix*" patterns')
+  if (typeof sessions === 'string' && sessions !== 'all' && sessions !== '*') {
+    throw fieldError('body.scope.sessions', 'must be "all" (or "*") or an array of session ids and "prefix*" patterns')
   }
 }
 

@@ -52,6 +52,15 @@ t.test('POST /api/keys: bad input is a 400 naming the field', async t => {
   }
 })
 
+t.test('"*" is accepted for "all", as the contract spells it', async t => {
+  const app = await build(t, { db })
+  const res = await app.inject({ method: 'POST', url: '/api/keys', headers: auth, payload: { name: 'star', scope: { sessions: '*', access: 'read' } } })
+  t.equal(res.statusCode, 201)
+  t.same(res.json().data.scope, { sessions: 'all', access: 'read' })
+  const named = await app.inject({ method: 'POST', url: '/api/keys', headers: auth, payload: { name: 'one', scope: { sessions: ['all'], access: 'read' } } })
+  t.same(named.json().data.scope, { sessions: ['all'], access: 'read' }, '["all"] is the session named "all", not every session')
+})
+
 t.test('GET /api/keys pages like the other lists', async t => {
   const app = await build(t, { db })
   const ids = new Set<string>()
