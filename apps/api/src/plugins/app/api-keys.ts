@@ -24,7 +24,7 @@ export interface ApiKeysDeps {
   log: FastifyBaseLogger
 }
 
-export function toScope (row: ApiKeyRow): KeyScope {
+function toScope (row: ApiKeyRow): KeyScope {
   return { keyId: row.id, admin: false, sessions: row.allSessions ? 'all' : row.sessions, access: row.access }
 }
 

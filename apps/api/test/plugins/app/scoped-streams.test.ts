@@ -29,8 +29,8 @@ async function ioConnected (socket: Socket): Promise<string[]> {
   return seen
 }
 
-function wsClient (t: Tap, apiKey: string, query = ''): WebSocket {
-  const ws = new WebSocket(`${baseUrl(app).replace('http', 'ws')}/api/events${query}`, { headers: { 'x-api-key': apiKey } })
+function wsClient (t: Tap, apiKey: string, query = '', node = app): WebSocket {
+  const ws = new WebSocket(`${baseUrl(node).replace('http', 'ws')}/api/events${query}`, { headers: { 'x-api-key': apiKey } })
   ws.on('error', () => {})
   t.teardown(() => { ws.terminate() })
   return ws
@@ -51,9 +51,11 @@ async function wsOpened (ws: WebSocket): Promise<string[]> {
 
 /** Resolves once `seen` holds `sessionId` (pub/sub keeps order: every earlier event has arrived by then). */
 async function until (seen: string[], sessionId: string): Promise<void> {
-  await nextValue<void>(done => {
-    const timer = setInterval(() => { if (seen.includes(sessionId)) { clearInterval(timer); done() } }, 5)
-  }, 10_000, `event for ${sessionId}`)
+  const deadline = Date.now() + 10_000
+  while (!seen.includes(sessionId)) {
+    if (Date.now() > deadline) throw new Error(`no event for ${sessionId}`)
+    await new Promise(resolve => setTimeout(resolve, 5))
+  }
 }
 
 t.test('an event of another session never reaches a scoped client, on either stream', async t => {
@@ -112,6 +114,16 @@ t.test('revoking a key closes its open streams and refuses new ones', async t =>
   t.equal(err.data?.code, 'UNAUTHORIZED')
   const refused = await new Promise<number>(resolve => wsClient(t, key).once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0)))
   t.equal(refused, 401)
+})
+
+t.test('a revocation on one node closes the key\'s streams on every node', async t => {
+  const other = await build(t, { db, listen: true, env: { REDIS_PREFIX: app.config.REDIS_PREFIX } })
+  const { id, key } = await createKey(app, { sessions: 'all', access: 'read' })
+  const ws = wsClient(t, key, '', other)
+  await wsOpened(ws)
+  const closed = nextValue<number>(done => ws.on('close', code => done(code)), 10_000, 'close on the other node')
+  t.equal((await app.inject({ method: 'DELETE', url: `/api/keys/${id}`, headers: auth })).statusCode, 200)
+  t.equal(await closed, 4401, 'closed on the node that did not revoke it')
 })
 
 t.test('an unknown key shaped like a scoped one is refused', async t => {
