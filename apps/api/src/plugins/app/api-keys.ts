@@ -42,6 +42,8 @@ export function createApiKeysService (deps: ApiKeysDeps) {
   interface Entry { at: number, scope: Promise<KeyScope | null>, value?: KeyScope | null }
   const cache = new Map<string, Entry>()
   const listeners = new Set<(keyId: string) => void>()
+  // Scoped keys with open event streams on this node, and how many.
+  const streaming = new Map<string, number>()
 
   // Drops the key's entries, and every lookup still in flight (it may have read the row before
   // the delete), then tells the open event streams.
@@ -120,6 +122,31 @@ export function createApiKeysService (deps: ApiKeysDeps) {
       return () => { listeners.delete(listener) }
     },
 
+    /** Counts an open event stream of a scoped key (see {@link recheck}); returns its release. */
+    hold (keyId: string): () => void {
+      streaming.set(keyId, (streaming.get(keyId) ?? 0) + 1)
+      let held = true
+      return () => {
+        if (!held) return
+        held = false
+        const left = (streaming.get(keyId) ?? 1) - 1
+        if (left > 0) streaming.set(keyId, left)
+        else streaming.delete(keyId)
+      }
+    },
+
+    /**
+     * Ends the streams of keys that no longer exist: a revocation whose announcement was lost
+     * (Redis down at that moment) would otherwise leave them open. One query, run every KEY_CACHE_MS.
+     */
+    async recheck (): Promise<void> {
+      if (streaming.size === 0) return
+      const ids = [...streaming.keys()]
+      const rows = await prisma.apiKey.findMany({ where: { id: { in: ids } }, select: { id: true } })
+      const alive = new Set(rows.map(r => r.id))
+      for (const id of ids) if (!alive.has(id)) forget(id)
+    },
+
     channel,
     /** A revocation announced by a node (this one included). */
     revoked (keyId: string): void {
@@ -150,7 +177,12 @@ export default fp<ApiKeysOptions>(async function apiKeys (fastify, { subscriber 
   subscriber.on('message', onMessage)
   // Not awaited, like the events channel: ioredis subscribes once Redis is up, and again after reconnects.
   subscriber.subscribe(service.channel).catch((err: unknown) => fastify.log.error({ err }, 'key revocation subscription failed'))
+  const recheck = setInterval(() => {
+    service.recheck().catch((err: unknown) => fastify.log.warn({ err }, 'scoped key recheck failed'))
+  }, KEY_CACHE_MS)
+  recheck.unref()
   fastify.addHook('onClose', async () => {
+    clearInterval(recheck)
     subscriber.off('message', onMessage)
     if (subscriber.status === 'ready') await subscriber.unsubscribe(service.channel).catch(() => {})
   })

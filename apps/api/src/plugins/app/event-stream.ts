@@ -87,7 +87,8 @@ export default fp(async function eventStream (fastify) {
       clients.add(client)
       socket.on('pong', () => { client.alive = true })
       socket.on('message', raw => handleFrame(client, raw))
-      socket.on('close', () => { clients.delete(client) })
+      const release = scope.keyId === null ? () => {} : fastify.apiKeys.hold(scope.keyId)
+      socket.on('close', () => { clients.delete(client); release() })
     },
     get size () { return clients.size }
   } satisfies EventStream)

@@ -70,6 +70,8 @@ export default fp(async function socketIoRelay (fastify) {
 
   io.on('connection', socket => {
     syncRooms(socket)
+    const { keyId } = socket.data.scope
+    if (keyId !== null) socket.once('disconnect', fastify.apiKeys.hold(keyId))
     const change = (action: 'subscribe' | 'unsubscribe') => (payload: unknown, ack?: Ack) => {
       const ids = parseSessionIds(payload)
       const reply = typeof ack === 'function' ? ack : () => {}

@@ -126,6 +126,19 @@ t.test('a revocation on one node closes the key\'s streams on every node', async
   t.equal(await closed, 4401, 'closed on the node that did not revoke it')
 })
 
+t.test('a key gone without an announcement (Redis lost it) still ends its streams', async t => {
+  const { id, key } = await createKey(app, { sessions: 'all', access: 'read' })
+  const socket = ioClient(t, key)
+  await ioConnected(socket)
+  const ws = wsClient(t, key)
+  await wsOpened(ws)
+  const disconnected = nextValue<void>(done => socket.on('disconnect', () => done()), 20_000, 'disconnect')
+  const closed = nextValue<number>(done => ws.on('close', code => done(code)), 20_000, 'close')
+  await db.prisma.apiKey.delete({ where: { id } })
+  await disconnected
+  t.equal(await closed, 4401)
+})
+
 t.test('an unknown key shaped like a scoped one is refused', async t => {
   const socket = ioClient(t, `wss_${'A'.repeat(43)}`)
   const err = await new Promise<Error & { data?: { code?: string } }>((resolve, reject) => {
