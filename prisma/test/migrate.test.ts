@@ -33,6 +33,7 @@ t.test('migrate creates the database and applies every committed migration', asy
   )
   t.same(tables.map((r) => r.tablename), [
     '_prisma_migrations',
+    'api_keys',
     'auth_creds',
     'auth_keys',
     'sessions',

@@ -6,7 +6,9 @@ import type { Config } from './config.ts'
 import errorHandler from './plugins/app/error-handler.ts'
 import readiness from './plugins/app/readiness.ts'
 import eventRelay from './plugins/app/event-relay.ts'
+import apiKeys from './plugins/app/api-keys.ts'
 import auth from './plugins/app/auth.ts'
+import keyAccess from './plugins/app/key-access.ts'
 import eventPublisher from './plugins/app/event-publisher.ts'
 import commandBus from './plugins/app/command-bus.ts'
 import sessions from './plugins/app/sessions.ts'
@@ -108,7 +110,9 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions) {
     checkDatabase: opts.checkDatabase ?? (async () => { await prisma.$queryRaw`SELECT 1` })
   })
   await fastify.register(eventRelay, { subscriber: opts.subscriber })
+  await fastify.register(apiKeys, { subscriber: opts.subscriber })
   await fastify.register(auth)
+  await fastify.register(keyAccess)
 
   // Services: handlers call these, never Prisma or Redis directly.
   await fastify.register(eventPublisher)

@@ -27,6 +27,8 @@ export interface RedisKeys {
   readonly eventsChannel: string
   /** Pub/sub channel where one API node receives its command replies. */
   replies (nodeId: string): string
+  /** Pub/sub channel announcing a revoked scoped API key (its id), so every API node drops it at once. */
+  readonly keysRevokedChannel: string
   /** BullMQ's key prefix. */
   readonly bull: string
   /** Key prefix of the API's rate-limit counters. */
@@ -49,6 +51,7 @@ export function redisKeys (prefix: string): RedisKeys {
     lock: name => `${prefix}:lock:${name}`,
     eventsChannel: `${prefix}:events`,
     replies: nodeId => `${prefix}:replies:${nodeId}`,
+    keysRevokedChannel: `${prefix}:keys-revoked`,
     bull: `${prefix}:bull`,
     rateLimit: `${prefix}:rate-limit:`
   }

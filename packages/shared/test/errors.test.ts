@@ -28,6 +28,8 @@ t.test('the table maps the contract status codes', async t => {
     FILE_NOT_FOUND: 404,
     VALIDATION: 400,
     UNAUTHORIZED: 401,
+    FORBIDDEN: 403,
+    KEY_NOT_FOUND: 404,
     RATE_LIMITED: 429,
     PAYLOAD_TOO_LARGE: 413,
     UNSUPPORTED_MEDIA_TYPE: 415,

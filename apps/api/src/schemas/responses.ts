@@ -1,7 +1,7 @@
 import { ErrorEnvelopeSchema } from '@wss/shared'
 import type { TSchema } from 'typebox'
 
-type ErrorStatus = 400 | 401 | 404 | 408 | 409 | 413 | 414 | 415 | 422 | 426 | 429 | 431 | 500 | 502 | 503 | 504
+type ErrorStatus = 400 | 401 | 403 | 404 | 408 | 409 | 413 | 414 | 415 | 422 | 426 | 429 | 431 | 500 | 502 | 503 | 504
 
 /**
  * Response schemas of an `/api` route: its success schemas, the errors every `/api` route can

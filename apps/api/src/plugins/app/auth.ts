@@ -2,17 +2,24 @@ import fp from 'fastify-plugin'
 import type { FastifyRequest, onRequestHookHandler } from 'fastify'
 import { AppError } from '@wss/shared'
 import { createApiKeyVerifier, extractApiKey } from '../../lib/api-key.ts'
+import { ADMIN_SCOPE, looksLikeScopedKey, type KeyScope } from '../../lib/key-scope.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
     /** True when `candidate` is one of the configured API keys (constant time). */
     verifyApiKey: (candidate: unknown) => boolean
+    /** The scope of a presented key: an admin key's at once, a scoped key's from Postgres (cached); null when unknown. */
+    resolveApiKey: (candidate: unknown) => KeyScope | null | Promise<KeyScope | null>
     /** The onRequest hook that guards `/api`: 401 in the envelope without a valid key. */
     authenticate: onRequestHookHandler
   }
   interface FastifyContextConfig {
     /** Also accept `?apiKey=` (browsers cannot set headers on a WebSocket). */
     allowQueryApiKey?: boolean
+  }
+  interface FastifyRequest {
+    /** What the request's key may see and do; set by `authenticate` on every `/api` request. */
+    keyScope: KeyScope | null
   }
 }
 
@@ -45,11 +52,27 @@ function presentedKey (request: FastifyRequest): string | undefined {
 /** API key authentication: one verifier for HTTP, WebSocket and Socket.IO. */
 export default fp(async function auth (fastify) {
   const verify = createApiKeyVerifier(fastify.config.apiKeys)
+  const { apiKeys } = fastify
+  const resolve = (candidate: unknown) => {
+    if (verify(candidate)) return ADMIN_SCOPE
+    return looksLikeScopedKey(candidate) ? apiKeys.lookup(candidate) : null
+  }
   fastify.decorate('verifyApiKey', verify)
-  // Callback style: an async hook costs a promise and a microtask on every request.
+  fastify.decorate('resolveApiKey', resolve)
+  fastify.decorateRequest('keyScope', null)
+  // Callback style: an async hook costs a promise and a microtask on every request (admin keys
+  // are answered without one).
   fastify.decorate('authenticate', function authenticate (request, reply, done) {
-    if (verify(presentedKey(request))) return done()
-    reply.header('www-authenticate', 'Bearer realm="api"')
-    done(new AppError('UNAUTHORIZED'))
+    const accept = (scope: KeyScope | null) => {
+      if (scope !== null) {
+        request.keyScope = scope
+        return done()
+      }
+      reply.header('www-authenticate', 'Bearer realm="api"')
+      done(new AppError('UNAUTHORIZED'))
+    }
+    const scope = resolve(presentedKey(request))
+    if (!(scope instanceof Promise)) return accept(scope)
+    scope.then(accept, done)
   } satisfies onRequestHookHandler)
-}, { name: 'auth' })
+}, { name: 'auth', dependencies: ['api-keys'] })

@@ -2,10 +2,11 @@ import fp from 'fastify-plugin'
 import type { FastifyBaseLogger } from 'fastify'
 import type { WebSocket } from '@fastify/websocket'
 import { parseSessionIds, SessionFilter, MAX_FILTER_SESSIONS } from '../../lib/session-filter.ts'
+import { ADMIN_SCOPE, inScope, type KeyScope } from '../../lib/key-scope.ts'
 
 export interface EventStream {
-  /** Starts streaming events to an upgraded socket, filtered as asked. */
-  attach: (socket: WebSocket, filter: SessionFilter, log: FastifyBaseLogger) => void
+  /** Starts streaming events to an upgraded socket, filtered as asked and held to its key's scope. */
+  attach: (socket: WebSocket, filter: SessionFilter, log: FastifyBaseLogger, scope?: KeyScope) => void
   /** How many clients are streaming now. */
   readonly size: number
 }
@@ -16,7 +17,7 @@ declare module 'fastify' {
   }
 }
 
-interface Client { socket: WebSocket, filter: SessionFilter, alive: boolean, log: FastifyBaseLogger }
+interface Client { socket: WebSocket, filter: SessionFilter, scope: KeyScope, alive: boolean, log: FastifyBaseLogger }
 
 const HEARTBEAT_MS = 30_000
 // A client this far behind is not reading; dropping it protects the node's memory.
@@ -57,7 +58,8 @@ export default fp(async function eventStream (fastify) {
     if (clients.size === 0) return
     const frame = JSON.stringify(event)
     for (const client of clients) {
-      if (!client.filter.matches(event.data.sessionId) || client.socket.readyState !== client.socket.OPEN) continue
+      const { sessionId } = event.data
+      if (!client.filter.matches(sessionId) || !inScope(client.scope, sessionId) || client.socket.readyState !== client.socket.OPEN) continue
       if (client.socket.bufferedAmount > MAX_BUFFERED_BYTES) {
         client.log.warn('event stream client too slow, disconnecting')
         client.socket.terminate()
@@ -80,20 +82,27 @@ export default fp(async function eventStream (fastify) {
   heartbeat.unref()
 
   fastify.decorate('eventStream', {
-    attach (socket, filter, log) {
-      const client: Client = { socket, filter, alive: true, log }
+    attach (socket, filter, log, scope = ADMIN_SCOPE) {
+      const client: Client = { socket, filter, scope, alive: true, log }
       clients.add(client)
       socket.on('pong', () => { client.alive = true })
       socket.on('message', raw => handleFrame(client, raw))
-      socket.on('close', () => { clients.delete(client) })
+      const release = scope.keyId === null ? () => {} : fastify.apiKeys.hold(scope.keyId)
+      socket.on('close', () => { clients.delete(client); release() })
     },
     get size () { return clients.size }
   } satisfies EventStream)
 
+  // A revoked key's streams end at once (close code 4401: the key no longer authenticates).
+  const stopRevoked = fastify.apiKeys.onRevoked(keyId => {
+    for (const client of clients) if (client.scope.keyId === keyId) client.socket.close(4401, 'API key revoked')
+  })
+
   fastify.addHook('onClose', async () => {
     stop()
+    stopRevoked()
     clearInterval(heartbeat)
     for (const client of clients) client.socket.terminate()
     clients.clear()
   })
-}, { name: 'event-stream', dependencies: ['event-relay'] })
+}, { name: 'event-stream', dependencies: ['event-relay', 'api-keys'] })

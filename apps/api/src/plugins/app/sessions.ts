@@ -17,6 +17,7 @@ import type { ConnectionStatus, CreateSessionBody, PairingCode } from '../../sch
 import { isUniqueViolation } from '../../lib/db-errors.ts'
 import { fieldError } from '../../lib/validation.ts'
 import { cursorDate, cursorString, paginate, type Page } from '../../lib/cursor.ts'
+import { ADMIN_SCOPE, sessionsWhere, type KeyScope } from '../../lib/key-scope.ts'
 
 /** A session row and its owner record, read together (one DB read, one registry read). */
 export interface SessionView { row: SessionRow, owner: OwnerRecord | null }
@@ -233,8 +234,8 @@ export function createSessionsService (deps: SessionsDeps) {
       return toSession(await load(row.id))
     },
 
-    /** Sessions oldest first; whole, or one page with its cursor. */
-    async list (page: Page | null): Promise<{ items: Session[], nextCursor?: string | null }> {
+    /** Sessions oldest first (those the key sees); whole, or one page with its cursor. */
+    async list (page: Page | null, scope: KeyScope = ADMIN_SCOPE): Promise<{ items: Session[], nextCursor?: string | null }> {
       const after = page?.after ?? null
       const where = after === null
         ? {}
@@ -243,8 +244,9 @@ export function createSessionsService (deps: SessionsDeps) {
             const id = cursorString(after, 1)
             return { OR: [{ createdAt: { gt: createdAt } }, { createdAt, id: { gt: id } }] }
           })()
+      const inScope = sessionsWhere(scope)
       const rows = await prisma.session.findMany({
-        where,
+        where: inScope === undefined ? where : { AND: [where, inScope] },
         orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
         ...(page === null ? {} : { take: page.take + 1 })
       })

@@ -3,10 +3,13 @@ import type { Socket } from 'socket.io'
 import { ErrorMessages, type ErrorCode } from '@wss/shared'
 import { extractApiKey } from '../../lib/api-key.ts'
 import { parseSessionIds, SessionFilter, MAX_FILTER_SESSIONS } from '../../lib/session-filter.ts'
+import { inScope, type KeyScope } from '../../lib/key-scope.ts'
 import type { SocketData } from '../external/websocket.ts'
 
 /** Room of clients that take every session's events. */
-const ALL_SESSIONS_ROOM = 'sessions:*'
+export const ALL_SESSIONS_ROOM = 'sessions:*'
+/** Room of scoped-key clients without a filter: each event is checked against each one's scope. */
+export const SCOPED_ALL_ROOM = 'scoped:*'
 /** Room of clients that asked for one session's events. */
 const sessionRoom = (sessionId: string) => `session:${sessionId}`
 
@@ -21,14 +24,16 @@ function refusal (code: ErrorCode, message: string = ErrorMessages[code]): Error
 const INVALID_IDS = `sessionId must be one or more comma-separated ids matching ^[A-Za-z0-9_-]{1,64}$ (at most ${MAX_FILTER_SESSIONS})`
 
 // The rooms mirror the filter, so one emit to (all-room ∪ session-room) reaches each client once.
+// A scoped key joins only the rooms of its sessions, never the all-sessions room.
 function syncRooms (socket: ClientSocket): void {
-  const { filter } = socket.data
+  const { filter, scope } = socket.data
   if (filter.all) {
-    void socket.join(ALL_SESSIONS_ROOM)
+    void socket.join(scope.sessions === 'all' ? ALL_SESSIONS_ROOM : SCOPED_ALL_ROOM)
     return
   }
   void socket.leave(ALL_SESSIONS_ROOM)
-  const wanted = new Set(filter.sessionIds.map(sessionRoom))
+  void socket.leave(SCOPED_ALL_ROOM)
+  const wanted = new Set(filter.sessionIds.filter(id => inScope(scope, id)).map(sessionRoom))
   for (const room of socket.rooms) {
     if (room.startsWith('session:') && !wanted.has(room)) void socket.leave(room)
   }
@@ -38,7 +43,8 @@ function syncRooms (socket: ClientSocket): void {
 /**
  * Socket.IO clients: the handshake needs the API key (`auth.apiKey`, `x-api-key` or Bearer);
  * `sessionId` in the handshake query, and `subscribe` / `unsubscribe` messages, narrow what
- * a client receives. Relays every bus event to the rooms that want it.
+ * a client receives, and a scoped key never receives events beyond its sessions. Relays every
+ * bus event to the rooms that want it.
  */
 export default fp(async function socketIoRelay (fastify) {
   const { io } = fastify
@@ -54,18 +60,26 @@ export default fp(async function socketIoRelay (fastify) {
       setImmediate(() => socket.conn.close())
     }
     const key = typeof auth?.apiKey === 'string' ? auth.apiKey : extractApiKey(headers)
-    if (!fastify.verifyApiKey(key)) return refuse(refusal('UNAUTHORIZED'))
-    let initial: string[] | null = null
-    if (query.sessionId !== undefined) {
-      initial = parseSessionIds(query.sessionId)
-      if (initial === null) return refuse(refusal('VALIDATION', INVALID_IDS))
+    const accept = (scope: KeyScope | null) => {
+      if (scope === null) return refuse(refusal('UNAUTHORIZED'))
+      let initial: string[] | null = null
+      if (query.sessionId !== undefined) {
+        initial = parseSessionIds(query.sessionId)
+        if (initial === null) return refuse(refusal('VALIDATION', INVALID_IDS))
+      }
+      socket.data.filter = new SessionFilter(initial)
+      socket.data.scope = scope
+      next()
     }
-    socket.data.filter = new SessionFilter(initial)
-    next()
+    const scope = fastify.resolveApiKey(key)
+    if (!(scope instanceof Promise)) return accept(scope)
+    scope.then(accept, () => refuse(refusal('DEPENDENCY_UNAVAILABLE')))
   })
 
   io.on('connection', socket => {
     syncRooms(socket)
+    const { keyId } = socket.data.scope
+    if (keyId !== null) socket.once('disconnect', fastify.apiKeys.hold(keyId))
     const change = (action: 'subscribe' | 'unsubscribe') => (payload: unknown, ack?: Ack) => {
       const ids = parseSessionIds(payload)
       const reply = typeof ack === 'function' ? ack : () => {}
@@ -90,6 +104,14 @@ export default fp(async function socketIoRelay (fastify) {
 
   const stop = fastify.events.onEvent(({ event, data }) => {
     io.to(ALL_SESSIONS_ROOM).to(sessionRoom(data.sessionId)).emit(event, data)
+    for (const id of io.sockets.adapter.rooms.get(SCOPED_ALL_ROOM) ?? []) {
+      const socket = io.sockets.sockets.get(id)
+      if (socket !== undefined && inScope(socket.data.scope, data.sessionId)) socket.emit(event, data)
+    }
   })
-  fastify.addHook('onClose', async () => { stop() })
-}, { name: 'socket-io-relay', dependencies: ['websocket', 'event-relay', 'auth'] })
+  // A revoked key's sockets are disconnected at once.
+  const stopRevoked = fastify.apiKeys.onRevoked(keyId => {
+    for (const socket of io.sockets.sockets.values()) if (socket.data.scope?.keyId === keyId) socket.disconnect(true)
+  })
+  fastify.addHook('onClose', async () => { stop(); stopRevoked() })
+}, { name: 'socket-io-relay', dependencies: ['websocket', 'event-relay', 'auth', 'api-keys'] })

@@ -14,6 +14,7 @@ import type { CommandBus } from './command-bus.ts'
 import { isConnected, type SessionsService, type SessionView } from './sessions.ts'
 import type { SendStatusBody } from '../../schemas/statuses.ts'
 import { isUniqueViolation } from '../../lib/db-errors.ts'
+import { ADMIN_SCOPE, mayUseUpload, type KeyScope } from '../../lib/key-scope.ts'
 import { fieldError } from '../../lib/validation.ts'
 import { requestHash, validateSend } from '../../lib/send-request.ts'
 import { cursorDate, cursorString, paginate, type Page } from '../../lib/cursor.ts'
@@ -129,7 +130,7 @@ export function createStatusesService (deps: StatusesDeps) {
      * Validates, stores the status (pending) and asks the owner to send it. 201 once WhatsApp
      * acknowledged it, 202 while pending past `sendTimeoutMs`, 502 when WhatsApp refused it.
      */
-    async send (sessionId: string, body: SendStatusBody, idempotencyKey?: string): Promise<SendResult> {
+    async send (sessionId: string, body: SendStatusBody, idempotencyKey?: string, scope: KeyScope = ADMIN_SCOPE): Promise<SendResult> {
       const input = validateSend(body, deps.maxAudience)
       const hash = requestHash(input)
       const view = await sessions.load(sessionId)
@@ -143,9 +144,10 @@ export function createStatusesService (deps: StatusesDeps) {
       const owner = view.owner.workerId
 
       if (input.upload !== null) {
-        const upload = await prisma.upload.findUnique({ where: { id: input.upload }, select: { kind: true, expiresAt: true } })
+        const upload = await prisma.upload.findUnique({ where: { id: input.upload }, select: { kind: true, expiresAt: true, ownerKeyId: true } })
         const expired = upload?.expiresAt != null && upload.expiresAt.getTime() <= Date.now()
-        if (upload === null || upload.kind !== input.type || expired) {
+        // Another key's upload is as missing as an unknown one.
+        if (upload === null || upload.kind !== input.type || expired || !mayUseUpload(scope, upload.ownerKeyId)) {
           throw new AppError('FILE_NOT_FOUND', `File ${input.upload} not found among the uploaded ${input.type}s`)
         }
       }

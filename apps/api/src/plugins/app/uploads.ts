@@ -23,9 +23,10 @@ export function createUploadsService (deps: UploadsDeps) {
   return {
     /**
      * Checks the type from the bytes (415 otherwise), names the file and stores it, within the
-     * uploader's quota (429 `UPLOAD_QUOTA_EXCEEDED`).
+     * uploader's quota (429 `UPLOAD_QUOTA_EXCEEDED`), owned by the scoped key that sent it
+     * (`ownerKeyId`; null for an admin key).
      */
-    async store (kind: UploadKind, bytes: Buffer, clientAddress: string): Promise<UploadResult> {
+    async store (kind: UploadKind, bytes: Buffer, clientAddress: string, ownerKeyId: string | null = null): Promise<UploadResult> {
       if (bytes.length === 0) throw fieldError(`body.${kind}`, 'is an empty file')
       const detected = await fileTypeFromBuffer(bytes)
       const accepted = acceptedMedia(kind, detected?.mime)
@@ -44,7 +45,8 @@ export function createUploadsService (deps: UploadsDeps) {
         // Multipart buffers are never shared memory; Prisma's type only insists on it.
         data: bytes as Uint8Array as Uint8Array<ArrayBuffer>,
         expiresAt: new Date(Date.now() + deps.ttlMs),
-        clientAddress
+        clientAddress,
+        ownerKeyId
       }
       await deps.prisma.$transaction(async tx => {
         // One uploader's requests take turns here, so parallel uploads cannot all pass the check.

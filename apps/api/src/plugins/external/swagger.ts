@@ -1,7 +1,7 @@
 import fp from 'fastify-plugin'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
-import { ErrorCodes } from '@wss/shared'
+import { ErrorCodes, ErrorEnvelopeSchema } from '@wss/shared'
 import pkg from '../../../package.json' with { type: 'json' }
 
 // Generated from the one table of codes, so the docs list every code a client can meet.
@@ -29,7 +29,10 @@ export default fp(async function swaggerPlugin (fastify) {
           'Responses use the envelope `{ success: true, data }` / `{ success: false, error, code?, details? }`. ' +
           'Events: Socket.IO at `/socket.io` (handshake `auth: { apiKey }`) and a WebSocket at `GET /api/events`. ' +
           `Error codes (\`code\`, HTTP status): ${ERROR_CODES}. Any request may also meet 408 \`REQUEST_TIMEOUT\`, ` +
-          '414 `URI_TOO_LONG` and 431 `HEADERS_TOO_LARGE`, raised before routing.'
+          '414 `URI_TOO_LONG` and 431 `HEADERS_TOO_LARGE`, raised before routing. ' +
+          'Access keys: the keys of `API_KEY` are admin keys; scoped keys (`/api/keys`) see only their sessions: ' +
+          'any other session answers 404 `SESSION_NOT_FOUND` as if missing, lists and event streams hold only theirs, ' +
+          'and a read-only key gets 403 `FORBIDDEN` on every method but GET.'
       },
       components: {
         securitySchemes: {
@@ -43,6 +46,7 @@ export default fp(async function swaggerPlugin (fastify) {
         { name: 'uploads', description: 'Media to post as image and video statuses' },
         { name: 'health', description: 'Dependencies, stats and storage' },
         { name: 'events', description: 'Realtime event stream' },
+        { name: 'keys', description: 'Scoped access keys, managed with an admin key' },
         { name: 'probes', description: 'Liveness and readiness, no key' }
       ]
     },
@@ -61,6 +65,12 @@ export default fp(async function swaggerPlugin (fastify) {
         }
       }
       if (url.startsWith('/api') && out?.security === undefined) out = { ...out, security: API_SECURITY }
+      // Any write answers 403 FORBIDDEN to a read-only scoped key (the `authorize` hook of /api).
+      const writes = [route.method].flat().some(m => m !== 'GET' && m !== 'HEAD')
+      const response = out?.response as Record<string, unknown> | undefined
+      if (url.startsWith('/api') && writes && response !== undefined && response['403'] === undefined) {
+        out = { ...out, response: { ...response, 403: { ...ErrorEnvelopeSchema, description: 'FORBIDDEN: the key is read-only (or may not do this)' } } }
+      }
       return { schema: out, url }
     }
   })

@@ -4,10 +4,13 @@ import fp from 'fastify-plugin'
 import websocket from '@fastify/websocket'
 import { Server } from 'socket.io'
 import type { SessionFilter } from '../../lib/session-filter.ts'
+import type { KeyScope } from '../../lib/key-scope.ts'
 
 /** Per-socket state of a Socket.IO client. */
 export interface SocketData {
   filter: SessionFilter
+  /** What the handshake's key may see. */
+  scope: KeyScope
 }
 
 type AnyEvents = Record<string, (...args: any[]) => void>

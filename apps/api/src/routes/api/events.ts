@@ -28,7 +28,8 @@ const events: FastifyPluginAsyncTypebox = async fastify => {
       description: 'Upgrade to a WebSocket to receive every event as a frame `{ "event": NAME, "data": PAYLOAD }`. ' +
         'Send `{"action":"subscribe","sessionId":"ID"}` or `{"action":"unsubscribe","sessionId":"ID"}` to change ' +
         'the filter; each is answered with `{ "success": true, "action", "data": { "all", "sessionIds" } }`. ' +
-        'The first subscribe narrows an unfiltered stream to the named sessions. A plain GET answers 426.',
+        'The first subscribe narrows an unfiltered stream to the named sessions. A scoped key receives only its ' +
+        'sessions\' events, whatever it subscribes to. A plain GET answers 426.',
       querystring: EventsQuerySchema,
       response: apiResponses({}, [400, 426, 503])
     },
@@ -47,7 +48,7 @@ const events: FastifyPluginAsyncTypebox = async fastify => {
       const { sessionId } = request.query as { sessionId?: string }
       // Checked in preHandler, before the upgrade.
       const filter = new SessionFilter(sessionId === undefined ? null : parseSessionIds(sessionId))
-      fastify.eventStream.attach(socket, filter, request.log)
+      fastify.eventStream.attach(socket, filter, request.log, request.keyScope ?? undefined)
     }
   })
 }

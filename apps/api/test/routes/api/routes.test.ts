@@ -20,10 +20,14 @@ const ROUTES: Array<[string, string]> = [
   ['post', '/api/upload-image'],
   ['post', '/api/upload-video'],
   ['get', '/api/health'],
-  ['get', '/api/events']
+  ['get', '/api/events'],
+  ['post', '/api/keys'],
+  ['get', '/api/keys'],
+  ['get', '/api/keys/{id}'],
+  ['delete', '/api/keys/{id}']
 ]
 
-const concrete = (path: string) => path.replace('{sessionId}', 's1').replace('{statusId}', '00000000-0000-4000-8000-000000000000')
+const concrete = (path: string) => path.replace('{sessionId}', 's1').replace('{statusId}', '00000000-0000-4000-8000-000000000000').replace('{id}', '00000000-0000-4000-8000-000000000001')
 
 t.test('every /api route answers 401 without a key or with a wrong one', async t => {
   const app = await build(t)
@@ -47,12 +51,14 @@ t.test('the OpenAPI document lists every route with its key requirement and erro
     const op = doc.paths[path][method]
     t.same(op.security, [{ apiKey: [] }, { bearerAuth: [] }], `${method} ${path} needs the key`)
     t.ok(op.responses['401'] && op.responses['429'] && op.responses['500'], `${method} ${path} documents its errors`)
+    if (method !== 'get') t.ok(op.responses['403'], `${method} ${path} documents the 403 of read-only keys`)
   }
   const send = doc.paths['/api/sessions/{sessionId}/send-status'].post
   t.ok(send.responses['201'] && send.responses['202'] && send.responses['502'], 'send-status documents 201, 202 and 502')
   t.ok(send.parameters.some((p: { in: string, name: string }) => p.in === 'header' && p.name === 'idempotency-key'))
   const upload = doc.paths['/api/upload-image'].post
   t.match(upload.requestBody.content['multipart/form-data'].schema, { properties: { image: { type: 'string', format: 'binary' } } })
+  for (const method of ['get', 'post']) t.ok(doc.paths['/api/keys'][method].responses['403'], `${method} /api/keys documents 403`)
   const list = doc.paths['/api/sessions'].get
   t.ok(list.parameters.some((p: { name: string }) => p.name === 'cursor'), 'lists take a cursor')
 })

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { ListQuerySchema, Ok, SessionIdParamsSchema, SessionSchema } from '@wss/shared'
+import { AppError, ListQuerySchema, Ok, SessionIdParamsSchema, SessionSchema } from '@wss/shared'
+import { inScope } from '../../../lib/key-scope.ts'
 import { apiResponses } from '../../../schemas/responses.ts'
 import { OkList } from '../../../schemas/lists.ts'
 import {
@@ -26,11 +27,15 @@ const sessions: FastifyPluginAsyncTypebox = async fastify => {
       summary: 'Create a session and start linking it',
       description: 'Answers 201 once the worker has a pairing code or a QR code for it (or is connected), or after ' +
         '`START_WAIT_MS` with the session as it is then. 503 `NO_WORKER` when no worker is alive: the session is ' +
-        'kept and starts once one is up.',
+        'kept and starts once one is up. 403 `FORBIDDEN` for a scoped key when the id is outside its scope.',
       body: CreateSessionBodySchema,
-      response: apiResponses({ 201: Ok(SessionSchema) }, [400, 409, 503])
+      response: apiResponses({ 201: Ok(SessionSchema) }, [400, 403, 409, 503])
     }
   }, async (request, reply) => {
+    // Outside the key's scope: 403 before anything is read, so it tells nothing about existing ids.
+    if (request.keyScope !== null && !inScope(request.keyScope, request.body.sessionId)) {
+      throw new AppError('FORBIDDEN', `This API key may not create session ${request.body.sessionId}: it is outside the key's scope`)
+    }
     const session = await service.create(request.body)
     return reply.code(201).send({ success: true, data: session })
   })
@@ -40,12 +45,12 @@ const sessions: FastifyPluginAsyncTypebox = async fastify => {
     schema: {
       tags,
       summary: 'List sessions with their connection state',
-      description: 'Oldest first. Without `limit` and `cursor` the whole list.',
+      description: 'Oldest first; a scoped key lists only its sessions. Without `limit` and `cursor` the whole list.',
       querystring: ListQuerySchema,
       response: apiResponses({ 200: OkList(SessionSchema) }, [400, 503])
     }
   }, async request => {
-    const { items, nextCursor } = await service.list(readPage(request.query))
+    const { items, nextCursor } = await service.list(readPage(request.query), request.keyScope ?? undefined)
     return { success: true as const, data: items, ...(nextCursor === undefined ? {} : { nextCursor }) }
   })
 

@@ -29,7 +29,7 @@ const statuses: FastifyPluginAsyncTypebox = async fastify => {
       response: apiResponses({ 201: Ok(StatusSchema), 202: Ok(StatusSchema) }, [400, 404, 409, 415, 422, 502, 503, 504])
     }
   }, async (request, reply) => {
-    const result = await service.send(request.params.sessionId, request.body, request.headers['idempotency-key'])
+    const result = await service.send(request.params.sessionId, request.body, request.headers['idempotency-key'], request.keyScope ?? undefined)
     if (result.replayed) reply.header('idempotent-replayed', 'true')
     return reply.code(result.statusCode).send({ success: true, data: result.status })
   })
