@@ -37,6 +37,9 @@ export class SessionRegistry {
 
   get size () { return this.runtimes.size }
 
+  /** The state of each session running here (metrics). */
+  * states (): Iterable<string> { for (const rt of this.runtimes.values()) if (rt.state) yield rt.state }
+
   /** The session's runtime when it runs here. */
   get (sessionId: string): SessionRuntime | undefined { return this.runtimes.get(sessionId) }
 

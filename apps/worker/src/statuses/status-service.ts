@@ -3,6 +3,7 @@ import type { PrismaClient, Status } from '@wss/db'
 import { AppError, toStatus } from '@wss/shared'
 import type { Logger } from 'pino'
 import type { EventPublisher } from '../events.ts'
+import { metrics } from '../lib/metrics.ts'
 import type { SessionRuntime } from '../sessions/session-runtime.ts'
 import { FetchError, safeFetch, type SafeFetchOptions } from './safe-fetch.ts'
 
@@ -145,6 +146,7 @@ export function createStatusService (deps: StatusServiceDeps) {
     } catch (err) {
       const message = err instanceof AppError ? err.message : 'the status content could not be prepared'
       await markFailed(status, message)
+      metrics.statusesSent.inc({ type: status.type, outcome: 'failed' })
       throw err instanceof AppError ? err : new AppError('INTERNAL', message)
     }
     await pace(runtime.sessionId)
@@ -171,12 +173,15 @@ export function createStatusService (deps: StatusServiceDeps) {
       if (error) {
         const reason = `WhatsApp refused the status (error ${error})`
         await markFailed(status, reason)
+        metrics.statusesSent.inc({ type: status.type, outcome: 'refused' })
         throw new AppError('WHATSAPP_REFUSED', reason)
       }
       sent += chunk.length
       if (chunks.length > 1) events.publish('status-progress', { sessionId: runtime.sessionId, id: status.id, sent, total: audience.length })
     }
     const sentAt = new Date()
+    metrics.statusesSent.inc({ type: status.type, outcome: 'sent' })
+    metrics.statusAck.observe({ type: status.type }, (sentAt.getTime() - status.createdAt.getTime()) / 1000)
     const row = await prisma.status.update({
       where: { id: status.id },
       data: { state: 'sent', sentAt, expiresAt: new Date(sentAt.getTime() + DAY_MS), error: null }
@@ -235,7 +240,11 @@ export function createViewerRecorder (deps: { prisma: PrismaClient, events: Even
     timer = undefined
     const batch = pending.splice(0, pending.length)
     if (!batch.length) return flushing
-    flushing = flushing.then(async () => write(await resolve(batch))).catch(err => deps.logger.error({ err }, 'viewer batch not written'))
+    flushing = flushing.then(async () => {
+      const done = metrics.viewerFlush.startTimer()
+      await write(await resolve(batch))
+      done()
+    }).catch(err => deps.logger.error({ err }, 'viewer batch not written'))
     return flushing
   }
 
@@ -283,6 +292,7 @@ export function createViewerRecorder (deps: { prisma: PrismaClient, events: Even
       SELECT status_id, viewer_number, session_id, viewer_lid, viewed_at, played FROM first_views
       ON CONFLICT (status_id, viewer_number) DO NOTHING
       RETURNING status_id, session_id, viewer_number, viewed_at`
+    metrics.viewReceipts.inc(inserted.length)
     const byStatus = new Map<string, { sessionId: string, viewers: Array<{ viewerNumber: string, viewedAt: string }> }>()
     for (const r of inserted) {
       const entry = byStatus.get(r.status_id) ?? { sessionId: r.session_id, viewers: [] }
