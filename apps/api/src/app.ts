@@ -5,6 +5,7 @@ import type { Config } from './config.ts'
 import errorHandler from './plugins/app/error-handler.ts'
 import readiness from './plugins/app/readiness.ts'
 import eventRelay from './plugins/app/event-relay.ts'
+import metrics from './plugins/app/metrics.ts'
 import auth from './plugins/app/auth.ts'
 import eventPublisher from './plugins/app/event-publisher.ts'
 import commandBus from './plugins/app/command-bus.ts'
@@ -80,6 +81,7 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions) {
     checkDatabase: opts.checkDatabase ?? (async () => { await prisma.$queryRaw`SELECT 1` })
   })
   await fastify.register(eventRelay, { subscriber: opts.subscriber })
+  await fastify.register(metrics)
   await fastify.register(auth)
 
   // Services: handlers call these, never Prisma or Redis directly.
