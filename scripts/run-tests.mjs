@@ -13,6 +13,9 @@ function run (args) {
 }
 
 const typecheck = await run(['run', 'typecheck', '--force', '--continue', '--concurrency=2', '--output-logs=errors-only'])
+// promtool (Debian's prometheus package) checks the alert rules and real /metrics output in
+// e2e/test/metrics.test.ts, which fails without it: installed here as docker-compose is below.
+spawnSync('bash', ['-c', 'command -v promtool >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus) >/dev/null 2>&1'], { stdio: 'inherit' })
 const tests = await run(['run', 'test', '--force', '--continue', '--concurrency=1', '--output-logs=full'])
 
 // docker-compose.yml must stay valid (Debian's docker-compose validates it offline).
