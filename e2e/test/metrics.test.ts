@@ -4,11 +4,16 @@
 import t from 'tap'
 import { spawnSync } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { socketIoClient, wsClient } from '../src/events.ts'
 import { eventually, freePort, startStack } from '../src/stack.ts'
 
 const TOKEN = `metrics-${randomUUID()}`
 const rules = new URL('../../deploy/prometheus/', import.meta.url).pathname
+const dashboard = readFileSync(new URL('../../deploy/grafana/dashboard.json', import.meta.url), 'utf8')
+const alerts = readFileSync(new URL('alerts.yml', `file://${rules}`), 'utf8')
+/** Every metric name a dashboard query or an alert reads (histograms by their series names). */
+const namesIn = (text: string) => new Set([...text.matchAll(/\b((?:wss|nodejs|process)_[a-z0-9_]+)/g)].map(m => m[1]!))
 
 /** The value of the first sample of `name` carrying every given label, or undefined. */
 function sample (text: string, name: string, labels: Record<string, string> = {}): number | undefined {
@@ -47,6 +52,8 @@ t.test('the alert rules are valid and their unit tests pass', async t => {
   t.equal(check.code, 0, check.output)
   const test = promtool(['test', 'rules', 'alerts.test.yml'])
   t.equal(test.code, 0, test.output)
+  const config = promtool(['check', 'config', '--syntax-only', 'prometheus.yml'])
+  t.equal(config.code, 0, config.output)
 })
 
 t.test('after linking, sending and a view, the API and the worker pool report it', async t => {
@@ -112,6 +119,11 @@ t.test('after linking, sending and a view, the API and the worker pool report it
     t.notMatch(worker, sessionId, 'no session id in a label')
     t.notMatch(worker, me, 'no phone number in a label')
     t.same(lint(worker), [], 'promtool check metrics')
+  })
+
+  t.test('the dashboard and the alerts read only metrics that exist', async t => {
+    const served = `${worker}\n${api}`
+    for (const name of new Set([...namesIn(dashboard), ...namesIn(alerts)])) t.match(served, new RegExp(`^${name}[{ ]`, 'm'), name)
   })
 
   t.test('API node', async t => {
