@@ -29,9 +29,11 @@ function reply (res: ServerResponse, code: ErrorCode, error: string) {
 
 /**
  * The worker side's `GET /metrics` (a pool's, or a standalone worker process's): the same bearer
- * token rule as the API's, errors in the API's envelope, anything else 404.
+ * token rule as the API's, errors in the API's envelope, anything else 404. A port that cannot be
+ * opened is logged and leaves the process without metrics (resolves undefined): it never stops the
+ * sessions.
  */
-export async function startMetricsServer (opts: MetricsServerOptions): Promise<Server> {
+export async function startMetricsServer (opts: MetricsServerOptions): Promise<Server | undefined> {
   const log = opts.logger.child({ part: 'metrics' })
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0]
@@ -45,10 +47,15 @@ export async function startMetricsServer (opts: MetricsServerOptions): Promise<S
       reply(res, 'DEPENDENCY_UNAVAILABLE', 'Metrics could not be collected')
     })
   })
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(opts.port, () => { server.off('error', reject); resolve() })
-  })
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(opts.port, () => { server.off('error', reject); resolve() })
+    })
+  } catch (err) {
+    log.error({ err, port: opts.port }, 'metrics port could not be opened; no metrics from this process')
+    return undefined
+  }
   log.info({ port: opts.port }, 'metrics served at /metrics')
   return server
 }
