@@ -3,7 +3,8 @@ import { randomUUID } from 'node:crypto'
 import { claimSessionGeneration } from '@wss/db'
 import { createOwnerRegistry } from '@wss/shared'
 import { createOwnership, type Ownership } from '../../src/ownership/ownership.ts'
-import { eventually, migratedPrisma, redisClient, redisProxy, uniquePrefix } from '../helpers.ts'
+import { metrics } from '../../src/lib/metrics.ts'
+import { eventually, metricValue, migratedPrisma, redisClient, redisProxy, uniquePrefix } from '../helpers.ts'
 
 const LEASE = { leaseTtlMs: 1500, renewEveryMs: 300, selfFenceAfterMs: 900 }
 
@@ -39,6 +40,7 @@ t.test('one owner per session, fenced by a Postgres generation', async t => {
   t.match(await registry.owner(sessionId), { workerId: a.workerId, generation: 1n, alive: true })
 
   // Worker A loses Redis: it must stop its sessions before its lease can expire.
+  const fencingsBefore = await metricValue(metrics.selfFencings)
   proxy.cut()
   const cutAt = Date.now()
   let claimedAt = 0
@@ -53,6 +55,7 @@ t.test('one owner per session, fenced by a Postgres generation', async t => {
   t.equal(lost.a[0]!.reason, 'fenced')
   t.same(lost.a[0]!.ids, [sessionId])
   t.ok(lost.a[0]!.at < claimedAt, 'A stopped before B claimed: never two owners')
+  t.equal(await metricValue(metrics.selfFencings) - fencingsBefore, 1, 'the self-fencing is counted')
   // A's last renewal was at most one interval before the cut; its lease ran a full TTL from there.
   t.ok(claimedAt - cutAt >= LEASE.leaseTtlMs - LEASE.renewEveryMs - 100, 'B waited for the lease to expire')
   t.notOk(a.healthy(), 'A knows it is fenced')
@@ -82,11 +85,14 @@ t.test('a blip shorter than the fence threshold drops nothing', async t => {
   t.teardown(() => o.stop())
   await o.start()
   await o.claim('s1')
+  const [failedBefore, fencingsBefore] = [await metricValue(metrics.leaseRenewals, { result: 'error' }), await metricValue(metrics.selfFencings)]
   proxy.cut()
   await new Promise(resolve => setTimeout(resolve, 400))
   proxy.restore()
   await new Promise(resolve => setTimeout(resolve, 1200))
   t.same(lostIds, [], 'no session stopped')
+  t.ok(await metricValue(metrics.leaseRenewals, { result: 'error' }) > failedBefore, 'the failed renewal is counted')
+  t.equal(await metricValue(metrics.selfFencings), fencingsBefore, 'no self-fencing counted')
   t.ok(o.healthy())
   t.equal(o.owned().get('s1'), 1n)
 })
