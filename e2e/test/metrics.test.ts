@@ -5,6 +5,8 @@ import t from 'tap'
 import { spawnSync } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
+import { Redis } from 'ioredis'
+import { redisKeys } from '@wss/shared'
 import { socketIoClient, wsClient } from '../src/events.ts'
 import { eventually, freePort, startStack } from '../src/stack.ts'
 
@@ -84,6 +86,10 @@ t.test('after linking, sending and a view, the API and the worker pool report it
   await sim.client.viewStatus(me, onPhone.id, { viewers: [alice] })
   await sio.waitFor(e => e.event === 'status-viewers-update' && e.data.statusId === sent.body.data.id)
 
+  // WhatsApp refuses one status (an error ack).
+  await sim.client.failNextMessages(me, '479')
+  t.equal((await stack.api('POST', `/api/sessions/${sessionId}/send-status`, { type: 'text', content: 'refused', targetNumbers: alice })).status, 502)
+
   // The viewer batch is counted once written; relayed events once they reached the node.
   let worker = ''
   let api = ''
@@ -102,6 +108,7 @@ t.test('after linking, sending and a view, the API and the worker pool report it
     t.equal(sample(worker, 'wss_session_disconnects_total', { reason: 'restartRequired' }), 1, 'the 515 after pairing')
     t.equal(sample(worker, 'wss_session_reconnects_total'), 0)
     t.equal(sample(worker, 'wss_statuses_sent_total', { type: 'text', outcome: 'sent' }), 1)
+    t.equal(sample(worker, 'wss_statuses_sent_total', { type: 'text', outcome: 'refused' }), 1)
     t.equal(sample(worker, 'wss_status_ack_seconds_count', { type: 'text' }), 1)
     t.equal(sample(worker, 'wss_view_receipts_total'), 1)
     t.ok(sample(worker, 'wss_viewer_flush_seconds_count')! >= 1, 'viewer batch flushes timed')
@@ -132,6 +139,7 @@ t.test('after linking, sending and a view, the API and the worker pool report it
     t.equal(sample(api, 'wss_http_requests_total', send), 1)
     t.equal(sample(api, 'wss_http_request_duration_seconds_count', send), 1)
     t.equal(sample(api, 'wss_http_requests_total', { route: '/api/sessions', method: 'POST', status: '201' }), 1)
+    t.equal(sample(api, 'wss_http_requests_total', { route: '/api/sessions/:sessionId/send-status', method: 'POST', status: '502' }), 1)
     t.equal(sample(api, 'wss_rate_limit_rejections_total'), 0)
     t.equal(sample(api, 'wss_events_relayed_total', { event: 'status-sent' }), 1)
     t.equal(sample(api, 'wss_events_relayed_total', { event: 'status-viewers-update' }), 1)
@@ -141,5 +149,24 @@ t.test('after linking, sending and a view, the API and the worker pool report it
     t.notMatch(api, sessionId, 'no session id in a label')
     t.notMatch(api, me, 'no phone number in a label')
     t.same(lint(api), [], 'promtool check metrics')
+  })
+
+  // Last, as it changes what the pool reports: the process running the session dies.
+  t.test('a worker of the pool dies: restarted, its session moved, both counted', async t => {
+    const redis = new Redis(stack.redisUrl)
+    t.teardown(() => redis.disconnect())
+    const owner = await stack.ownerOf(sessionId)
+    const { pid } = JSON.parse((await redis.get(redisKeys(stack.prefix).worker(owner!)))!) as { pid: number }
+    process.kill(pid, 'SIGKILL')
+    let text = ''
+    const moved = await eventually(async () => {
+      const cs = await stack.api('GET', `/api/sessions/${sessionId}/connection-status`)
+      if (cs.body?.data?.connected !== true) return false
+      text = (await scrape(poolUrl)).text
+      return sample(text, 'wss_pool_restarts_total') === 1 && sample(text, 'wss_pool_processes') === 2 && sample(text, 'wss_sessions', { state: 'connected' }) === 1
+    }, 60_000, 500)
+    t.ok(moved, 'the session is connected again and the pool runs two processes')
+    t.equal(sample(text, 'wss_pool_restarts_total'), 1)
+    t.ok(sample(text, 'wss_lease_takeovers_total')! >= 1, 'the move is counted')
   })
 })
