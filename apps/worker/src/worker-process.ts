@@ -9,9 +9,8 @@ import { loadConfig } from './config.ts'
 import { createLogger } from './logger.ts'
 import { createWorkerManager } from './sessions/worker-manager.ts'
 import { startWatchdog } from './watchdog.ts'
-import { registry, startProcessMetrics } from './lib/metrics.ts'
+import { answerPoolMetricsRequests, registry, startProcessMetrics } from './lib/metrics.ts'
 import { startMetricsServer } from './lib/metrics-server.ts'
-import { answerPoolMetricsRequests } from './lib/pool-metrics.ts'
 
 const config = loadOrExit(() => loadConfig(process.env))
 const logger = createLogger(config.LOG_LEVEL)

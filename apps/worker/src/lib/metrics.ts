@@ -3,8 +3,8 @@
 // manager registers. Metrics are per process by nature (a process is what Prometheus scrapes, or
 // what the pool aggregates), so they live in one registry of this module, not in the global one;
 // defining them does no I/O. Labels are bounded: never a session id or a phone number.
-import { DisconnectReason } from '@whiskeysockets/baileys'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import { METRICS_REQUEST, METRICS_RESPONSE, type MetricsResponse } from './pool-metrics.ts'
 
 /** The registry of this process: what `/metrics` serves, or what the pool collects over IPC. */
 export const registry = new Registry()
@@ -26,13 +26,6 @@ export function addMetricsSource (source: MetricsSource): () => void {
 }
 
 const SESSION_STATES = ['connecting', 'awaiting_pairing', 'awaiting_qr', 'connected', 'disconnected', 'logged_out']
-const reasonNames = new Map(Object.entries(DisconnectReason).filter(([, v]) => typeof v === 'number').map(([k, v]) => [v as number, k]))
-
-/** A bounded label for a close code: Baileys' reason name, `unknown` without a code, `other` otherwise. */
-export function disconnectReason (code: number | undefined): string {
-  if (code === undefined) return 'unknown'
-  return reasonNames.get(code) ?? 'other'
-}
 
 const registers = [registry]
 export const metrics = {
@@ -99,6 +92,17 @@ async function readQueues () {
     metrics.queueWaiting.set({ worker: source.workerId }, q.waiting)
     metrics.queueOldest.set({ worker: source.workerId }, q.oldestAgeSeconds)
   }))
+}
+
+/** In a worker process under the pool: answers the pool's metrics requests over IPC. */
+export function answerPoolMetricsRequests (): void {
+  process.on('message', (message: { type?: unknown, id?: unknown }) => {
+    if (message?.type !== METRICS_REQUEST || typeof message.id !== 'string') return
+    const id = message.id
+    registry.getMetricsAsJSON().then(metrics => {
+      if (process.connected) process.send?.({ type: METRICS_RESPONSE, id, metrics } satisfies MetricsResponse)
+    }, () => undefined)
+  })
 }
 
 /** Starts prom-client's process metrics (CPU, memory, event-loop lag, GC); once per process. */

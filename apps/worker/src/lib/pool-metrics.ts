@@ -4,26 +4,16 @@
 import type { ChildProcess } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { AggregatorRegistry, Counter, Gauge, Registry } from 'prom-client'
-import { registry } from './metrics.ts'
 
 /** The IPC messages of a metrics scrape. */
 export const METRICS_REQUEST = 'wss:metrics-request'
 export const METRICS_RESPONSE = 'wss:metrics-response'
 type metric = Awaited<ReturnType<Registry['getMetricsAsJSON']>>[number]
-interface MetricsResponse { type: typeof METRICS_RESPONSE, id: string, metrics: metric[] }
+/** A worker process's answer: its registry as JSON. */
+export interface MetricsResponse { type: typeof METRICS_RESPONSE, id: string, metrics: metric[] }
 
 // A worker that does not answer in this time (busy, restarting) is left out of this scrape.
 const CHILD_ANSWER_MS = 3000
-
-/** In a worker process under the pool: answers the pool's metrics requests. */
-export function answerPoolMetricsRequests (): void {
-  process.on('message', (message: { type?: unknown, id?: unknown }) => {
-    if (message?.type !== METRICS_REQUEST || typeof message.id !== 'string') return
-    registry.getMetricsAsJSON().then(metrics => {
-      if (process.connected) process.send?.({ type: METRICS_RESPONSE, id: message.id as string, metrics } satisfies MetricsResponse)
-    }, () => undefined)
-  })
-}
 
 function askChild (child: ChildProcess): Promise<metric[] | null> {
   if (!child.connected) return Promise.resolve(null)

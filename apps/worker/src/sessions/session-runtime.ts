@@ -6,7 +6,8 @@ import QRCode from 'qrcode'
 import type { AuthStore, SessionAuth } from '../auth/index.ts'
 import type { EventPublisher } from '../events.ts'
 import type { SocketFactory } from '../wa/socket-factory.ts'
-import { disconnectReason, metrics } from '../lib/metrics.ts'
+import { metrics } from '../lib/metrics.ts'
+import { disconnectReason } from './disconnect-reason.ts'
 
 export interface RuntimeDeps {
   prisma: PrismaClient
