@@ -12,6 +12,7 @@ import { WebSocket } from 'ws'
 import { createPrisma, dropDatabase, migrate, type PrismaClient } from '@wss/db'
 import { decodeOwner, redisKeys } from '@wss/shared'
 import { SimClient, type SimulatorSettings } from '@wss/wa-sim'
+import { createMetricsScraper } from './metrics-scraper.ts'
 
 export const root = new URL('../../', import.meta.url).pathname
 const dataDir = join(root, 'bench/.data')
@@ -151,6 +152,7 @@ export async function startStack (opts: StackOptions) {
     ...opts.env
   }
   const apis: Array<Proc & { url: string }> = []
+  const metrics = createMetricsScraper()
   let workerCount = 0
 
   const stack = {
@@ -165,6 +167,7 @@ export async function startStack (opts: StackOptions) {
       const node = { ...p, url: `http://127.0.0.1:${port}` }
       if (!await until(async () => (await fetch(`${node.url}/readyz`)).ok, 30_000, 200)) throw new Error(`API node did not become ready (log: ${runDir})`)
       apis.push(node)
+      metrics.addApi(node.url)
       return node
     },
 
@@ -173,7 +176,7 @@ export async function startStack (opts: StackOptions) {
       const id = `bw${++workerCount}-${randomUUID().slice(0, 6)}`
       // BENCH_CPU_PROF=dir: every worker (and API node) writes a V8 CPU profile there when it exits.
       const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []
-      const p = launch(`worker-${id}`, [join(root, 'apps/worker/src/worker-process.ts')], { ...baseEnv, WORKER_ID: id, ...env }, [...prof, ...nodeArgs])
+      const p = launch(`worker-${id}`, [join(root, 'apps/worker/src/worker-process.ts')], { ...baseEnv, WORKER_ID: id, ...metrics.workerEnv(), ...env }, [...prof, ...nodeArgs])
       if (!await until(async () => (await redis.exists(redisKeys(prefix).worker(id))) === 1, 30_000, 100)) throw new Error(`worker did not register (log: ${runDir})`)
       return { ...p, id }
     },
@@ -229,6 +232,7 @@ export async function startStack (opts: StackOptions) {
     },
 
     async stop () {
+      metrics.stop()
       for (const p of procs) if (p.name !== 'simulator') p.proc.kill('SIGTERM')
       await Promise.race([Promise.all([...procs].filter(p => p.name !== 'simulator').map(p => p.exited)), sleep(15_000)])
       for (const p of procs) if (p.name !== 'simulator' && p.proc.exitCode === null) p.proc.kill('SIGKILL')

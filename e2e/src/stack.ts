@@ -136,6 +136,16 @@ export async function startStack (t: Teardown, opts: { apis?: number, workers?: 
       return node
     },
 
+    /** A worker pool (`main.ts`) of `processes` workers with ids `{id}-0`, `{id}-1`...; resolves once each registered. */
+    async addWorkerPool (processes: number, env: Record<string, string> = {}) {
+      const id = `pool${workers.length + 1}-${randomUUID().slice(0, 6)}`
+      const proc = launch('pool', command('worker', 'apps/worker/src/main.ts', 'dist/main.js'), { WORKER_ID: id, WORKER_PROCESSES: String(processes), WORKER_HEALTH_FILE: join(logDir, `${id}.health`), ...env })
+      const ids = Array.from({ length: processes }, (_, slot) => `${id}-${slot}`)
+      const up = await eventually(async () => (await redis.exists(...ids.map(w => redisKeys(prefix).worker(w)))) === processes, 60_000, 200)
+      if (!up) throw new Error('the worker pool did not register its processes')
+      return { proc, ids }
+    },
+
     /** Every line every process wrote so far. */
     logs (): string {
       return readdirSync(logDir).filter(f => f.endsWith('.log')).map(f => readFileSync(join(logDir, f), 'utf8')).join('\n')

@@ -7,6 +7,7 @@ import errorHandler from './plugins/app/error-handler.ts'
 import readiness from './plugins/app/readiness.ts'
 import eventRelay from './plugins/app/event-relay.ts'
 import apiKeys from './plugins/app/api-keys.ts'
+import metrics from './plugins/app/metrics.ts'
 import auth from './plugins/app/auth.ts'
 import keyAccess from './plugins/app/key-access.ts'
 import eventPublisher from './plugins/app/event-publisher.ts'
@@ -111,6 +112,7 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions) {
   })
   await fastify.register(eventRelay, { subscriber: opts.subscriber })
   await fastify.register(apiKeys, { subscriber: opts.subscriber })
+  await fastify.register(metrics)
   await fastify.register(auth)
   await fastify.register(keyAccess)
 

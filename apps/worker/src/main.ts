@@ -6,6 +6,8 @@ import closeWithGrace from 'close-with-grace'
 import { loadOrExit } from '@wss/shared/settings'
 import { loadConfig } from './config.ts'
 import { createLogger } from './logger.ts'
+import { startMetricsServer } from './lib/metrics-server.ts'
+import { createPoolMetrics } from './lib/pool-metrics.ts'
 
 // A worker stopping on its own exits by SHUTDOWN_TIMEOUT_MS; the pool waits this much longer before
 // killing it, so a slow worker still writes its own "killed by timeout" line.
@@ -34,6 +36,11 @@ const children = new Set<ChildProcess>()
 const restarts = new Set<NodeJS.Timeout>()
 let stopping = false
 let allExited: () => void = () => {}
+const poolMetrics = createPoolMetrics(() => children, count)
+// One endpoint per host for every process of the pool (they do not listen themselves).
+const metricsServer = config.METRICS_PORT > 0 && config.METRICS_TOKEN !== undefined
+  ? await startMetricsServer({ port: config.METRICS_PORT, token: config.METRICS_TOKEN, render: poolMetrics.render, logger })
+  : undefined
 
 function spawnWorker (slot: number, failures = 0) {
   // The IPC channel (fork) is how the pool asks a worker to stop: see worker-process.ts.
@@ -43,6 +50,7 @@ function spawnWorker (slot: number, failures = 0) {
   child.on('exit', (code, signal) => {
     children.delete(child)
     if (stopping) { if (children.size === 0) allExited(); return }
+    poolMetrics.restarts.inc()
     const next = Date.now() - started > 60_000 ? 0 : failures + 1
     const delay = Math.min(30_000, 500 * 2 ** next)
     // A frozen worker's watchdog ends it with SIGKILL (see watchdog.ts).
@@ -65,6 +73,7 @@ closeWithGrace({
   if (err !== undefined) logger.error({ err }, 'closing after a fatal error')
   else logger.info({ signal, workers: children.size }, 'stopping the workers')
   stopping = true
+  metricsServer?.close()
   for (const timer of restarts) clearTimeout(timer)
   if (children.size === 0) return
   const exited = new Promise<void>(resolve => { allExited = resolve })

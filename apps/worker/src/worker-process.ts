@@ -1,6 +1,7 @@
 // One worker process: an independent owner of its WhatsApp sessions. `main.ts` starts a pool of these;
 // a container runs one alone.
 import { writeFile } from 'node:fs/promises'
+import type { Server } from 'node:http'
 import closeWithGrace from 'close-with-grace'
 import { loadOrExit } from '@wss/shared/settings'
 import { guardConsole } from './console-guard.ts'
@@ -8,6 +9,8 @@ import { loadConfig } from './config.ts'
 import { createLogger } from './logger.ts'
 import { createWorkerManager } from './sessions/worker-manager.ts'
 import { startWatchdog } from './watchdog.ts'
+import { answerPoolMetricsRequests, registry, startProcessMetrics } from './lib/metrics.ts'
+import { startMetricsServer } from './lib/metrics-server.ts'
 
 const config = loadOrExit(() => loadConfig(process.env))
 const logger = createLogger(config.LOG_LEVEL)
@@ -16,8 +19,11 @@ guardConsole(logger)
 process.on('unhandledRejection', err => logger.error({ err }, 'unhandled rejection'))
 startWatchdog(config.WATCHDOG_MS, config.WORKER_ID, err => logger.error({ err }, 'the watchdog thread failed: a frozen event loop will not be noticed'))
 
-// eslint-disable-next-line prefer-const -- assigned below, after the stop handlers that read it (a stop may come first)
+// Both assigned below, after the stop handlers that read them (a stop may come first).
+// eslint-disable-next-line prefer-const
 let manager: Awaited<ReturnType<typeof createWorkerManager>> | undefined
+// eslint-disable-next-line prefer-const
+let metricsServer: Server | undefined
 let stopping = false
 let stopReason: string | undefined
 // Under the pool (main.ts, over an IPC channel) one stop can arrive several ways at once: the pool
@@ -36,6 +42,7 @@ const grace = closeWithGrace({
   stopping = true
   if (err !== undefined) logger.error({ err }, 'closing after a fatal error')
   else logger.info({ signal: signal ?? stopReason }, 'shutting down')
+  metricsServer?.close()
   await manager?.close()
 })
 if (underPool) {
@@ -49,6 +56,13 @@ if (underPool) {
   process.on('SIGINT', () => stopOnce('SIGINT'))
   process.on('SIGTERM', () => stopOnce('SIGTERM'))
 }
+
+// Under the pool, the pool serves the metrics of all its processes; alone, this process serves its own.
+startProcessMetrics()
+if (underPool) answerPoolMetricsRequests()
+metricsServer = !underPool && config.METRICS_PORT > 0 && config.METRICS_TOKEN !== undefined
+  ? await startMetricsServer({ port: config.METRICS_PORT, token: config.METRICS_TOKEN, logger, render: async () => ({ contentType: registry.contentType, body: await registry.metrics() }) })
+  : undefined
 
 manager = await createWorkerManager(config, logger)
 if (!stopping) await manager.start()

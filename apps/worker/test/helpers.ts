@@ -175,3 +175,9 @@ export async function startWorkerStack (t: Teardown, env: Record<string, string>
   t.teardown(() => stack.manager.close())
   return stack
 }
+
+/** The current value of one of a worker metric's series (0 when it has none yet). */
+export async function metricValue (metric: { get (): Promise<{ values: Array<{ value: number, labels: Record<string, unknown> }> }> }, labels: Record<string, string> = {}): Promise<number> {
+  const { values } = await metric.get()
+  return values.find(v => Object.entries(labels).every(([k, x]) => v.labels[k] === x))?.value ?? 0
+}

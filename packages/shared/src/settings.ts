@@ -32,6 +32,11 @@ export const SessionStartSettingsSchema = Type.Object({
   START_WAIT_MS: Type.Integer({ minimum: 0, default: 10000, description: 'How long a start waits for a pairing code, a QR or the connection before answering' })
 })
 
+/** Prometheus scraping, on the API's port and the workers' METRICS_PORT. */
+export const MetricsSettingsSchema = Type.Object({
+  METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16, maxLength: 1024, description: 'Bearer token a scraper must present at /metrics; unset: no metrics endpoint' }))
+})
+
 /** Read by `scripts/start.mjs` only: the bundled simulator instead of WhatsApp. */
 export const SandboxSettingsSchema = Type.Object({
   SANDBOX: Type.Enum(['0', '1', 'false', 'true'], { default: '0' }),

@@ -1,5 +1,6 @@
 import { LRUCache } from 'lru-cache'
 import type { Generation } from '@wss/db'
+import { metrics } from '../lib/metrics.ts'
 
 export const DEFAULT_KEY_CACHE_MAX = 50_000
 
@@ -55,6 +56,7 @@ export function createSharedKeyCache (opts: SharedKeyCacheOptions = {}): SharedK
     },
     get (sessionId, generation, type, id) {
       const hit = lru.get(keyOf(sessionId, generation, type, id))
+      metrics.keyCache.inc({ result: hit === undefined ? 'miss' : 'hit' })
       return hit === ABSENT ? null : hit
     },
     set (sessionId, generation, type, id, value) {

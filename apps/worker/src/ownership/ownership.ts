@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis'
 import { ClaimResult, decodeOwner, redisKeys, registerScripts } from '@wss/shared'
 import * as leaseTiming from './lease-timing.ts'
+import { metrics } from '../lib/metrics.ts'
 
 /**
  * Session ownership across worker processes and hosts.
@@ -66,10 +67,12 @@ export function createOwnership (opts: OwnershipOptions) {
       // Our liveness key was gone (expired, or Redis lost its data): others may claim our sessions.
       const ids = [...owned.keys()]
       owned.clear()
+      metrics.selfFencings.inc()
       opts.onLost(ids, 'fenced')
     }
     // The key was set no earlier than the request was sent: the lease runs from then.
     lastRenewed = sentAt
+    metrics.leaseRenewals.inc({ result: 'ok' })
     if (fenced) {
       fenced = false
       opts.onRecovered?.()
@@ -89,6 +92,7 @@ export function createOwnership (opts: OwnershipOptions) {
   const fence = () => {
     if (fenced || Date.now() - lastRenewed <= selfFenceAfterMs) return
     fenced = true
+    metrics.selfFencings.inc()
     const ids = [...owned.keys()]
     owned.clear()
     opts.onLost(ids, 'fenced')
@@ -100,6 +104,7 @@ export function createOwnership (opts: OwnershipOptions) {
     try {
       await renew()
     } catch (err) {
+      metrics.leaseRenewals.inc({ result: 'error' })
       opts.onError?.(err)
       fence()
     } finally {

@@ -1,6 +1,7 @@
 import type { PrismaClient } from '@wss/db'
 import { COMMAND_JOB_OPTIONS, CommandName, type CommandJob, type LiveWorker, type OwnerRegistry } from '@wss/shared'
 import type { Logger } from 'pino'
+import { metrics } from '../lib/metrics.ts'
 import type { QueueProducers } from '../lib/queues.ts'
 import type { SessionRegistry } from '../sessions/session-registry.ts'
 import type { Ownership } from './ownership.ts'
@@ -58,6 +59,8 @@ async function placeOrphans ({ workerId, registry, queues, prisma }: SweeperDeps
     const job: CommandJob = { name: CommandName.StartSession, payload: { sessionId: id, reason: 'resume' }, enqueuedAt: Date.now() }
     // One pending resume per session: BullMQ ignores a second add with the same job id.
     await queues.of(target).add(job.name, job, { ...COMMAND_JOB_OPTIONS, jobId: `resume-${id}`, removeOnFail: true })
+    // An owner that is not alive: the session moves away from a dead (or fenced) worker.
+    if (owners.get(id)) metrics.takeovers.inc()
   }
 }
 

@@ -4,6 +4,7 @@ import type { OwnerRegistry } from '@wss/shared'
 import type { Logger } from 'pino'
 import type { AuthStore } from '../auth/index.ts'
 import type { EventPublisher } from '../events.ts'
+import { metrics } from '../lib/metrics.ts'
 import type { Ownership } from '../ownership/ownership.ts'
 import type { SocketFactory } from '../wa/socket-factory.ts'
 import { SessionRuntime, type RuntimeDeps } from './session-runtime.ts'
@@ -36,6 +37,9 @@ export class SessionRegistry {
   }
 
   get size () { return this.runtimes.size }
+
+  /** The state of each session running here (metrics). */
+  * states (): Iterable<string> { for (const rt of this.runtimes.values()) if (rt.state) yield rt.state }
 
   /** The session's runtime when it runs here. */
   get (sessionId: string): SessionRuntime | undefined { return this.runtimes.get(sessionId) }
@@ -86,7 +90,10 @@ export class SessionRegistry {
     const { ownership, registry, workerId } = this.deps
     if (!ownership.healthy()) return
     for (const id of await registry.ownedBy(workerId)) {
-      if (!this.runtimes.has(id) && !this.starting.has(id)) await ownership.release(id)
+      if (this.runtimes.has(id) || this.starting.has(id)) continue
+      await ownership.release(id)
+      // It ran under this worker's id before a fence or a restart of the process: it moves.
+      metrics.takeovers.inc()
     }
   }
 

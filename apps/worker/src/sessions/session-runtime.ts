@@ -6,6 +6,8 @@ import QRCode from 'qrcode'
 import type { AuthStore, SessionAuth } from '../auth/index.ts'
 import type { EventPublisher } from '../events.ts'
 import type { SocketFactory } from '../wa/socket-factory.ts'
+import { metrics } from '../lib/metrics.ts'
+import { disconnectReason } from './disconnect-reason.ts'
 
 export interface RuntimeDeps {
   prisma: PrismaClient
@@ -150,6 +152,7 @@ export class SessionRuntime {
         linkedAt: this.row.linkedAt ?? new Date()
       })
       this.log.info('connected')
+      metrics.connects.inc()
       this.publishStatus()
       this.settle()
     }
@@ -161,6 +164,7 @@ export class SessionRuntime {
       const qrCode = await QRCode.toDataURL(qr)
       await this.write({ state: 'awaiting_qr', qrCode, pairingCode: null })
       this.deps.events.publish('qr-code', { sessionId: this.sessionId, qrCode })
+      metrics.pairingAttempts.inc({ method: 'qrcode' })
       this.publishStatus()
       this.settle()
       return
@@ -176,6 +180,7 @@ export class SessionRuntime {
     const code = await sock.requestPairingCode(this.row.phoneNumber)
     await this.write({ state: 'awaiting_pairing', pairingCode: code, qrCode: null })
     this.deps.events.publish('pairing-code', { sessionId: this.sessionId, pairingCode: code, phoneNumber: this.row.phoneNumber })
+    metrics.pairingAttempts.inc({ method: 'pairing' })
     this.publishStatus()
     this.settle()
   }
@@ -186,6 +191,7 @@ export class SessionRuntime {
     this.open = false
     this.sock = undefined
     this.log.info({ code, linked }, 'connection closed')
+    metrics.disconnects.inc({ reason: disconnectReason(code) })
     if (code === DisconnectReason.restartRequired) {
       // Normal after pairing: a new socket logs in with the saved credentials.
       await this.connect()
@@ -227,6 +233,7 @@ export class SessionRuntime {
     // 428, 408, 500, 503 and the rest: reconnect with capped, jittered exponential backoff.
     const base = this.deps.config.RECONNECT_BASE_MS * 2 ** Math.min(this.reconnects++, 16)
     const delay = Math.min(this.deps.config.RECONNECT_MAX_MS, base) * (0.5 + Math.random() / 2)
+    metrics.reconnects.inc()
     if (this.row.state === 'connected') {
       await this.write({ state: 'connecting', lastError: `connection lost (${code ?? 'unknown'}), reconnecting` })
       this.publishStatus()

@@ -7,6 +7,8 @@ import { createCommandRouter } from '../commands/command-router.ts'
 import type { WorkerConfig } from '../config.ts'
 import { createEventPublisher } from '../events.ts'
 import { createCloser } from '../lib/closer.ts'
+import { addMetricsSource } from '../lib/metrics.ts'
+import { commandQueueBacklog } from '../lib/queue-backlog.ts'
 import { createQueueProducers } from '../lib/queues.ts'
 import { createMaintenance } from '../maintenance/maintenance.ts'
 import { createOwnership } from '../ownership/ownership.ts'
@@ -70,7 +72,10 @@ export async function createWorkerManager (config: WorkerConfig, logger: Logger)
 
   // Shutdown in order: stop intake, stop sessions (each socket closed), flush viewers, hand the
   // sessions over, close connections.
+  // Each worker reports its own queue: the gauges carry its id, and a dead worker's jobs are re-routed by the reap.
+  const removeMetrics = addMetricsSource({ workerId, sessionStates: () => sessions.states(), queue: () => commandQueueBacklog(queues.of(workerId)) })
   const closer = createCloser(log)
+  closer.add('stop metrics', removeMetrics)
   closer.add('stop sweeping and maintenance', () => Promise.all([sweeper.close(), maintenance.close()]))
   closer.add('stop taking commands', () => commands.close())
   closer.add('stop sessions', () => sessions.stopAll())

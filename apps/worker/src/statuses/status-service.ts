@@ -3,6 +3,7 @@ import type { PrismaClient, Status } from '@wss/db'
 import { AppError, toStatus } from '@wss/shared'
 import type { Logger } from 'pino'
 import type { EventPublisher } from '../events.ts'
+import { metrics } from '../lib/metrics.ts'
 import type { SessionRuntime } from '../sessions/session-runtime.ts'
 import { linkPreview } from './link-preview.ts'
 import type { SafeFetchOptions } from './safe-fetch.ts'
@@ -123,6 +124,7 @@ export function createStatusService (deps: StatusServiceDeps) {
     } catch (err) {
       const message = err instanceof AppError ? err.message : 'the status content could not be prepared'
       await markFailed(status, message)
+      metrics.statusesSent.inc({ type: status.type, outcome: 'failed' })
       throw err instanceof AppError ? err : new AppError('INTERNAL', message)
     }
     await pace(runtime.sessionId)
@@ -148,12 +150,15 @@ export function createStatusService (deps: StatusServiceDeps) {
       if (error) {
         const reason = `WhatsApp refused the status (error ${error})`
         await markFailed(status, reason)
+        metrics.statusesSent.inc({ type: status.type, outcome: 'refused' })
         throw new AppError('WHATSAPP_REFUSED', reason)
       }
       sent += chunk.length
       if (chunks.length > 1) events.publish('status-progress', { sessionId: runtime.sessionId, id: status.id, sent, total: audience.length })
     }
     const sentAt = new Date()
+    metrics.statusesSent.inc({ type: status.type, outcome: 'sent' })
+    metrics.statusAck.observe({ type: status.type }, (sentAt.getTime() - status.createdAt.getTime()) / 1000)
     const row = await prisma.status.update({
       where: { id: status.id },
       data: { state: 'sent', sentAt, expiresAt: new Date(sentAt.getTime() + DAY_MS), error: null }

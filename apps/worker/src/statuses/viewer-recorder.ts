@@ -3,6 +3,7 @@ import type { PrismaClient } from '@wss/db'
 import type { Logger } from 'pino'
 import type { EventPublisher } from '../events.ts'
 import type { SessionRuntime } from '../sessions/session-runtime.ts'
+import { metrics } from '../lib/metrics.ts'
 
 interface PendingView { sessionId: string, sock: WASocket, messageId: string, participant: string, at: Date, played: boolean }
 interface ViewRow { sessionId: string, messageId: string, viewer: string, viewerLid: string | null, at: Date, played: boolean }
@@ -27,7 +28,11 @@ export function createViewerRecorder (deps: { prisma: PrismaClient, events: Even
     timer = undefined
     const batch = pending.splice(0, pending.length)
     if (!batch.length) return flushing
-    flushing = flushing.then(async () => write(await resolve(batch))).catch(err => deps.logger.error({ err }, 'viewer batch not written'))
+    flushing = flushing.then(async () => {
+      const done = metrics.viewerFlush.startTimer()
+      await write(await resolve(batch))
+      done()
+    }).catch(err => deps.logger.error({ err }, 'viewer batch not written'))
     return flushing
   }
 
@@ -75,6 +80,7 @@ export function createViewerRecorder (deps: { prisma: PrismaClient, events: Even
       SELECT status_id, viewer_number, session_id, viewer_lid, viewed_at, played FROM first_views
       ON CONFLICT (status_id, viewer_number) DO NOTHING
       RETURNING status_id, session_id, viewer_number, viewed_at`
+    metrics.viewReceipts.inc(inserted.length)
     const byStatus = new Map<string, { sessionId: string, viewers: Array<{ viewerNumber: string, viewedAt: string }> }>()
     for (const r of inserted) {
       const entry = byStatus.get(r.status_id) ?? { sessionId: r.session_id, viewers: [] }

@@ -4,7 +4,8 @@ import { createServer } from 'node:http'
 import { exitWhenDone } from '@wss/wa-sim/testing'
 import { guardConsole } from '../../src/console-guard.ts'
 import { createLogger } from '../../src/logger.ts'
-import { eventually, startWorkerStack } from '../helpers.ts'
+import { metrics } from '../../src/lib/metrics.ts'
+import { eventually, metricValue, startWorkerStack } from '../helpers.ts'
 
 exitWhenDone(t)
 guardConsole(createLogger('silent'))
@@ -33,11 +34,16 @@ t.test('connection faults after linking', async t => {
   const isStatus = (status: string) => (e: { event: string, data: any }) => e.event === 'connection-status' && e.data.sessionId === sessionId && e.data.status === status
 
   // 428: the socket drops; the worker reconnects by itself with backoff.
+  const dropsBefore = await metricValue(metrics.disconnects, { reason: 'connectionClosed' })
+  const [reconnectsBefore, connectsBefore] = [await metricValue(metrics.reconnects), await metricValue(metrics.connects)]
   let mark = ctx.events.mark()
   await ctx.sim.client.dropDevice(phone, 1)
   await ctx.events.waitFor(isStatus('connecting'), 10_000, mark)
   await ctx.events.waitFor(isStatus('connected'), 10_000, mark)
   t.equal((await state(ctx, sessionId)).state, 'connected', 'reconnected after 428')
+  t.equal(await metricValue(metrics.disconnects, { reason: 'connectionClosed' }) - dropsBefore, 1, 'the 428 is counted by its reason')
+  t.equal(await metricValue(metrics.reconnects) - reconnectsBefore, 1, 'one reconnect scheduled')
+  t.equal(await metricValue(metrics.connects) - connectsBefore, 1, 'one connection opened again')
 
   // Refused connections for a while (long enough that the first attempt lands in it however loaded
   // the machine is): it keeps trying and comes back.
@@ -54,6 +60,7 @@ t.test('connection faults after linking', async t => {
   await ctx.events.waitFor(isStatus('disconnected'))
   const row = await state(ctx, sessionId)
   t.match(row, { state: 'disconnected', lastError: /440/ })
+  t.equal(await metricValue(metrics.disconnects, { reason: 'connectionReplaced' }), 1, 'the 440 is counted by its reason')
   // Once the worker let the session go, nothing is left that could reconnect it.
   t.ok(await eventually(() => ctx.manager.sessions.get(sessionId) === undefined), 'the worker let the session go')
   t.equal((await ctx.sim.client.deviceConnections(phone, 1)).open, 0, 'no reconnect after 440')

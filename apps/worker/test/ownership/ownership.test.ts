@@ -3,7 +3,8 @@ import { randomUUID } from 'node:crypto'
 import { claimSessionGeneration, takeSessionGeneration } from '@wss/db'
 import { createOwnerRegistry } from '@wss/shared'
 import { createOwnership, type Ownership } from '../../src/ownership/ownership.ts'
-import { eventually, migratedPrisma, redisClient, redisProxy, uniquePrefix } from '../helpers.ts'
+import { metrics } from '../../src/lib/metrics.ts'
+import { eventually, metricValue, migratedPrisma, redisClient, redisProxy, uniquePrefix } from '../helpers.ts'
 
 const LEASE = { leaseTtlMs: 1500, renewEveryMs: 300, selfFenceAfterMs: 900 }
 // For what must hold however slow the machine is: a lease that outlives the test's next steps.
@@ -42,6 +43,7 @@ t.test('one owner per session, fenced by a Postgres generation', async t => {
   t.match(await registry.owner(sessionId), { workerId: a.workerId, generation: 1n, alive: true })
 
   // Worker A loses Redis: it must stop its sessions before its lease can expire.
+  const fencingsBefore = await metricValue(metrics.selfFencings)
   proxy.cut()
   // A renewed at most one interval before the cut: its lease still runs for seconds.
   t.equal(await b.claim(sessionId), null, 'right after the cut, A\'s lease still holds the session')
@@ -55,6 +57,7 @@ t.test('one owner per session, fenced by a Postgres generation', async t => {
   t.equal(lost.a.length, 1, 'A stopped its session once')
   t.equal(lost.a[0]!.reason, 'fenced')
   t.same(order, [`a stopped ${sessionId}`, `b claimed ${sessionId}`], 'A stopped before B claimed: never two owners')
+  t.equal(await metricValue(metrics.selfFencings) - fencingsBefore, 1, 'the self-fencing is counted')
   t.notOk(a.healthy(), 'A knows it is fenced')
   // The stale owner's writes are refused where they happen (Postgres generation check).
   t.equal(await claimSessionGeneration(prisma, sessionId, 1n), false, 'generation 1 is stale')
@@ -85,6 +88,7 @@ t.test('a blip shorter than the fence threshold drops nothing', async t => {
   await o.claim('s1')
   const admin = await redisClient(t)
   const renewedAt = async () => JSON.parse(await admin.get(`${prefix}:worker:w1`) ?? '{"at":0}').at as number
+  const [failedBefore, fencingsBefore] = [await metricValue(metrics.leaseRenewals, { result: 'error' }), await metricValue(metrics.selfFencings)]
   proxy.cut()
   t.ok(await eventually(() => failedRenewals > 0, 15_000), 'a renewal failed during the blip')
   proxy.restore()
@@ -92,6 +96,8 @@ t.test('a blip shorter than the fence threshold drops nothing', async t => {
   // A renewal that got through after the blip: the moment to fence has passed.
   t.ok(await eventually(async () => await renewedAt() >= restoredAt, 15_000), 'renewing again')
   t.same(lostIds, [], 'no session stopped')
+  t.ok(await metricValue(metrics.leaseRenewals, { result: 'error' }) > failedBefore, 'the failed renewal is counted')
+  t.equal(await metricValue(metrics.selfFencings), fencingsBefore, 'no self-fencing counted')
   t.ok(o.healthy())
   t.equal(o.owned().get('s1'), 1n)
 })
