@@ -17,6 +17,7 @@ import eventStream from './plugins/app/event-stream.ts'
 import swagger from './plugins/external/swagger.ts'
 import rateLimit from './plugins/external/rate-limit.ts'
 import websocket from './plugins/external/websocket.ts'
+import queueBoard from './plugins/app/queue-board.ts'
 import routes from './routes/index.ts'
 
 /** What the app is built from; the caller creates these and closes them (Redis clients, Prisma). */
@@ -97,6 +98,7 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions) {
 
   await fastify.register(socketIoRelay)
   await fastify.register(eventStream)
+  await fastify.register(queueBoard)
 
   await fastify.register(routes)
 }

@@ -22,17 +22,27 @@ export const EnvSchema = Type.Object({
   MAX_UPLOAD_MB: Type.Number({ exclusiveMinimum: 0, maximum: 2048, default: 16 }),
   SEND_TIMEOUT_MS: Type.Integer({ minimum: 100, default: 30000, description: 'How long send-status waits for the ack before answering 202' }),
   COMMAND_TIMEOUT_MS: Type.Integer({ minimum: 100, default: 15000, description: 'How long other commands wait for the worker before 504' }),
-  UPLOAD_TTL_HOURS: Type.Number({ exclusiveMinimum: 0, default: 24, description: 'An upload no status used expires after this long' })
+  UPLOAD_TTL_HOURS: Type.Number({ exclusiveMinimum: 0, default: 24, description: 'An upload no status used expires after this long' }),
+  // Queue dashboard (plugins/app/queue-board.ts): set but empty QUEUE_BOARD_PATH turns it off.
+  QUEUE_BOARD_PATH: Type.String({ pattern: '^(/[A-Za-z0-9._~-]+)+$', default: '/admin/queues' }),
+  QUEUE_BOARD_READ_ONLY: Type.Optional(Type.Boolean({ description: 'No retry, clean or remove; unset: true when NODE_ENV=production' })),
+  QUEUE_BOARD_SESSION_HOURS: Type.Number({ exclusiveMinimum: 0, maximum: 720, default: 8 }),
+  SESSION_SECRET: Type.Optional(Type.String({ minLength: 32, description: 'Signs the dashboard cookie; unset: derived from API_KEY (HKDF)' })),
+  GIT_REVISION: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9._-]{1,64}$', description: 'The build\'s git revision, reported by /api/health' }))
 })
 export type Env = Static<typeof EnvSchema>
 
 /** What Fastify's `trustProxy` accepts, derived from TRUST_PROXY. */
 export type TrustProxy = boolean | number | string[]
 
-export interface Config extends Omit<Env, 'API_KEY'> {
+export interface Config extends Omit<Env, 'API_KEY' | 'QUEUE_BOARD_READ_ONLY'> {
   /** The accepted API keys, from API_KEY. */
   apiKeys: string[]
   trustProxy: TrustProxy
+  /** Where the queue dashboard is served; null when QUEUE_BOARD_PATH is set but empty (off). */
+  queueBoardPath: string | null
+  /** QUEUE_BOARD_READ_ONLY, defaulted from NODE_ENV. */
+  QUEUE_BOARD_READ_ONLY: boolean
 }
 
 const PROXY_KEYWORDS = new Set(['loopback', 'linklocal', 'uniquelocal'])
@@ -68,5 +78,11 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
   if (apiKeys.length === 0) throw new ConfigError('API_KEY', 'must hold at least one non-empty key')
   // The raw key list is dropped so a logged config object cannot leak it.
   const { API_KEY: _dropped, ...rest } = parsed
-  return { ...rest, apiKeys, trustProxy: parseTrustProxy(parsed.TRUST_PROXY) }
+  return {
+    ...rest,
+    apiKeys,
+    trustProxy: parseTrustProxy(parsed.TRUST_PROXY),
+    queueBoardPath: env.QUEUE_BOARD_PATH !== undefined && env.QUEUE_BOARD_PATH.trim() === '' ? null : parsed.QUEUE_BOARD_PATH,
+    QUEUE_BOARD_READ_ONLY: parsed.QUEUE_BOARD_READ_ONLY ?? env.NODE_ENV === 'production'
+  }
 }
