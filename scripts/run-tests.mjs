@@ -12,6 +12,9 @@ function run (args) {
   })
 }
 
+// The browser test drives Debian's Chromium: installed here as docker-compose is below, never downloaded by a test.
+spawnSync('bash', ['scripts/ensure-chromium.sh'], { stdio: 'inherit' })
+
 const typecheck = await run(['run', 'typecheck', '--force', '--continue', '--concurrency=2', '--output-logs=errors-only'])
 const tests = await run(['run', 'test', '--force', '--continue', '--concurrency=1', '--output-logs=full'])
 

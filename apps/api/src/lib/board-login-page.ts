@@ -4,7 +4,8 @@ export const LOGIN_PAGE_HEADERS = {
   'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
   'x-frame-options': 'DENY',
   'cache-control': 'no-store',
-  'referrer-policy': 'no-referrer'
+  // Not no-referrer: a form posted under it carries `Origin: null`, which the login refuses.
+  'referrer-policy': 'same-origin'
 } as const
 
 /** Messages the login page can show; never anything the client sent. */
