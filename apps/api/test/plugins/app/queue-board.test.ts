@@ -1,4 +1,5 @@
 import t from 'tap'
+import { PassThrough } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
 import { UnrecoverableError, Worker } from 'bullmq'
 import { Redis } from 'ioredis'
@@ -153,4 +154,21 @@ t.test('read-only: the board lists a failed job but refuses to retry it; otherwi
 t.test('QUEUE_BOARD_PATH set empty turns the board off', async t => {
   const app = await build(t, { env: { QUEUE_BOARD_PATH: '' } })
   t.equal((await app.inject({ method: 'GET', url: `${BOARD}/login` })).statusCode, 404)
+})
+
+t.test('logins leave neither the key nor the cookie in the logs', async t => {
+  const stream = new PassThrough()
+  let output = ''
+  stream.on('data', chunk => { output += chunk.toString() })
+  const app = await build(t, { env: { LOG_LEVEL: 'trace' }, logStream: stream })
+  await login(app, 'wrong-key-attempt-0000')
+  const cookie = cookieOf(await login(app))
+  await app.inject({ method: 'GET', url: `${BOARD}/api/queues`, headers: { cookie } })
+  await app.inject({ method: 'GET', url: `${BOARD}/api/queues`, headers: { cookie: `${cookie}x` } })
+  await new Promise(resolve => setTimeout(resolve, 700))
+  t.match(output, /dashboard login refused/)
+  t.match(output, /dashboard login"/)
+  t.notMatch(output, KEY)
+  t.notMatch(output, 'wrong-key-attempt-0000')
+  t.notMatch(output, decodeURIComponent(cookie.slice('wss_board='.length)).split('.')[1]!)
 })
