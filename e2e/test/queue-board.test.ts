@@ -67,7 +67,9 @@ t.test('the queue dashboard in a browser: login, a failed job, retry, read-only,
   await page.goto(`${url}${BOARD}/queue/${queueName}?status=failed`)
   await page.getByText('invalid command job').first().waitFor({ timeout: 30_000 })
   mkdirSync(artifacts, { recursive: true })
-  await page.screenshot({ path: new URL('queue-board.png', artifacts).pathname, fullPage: true })
+  const screenshot = new URL('queue-board.png', artifacts).pathname
+  await page.screenshot({ path: screenshot, fullPage: true })
+  t.ok(existsSync(screenshot), `screenshot written: ${screenshot}`)
   t.ok((await jobActions(page)).includes('Retry'), 'the failed job has a Retry button')
   await page.locator('[class*="jobActions"] button').first().click()
   await page.getByRole('button', { name: 'Confirm' }).click()

@@ -42,7 +42,7 @@ async function registerBoard (board: FastifyInstance, base: string, sessions: Bo
     serverAdapter,
     options: {
       uiConfig: {
-        boardTitle: 'Status server queues',
+        boardTitle: 'Status server',
         miscLinks: [{ text: 'Log out', url: `${base}/logout` }]
       }
     }
