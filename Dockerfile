@@ -28,6 +28,9 @@ HEALTHCHECK --interval=10s --timeout=5s --retries=3 CMD ["node", "-e", "const s=
 
 # Last, so a plain `docker build .` makes the API image.
 FROM runtime AS api
+# The image has no .git: pass the revision for /api/health (`--build-arg GIT_REVISION=$(git rev-parse HEAD)`).
+ARG GIT_REVISION=
+ENV GIT_REVISION=$GIT_REVISION
 COPY --from=build --chown=node:node /out/api /app
 EXPOSE 3000
 CMD ["node", "--enable-source-maps", "dist/server.js"]

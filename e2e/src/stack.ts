@@ -115,9 +115,10 @@ export async function startStack (t: Teardown, opts: { apis?: number, workers?: 
   const stack = {
     sim, prisma, prefix, apiKey, databaseUrl, redisUrl, apis, workers, logDir,
 
-    async addApi (): Promise<ApiNode> {
+    /** Starts one more API node; `env` overrides the stack's settings for it alone. */
+    async addApi (env: Record<string, string> = {}): Promise<ApiNode> {
       const port = await freePort()
-      const proc = launch('api', command('api', 'apps/api/src/server.ts', 'dist/server.js'), { PORT: String(port), HOST: '127.0.0.1' })
+      const proc = launch('api', command('api', 'apps/api/src/server.ts', 'dist/server.js'), { ...env, PORT: String(port), HOST: '127.0.0.1' })
       const node = { url: `http://127.0.0.1:${port}`, proc }
       const up = await eventually(async () => (await fetch(`${node.url}/readyz`)).ok, 30_000, 200)
       if (!up) throw new Error('API node did not become ready')

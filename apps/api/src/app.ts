@@ -24,6 +24,7 @@ import websocket from './plugins/external/websocket.ts'
 import cors from './plugins/external/cors.ts'
 import responseHeaders from './plugins/app/response-headers.ts'
 import eventClients from './plugins/app/event-clients.ts'
+import queueBoard from './plugins/app/queue-board.ts'
 import routes from './routes/index.ts'
 import { clientErrorHandler, frameworkErrors } from './lib/framework-errors.ts'
 import { trustFunction } from './lib/client-address.ts'
@@ -133,6 +134,7 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions) {
   await fastify.register(socketIoRelay)
   await fastify.register(eventStream)
   await fastify.register(eventClients)
+  await fastify.register(queueBoard)
 
   await fastify.register(routes)
 }

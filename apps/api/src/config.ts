@@ -29,19 +29,29 @@ export const EnvSchema = Type.Object({
   CONNECTION_TIMEOUT_MS: Type.Integer({ minimum: 1000, default: 120000, description: 'An HTTP connection idle this long is closed; above SEND_TIMEOUT_MS' }),
   CORS_ORIGINS: Type.String({ default: '', description: 'Comma-separated origins allowed by CORS (https://app.example.com) or *; empty = no CORS headers' }),
   MAX_EVENT_CLIENTS: Type.Integer({ minimum: 1, default: 1000, description: 'Socket.IO and WebSocket event clients one node accepts together' }),
-  MAX_AUDIENCE: Type.Integer({ minimum: 1, maximum: 100000, default: 5000, description: 'At most this many numbers in targetNumbers' })
+  MAX_AUDIENCE: Type.Integer({ minimum: 1, maximum: 100000, default: 5000, description: 'At most this many numbers in targetNumbers' }),
+  // Queue dashboard (plugins/app/queue-board.ts): set but empty QUEUE_BOARD_PATH turns it off.
+  QUEUE_BOARD_PATH: Type.String({ pattern: '^(/[A-Za-z0-9._~-]+)+$', default: '/admin/queues' }),
+  QUEUE_BOARD_READ_ONLY: Type.Optional(Type.Boolean({ description: 'No retry, clean or remove; unset: true when NODE_ENV=production' })),
+  QUEUE_BOARD_SESSION_HOURS: Type.Number({ exclusiveMinimum: 0, maximum: 720, default: 8 }),
+  SESSION_SECRET: Type.Optional(Type.String({ minLength: 32, description: 'Signs the dashboard cookie; unset: derived from API_KEY (HKDF)' })),
+  GIT_REVISION: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9._-]{1,64}$', description: 'The build\'s git revision, reported by /api/health' }))
 })
 export type Env = Static<typeof EnvSchema>
 
 /** What Fastify's `trustProxy` accepts, derived from TRUST_PROXY. */
 export type TrustProxy = boolean | number | string[]
 
-export interface Config extends Omit<Env, 'API_KEY'> {
+export interface Config extends Omit<Env, 'API_KEY' | 'QUEUE_BOARD_READ_ONLY'> {
   /** The accepted API keys, from API_KEY. */
   apiKeys: string[]
   trustProxy: TrustProxy
   /** The origins of CORS_ORIGINS; empty: no CORS. */
   corsOrigins: string[]
+  /** Where the queue dashboard is served; null when QUEUE_BOARD_PATH is set but empty (off). */
+  queueBoardPath: string | null
+  /** QUEUE_BOARD_READ_ONLY, defaulted from NODE_ENV. */
+  QUEUE_BOARD_READ_ONLY: boolean
 }
 
 /** A shorter key could be guessed within a rate-limit budget. */
@@ -97,5 +107,12 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
   }
   // The raw key list is dropped so a logged config object cannot leak it.
   const { API_KEY: _dropped, ...rest } = parsed
-  return { ...rest, apiKeys, trustProxy: parseTrustProxy(parsed.TRUST_PROXY), corsOrigins: parseCorsOrigins(parsed.CORS_ORIGINS) }
+  return {
+    ...rest,
+    apiKeys,
+    trustProxy: parseTrustProxy(parsed.TRUST_PROXY),
+    corsOrigins: parseCorsOrigins(parsed.CORS_ORIGINS),
+    queueBoardPath: env.QUEUE_BOARD_PATH !== undefined && env.QUEUE_BOARD_PATH.trim() === '' ? null : parsed.QUEUE_BOARD_PATH,
+    QUEUE_BOARD_READ_ONLY: parsed.QUEUE_BOARD_READ_ONLY ?? env.NODE_ENV === 'production'
+  }
 }

@@ -84,3 +84,21 @@ t.test('CORS_ORIGINS: empty means none; origins are kept as given', async t => {
   t.same(loadConfig({ API_KEY: 'k-0123456789abcdef' }).corsOrigins, [])
   t.same(loadConfig({ API_KEY: 'k-0123456789abcdef', CORS_ORIGINS: 'https://a.example, http://localhost:5173' }).corsOrigins, ['https://a.example', 'http://localhost:5173'])
 })
+
+t.test('queue dashboard settings: on at /admin/queues, off when set empty, read-only by default in production', async t => {
+  const dev = loadConfig({ API_KEY: 'k-0123456789abcdef' })
+  t.equal(dev.queueBoardPath, '/admin/queues')
+  t.equal(dev.QUEUE_BOARD_READ_ONLY, false)
+  t.equal(dev.QUEUE_BOARD_SESSION_HOURS, 8)
+  t.equal(loadConfig({ API_KEY: 'k-0123456789abcdef', NODE_ENV: 'production' }).QUEUE_BOARD_READ_ONLY, true)
+  t.equal(loadConfig({ API_KEY: 'k-0123456789abcdef', NODE_ENV: 'production', QUEUE_BOARD_READ_ONLY: 'false' }).QUEUE_BOARD_READ_ONLY, false)
+  t.equal(loadConfig({ API_KEY: 'k-0123456789abcdef', QUEUE_BOARD_READ_ONLY: 'true' }).QUEUE_BOARD_READ_ONLY, true)
+  t.equal(loadConfig({ API_KEY: 'k-0123456789abcdef', QUEUE_BOARD_PATH: '' }).queueBoardPath, null)
+  t.equal(loadConfig({ API_KEY: 'k-0123456789abcdef', QUEUE_BOARD_PATH: '/ops/bull' }).queueBoardPath, '/ops/bull')
+  for (const [variable, value] of [['QUEUE_BOARD_PATH', 'admin'], ['QUEUE_BOARD_PATH', '/a/<x>'], ['QUEUE_BOARD_PATH', '/trailing/'],
+    ['QUEUE_BOARD_READ_ONLY', 'maybe'], ['SESSION_SECRET', 'too-short'], ['GIT_REVISION', 'a b']]) {
+    const err = t.throws(() => loadConfig({ API_KEY: 'k-0123456789abcdef', [variable!]: value })) as unknown as ConfigError
+    t.equal(err.variable, variable, `${variable}=${value}`)
+    t.notMatch(err.message, value!, 'the value is not echoed')
+  }
+})

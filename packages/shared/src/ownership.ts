@@ -68,6 +68,15 @@ export function createOwnerRegistry (redis: Redis, prefix: string) {
     /** Sessions a worker owns, as the registry says. */
     ownedBy (workerId: string) { return redis.smembers(keys.owned(workerId)) },
 
+    /** How many sessions each of these workers owns, as the registry says (one round trip). */
+    async ownedCounts (workerIds: string[]): Promise<number[]> {
+      if (workerIds.length === 0) return []
+      const pipeline = redis.pipeline()
+      for (const id of workerIds) pipeline.scard(keys.owned(id))
+      const results = (await pipeline.exec()) ?? []
+      return results.map(([err, count]) => { if (err) throw err; return Number(count) })
+    },
+
     /** Forgets a dead worker once its sessions and commands were handed over. */
     async forgetWorker (workerId: string) {
       await redis.multi().srem(keys.workers, workerId).del(keys.owned(workerId)).exec()

@@ -18,6 +18,9 @@ const SessionStorageSchema = Type.Object({
 export const HealthSchema = Type.Object({
   status: Type.Enum(['ok', 'degraded'], { description: '`degraded` when the database or Redis is down or no worker is alive' }),
   version: Type.String(),
+  revision: Type.Union([Type.String(), Type.Null()], {
+    description: 'The build\'s git revision: GIT_REVISION, else `git rev-parse HEAD` read at start from a checkout, else null'
+  }),
   uptime: Type.Number({ description: 'Seconds since this node started' }),
   checks: Type.Object({
     database: CheckSchema,
@@ -33,6 +36,10 @@ export const HealthSchema = Type.Object({
       description: 'Summed over the command queues of the live workers'
     }))
   }),
-  storage: Type.Union([Type.Array(SessionStorageSchema), Type.Null()])
+  storage: Type.Union([Type.Array(SessionStorageSchema), Type.Null()]),
+  workers: Type.Union([Type.Array(Type.Object({
+    id: Type.String(),
+    sessions: Type.Integer({ minimum: 0, description: 'Sessions the worker owns in the registry' })
+  })), Type.Null()], { description: 'Each live worker, by id' })
 })
 export type Health = Static<typeof HealthSchema>

@@ -5,6 +5,7 @@ import type { OwnerRegistry } from '@wss/shared'
 import type { CommandBus } from './command-bus.ts'
 import type { Readiness } from './readiness.ts'
 import type { Health } from '../../schemas/health.ts'
+import { resolveRevision } from '../../lib/revision.ts'
 import pkg from '../../../package.json' with { type: 'json' }
 
 const DAY_MS = 24 * 60 * 60 * 1000
@@ -16,6 +17,8 @@ export interface HealthDeps {
   readiness: Readiness
   log: FastifyBaseLogger
   version?: string
+  /** The build's git revision (see lib/revision.ts). */
+  revision?: string | null
 }
 
 interface BytesRow { sessionId: string, bytes: bigint | number | null }
@@ -93,10 +96,12 @@ export function createHealthService (deps: HealthDeps) {
         redisUp && workers !== null ? part('queues', () => commands.queueCounts(workers.map(w => w.id))) : null,
         dbUp ? part('storage', storage) : null
       ])
+      const owned = workers === null ? null : await part('owned sessions', () => owners.ownedCounts(workers.map(w => w.id)))
       const ok = dbUp && redisUp && alive > 0
       return {
         status: ok ? 'ok' : 'degraded',
         version: deps.version ?? pkg.version,
+        revision: deps.revision ?? null,
         uptime: Math.round(process.uptime() * 1000) / 1000,
         checks: {
           database: { status: ready.checks.database },
@@ -104,7 +109,10 @@ export function createHealthService (deps: HealthDeps) {
           workers: { status: alive > 0 ? 'ok' : 'down', alive }
         },
         stats: { sessions, statuses, viewers, uploads, queues },
-        storage: perSession
+        storage: perSession,
+        workers: workers === null || owned === null
+          ? null
+          : workers.map((w, i) => ({ id: w.id, sessions: owned[i] ?? 0 })).sort((a, b) => a.id.localeCompare(b.id))
       }
     }
   }
@@ -119,7 +127,9 @@ declare module 'fastify' {
 }
 
 export default fp(async function health (fastify) {
+  const revision = await resolveRevision(fastify.config.GIT_REVISION)
   fastify.decorate('health', createHealthService({
+    revision,
     prisma: fastify.prisma,
     owners: fastify.owners,
     commands: fastify.commands,

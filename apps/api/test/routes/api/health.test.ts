@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto'
 import t from 'tap'
 import pkg from '../../../package.json' with { type: 'json' }
-import { auth, build, createPublisher, registerWorker, sessionName, setOwner, testDatabase } from '../../helper.ts'
+import { execFileSync } from 'node:child_process'
+import { redisKeys } from '@wss/shared'
+import { auth, build, createPublisher, expireWorker, registerWorker, sessionName, setOwner, testDatabase } from '../../helper.ts'
 
 const db = await testDatabase(t)
 const { prisma } = db
@@ -24,6 +26,14 @@ t.test('GET /api/health: degraded without a worker, with empty stats', async t =
     queues: { waiting: 0, active: 0, delayed: 0, failed: 0 }
   })
   t.same(data.storage, [])
+  t.same(data.workers, [])
+  // This test runs from a git checkout: the revision is its HEAD.
+  t.equal(data.revision, execFileSync('git', ['rev-parse', 'HEAD'], { encoding: 'utf8' }).trim())
+})
+
+t.test('GET /api/health: the revision set at build time (GIT_REVISION) wins', async t => {
+  const app = await build(t, { db, env: { GIT_REVISION: 'v1.2.3-abc1234' } })
+  t.equal((await app.inject({ method: 'GET', url: '/api/health', headers: auth })).json().data.revision, 'v1.2.3-abc1234')
 })
 
 t.test('GET /api/health: ok with a live worker; stats, queue counts and per-session storage from the database', async t => {
@@ -43,7 +53,13 @@ t.test('GET /api/health: ok with a live worker; stats, queue counts and per-sess
   await prisma.statusViewer.create({ data: { statusId, sessionId: busy, viewerNumber: '4915100000001', viewedAt: new Date() } })
   await prisma.upload.create({ data: { id: '1730000000-abcd.jpg', kind: 'image', mimeType: 'image/jpeg', size: 3, sha256: 'x', data: new Uint8Array([1, 2, 3]) } })
   await registerWorker(redis, prefix, 'w1')
+  await registerWorker(redis, prefix, 'w2')
   await setOwner(redis, prefix, busy, 'w1')
+  await redis.sadd(redisKeys(prefix).owned('w1'), busy, idle)
+  // A dead worker's sessions are not reported: it is not listed.
+  await registerWorker(redis, prefix, 'w-dead')
+  await redis.sadd(redisKeys(prefix).owned('w-dead'), 'x')
+  await expireWorker(redis, prefix, 'w-dead')
   // The idle session's row says connected, but nobody holds its lease.
 
   // One command left in the worker's queue (nothing consumes it).
@@ -51,7 +67,8 @@ t.test('GET /api/health: ok with a live worker; stats, queue counts and per-sess
 
   const data = (await app.inject({ method: 'GET', url: '/api/health', headers: auth })).json().data
   t.equal(data.status, 'ok')
-  t.same(data.checks.workers, { status: 'ok', alive: 1 })
+  t.same(data.checks.workers, { status: 'ok', alive: 2 })
+  t.same(data.workers, [{ id: 'w1', sessions: 2 }, { id: 'w2', sessions: 0 }], 'each live worker with the sessions it owns')
   t.same(data.stats.sessions, { total: 2, connected: 1 }, 'connected counts only live leases')
   t.same(data.stats.statuses, { last24h: 1 })
   t.same(data.stats.viewers, { total: 1 })
