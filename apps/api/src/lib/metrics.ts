@@ -25,7 +25,7 @@ export function createApiMetrics (sources: ApiMetricsSources) {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers
     }),
-    rateLimited: new Counter({ name: 'wss_rate_limit_rejections_total', help: 'Requests refused by the rate limit (429)', registers }),
+    rateLimited: new Counter({ name: 'wss_rate_limit_rejections_total', help: 'Requests and Socket.IO handshakes refused by the per-IP rate limit', registers }),
     eventsRelayed: new Counter({ name: 'wss_events_relayed_total', help: 'Worker events this node received and relayed to its clients, by event', labelNames: ['event'] as const, registers }),
     socketIoClients: new Gauge({ name: 'wss_socketio_clients', help: 'Socket.IO clients connected to this node', registers, collect () { this.set(sources.socketIoClients()) } }),
     webSocketClients: new Gauge({ name: 'wss_websocket_clients', help: 'WebSocket event-stream clients connected to this node', registers, collect () { this.set(sources.webSocketClients()) } })

@@ -36,6 +36,7 @@ export default fp(async function eventClients (fastify) {
     const remoteAddress = rawClientAddress(request, trust)
     const refuse = (code: 'TOO_MANY_CLIENTS' | 'RATE_LIMITED' | 'DEPENDENCY_UNAVAILABLE') => {
       log.info({ remoteAddress, code }, 'socket.io handshake refused')
+      if (code === 'RATE_LIMITED') fastify.metrics.rateLimited.inc()
       callback(`${code}: ${ErrorMessages[code]}`, false)
     }
     if (count() >= max) return refuse('TOO_MANY_CLIENTS')
@@ -57,4 +58,4 @@ export default fp(async function eventClients (fastify) {
       if (count() >= max) throw new AppError('TOO_MANY_CLIENTS', `At most ${max} event clients may be connected to this node; retry later`)
     }
   } satisfies EventClients)
-}, { name: 'event-clients', dependencies: ['websocket', 'event-stream', 'rate-limit'] })
+}, { name: 'event-clients', dependencies: ['websocket', 'event-stream', 'rate-limit', 'metrics'] })

@@ -29,7 +29,6 @@ export default fp(async function metricsPlugin (fastify) {
     const labels = { route: request.routeOptions.url ?? 'unmatched', method: request.method, status: String(reply.statusCode) }
     metrics.httpRequests.inc(labels)
     metrics.httpDuration.observe(labels, reply.elapsedTime / 1000)
-    if (reply.statusCode === 429) metrics.rateLimited.inc()
     done()
   })
   const stop = fastify.events.onEvent(({ event }) => { metrics.eventsRelayed.inc({ event }) })

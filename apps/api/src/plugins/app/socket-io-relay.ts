@@ -7,9 +7,9 @@ import { inScope, type KeyScope } from '../../lib/key-scope.ts'
 import type { SocketData } from '../external/websocket.ts'
 
 /** Room of clients that take every session's events. */
-export const ALL_SESSIONS_ROOM = 'sessions:*'
+const ALL_SESSIONS_ROOM = 'sessions:*'
 /** Room of scoped-key clients without a filter: each event is checked against each one's scope. */
-export const SCOPED_ALL_ROOM = 'scoped:*'
+const SCOPED_ALL_ROOM = 'scoped:*'
 /** Room of clients that asked for one session's events. */
 const sessionRoom = (sessionId: string) => `session:${sessionId}`
 

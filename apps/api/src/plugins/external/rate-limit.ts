@@ -49,6 +49,8 @@ export default fp(async function rateLimitPlugin (fastify) {
       const ip = clientAddress(request)
       return ip.includes(':') ? normalizeIP(ip) : ip
     },
+    // Counted here, not by status: an upload over its quota is a 429 too, and is no rate limiting.
+    onExceeded: request => { if (request.server.hasDecorator('metrics')) request.server.metrics.rateLimited.inc() },
     errorResponseBuilder: (_request, context) =>
       new AppError('RATE_LIMITED', `Rate limit exceeded, retry in ${context.after}`, {
         limit: context.max,

@@ -10,6 +10,7 @@ function forKey (report: Health, scope: KeyScope | null): Health {
   return {
     ...report,
     stats: { sessions: null, statuses: null, viewers: null, uploads: null, queues: null },
+    workers: null,
     storage: report.storage === null ? null : report.storage.filter(s => inScope(scope, s.sessionId))
   }
 }
@@ -23,7 +24,7 @@ const health: FastifyPluginAsyncTypebox = async fastify => {
       description: 'Always 200 while the node runs; `status` is `degraded` when the database or Redis is down or no ' +
         'worker is alive, and the parts that could not be read are null. `storage` is measured by the database ' +
         '(`pg_column_size` of each session\'s rows). For probes use `/healthz` and `/readyz`. ' +
-        'A scoped key gets `storage` of its own sessions only, and every part of `stats` null.',
+        'A scoped key gets `storage` of its own sessions only, every part of `stats` null and `workers` null.',
       response: apiResponses({ 200: Ok(HealthSchema) })
     }
   }, async request => ({ success: true as const, data: forKey(await fastify.health.report(), request.keyScope) }))

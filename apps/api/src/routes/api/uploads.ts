@@ -50,7 +50,7 @@ const uploads: FastifyPluginAsyncTypebox = async fastify => {
           'otherwise). Pass the answered `filename` as `content` of send-status; an upload no status uses expires ' +
           'after `UPLOAD_TTL_HOURS`. Each client address may upload `UPLOAD_QUOTA_MB` within `UPLOAD_TTL_HOURS` ' +
           '(429 `UPLOAD_QUOTA_EXCEEDED` past it); a malformed multipart body is 400. ' +
-          'after `UPLOAD_TTL_HOURS`. An upload made with a scoped key can be posted by that key (and admin keys) only.',
+          'An upload made with a scoped key can be posted by that key (and admin keys) only.',
         consumes: ['multipart/form-data'],
         response: apiResponses({ 201: Ok(UploadResultSchema) }, [400, 408, 413, 415, 503])
       }

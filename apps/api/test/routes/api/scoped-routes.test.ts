@@ -78,10 +78,11 @@ const UNSCOPED: Record<string, (t: Tap) => Promise<void>> = {
   'get /api/health': async t => {
     const res = await app.inject({ method: 'GET', url: '/api/health', headers: withKey(reader.key) })
     t.equal(res.statusCode, 200)
-    const { storage, stats } = res.json().data
+    const { storage, stats, workers } = res.json().data
     t.same(storage.map((s: { sessionId: string }) => s.sessionId), [mine, `acme_${tag}-new`].filter(id => storage.some((s: { sessionId: string }) => s.sessionId === id)))
     t.ok(storage.some((s: { sessionId: string }) => s.sessionId === mine), 'its own storage')
     t.same(stats, { sessions: null, statuses: null, viewers: null, uploads: null, queues: null }, 'no deployment-wide figures')
+    t.equal(workers, null, 'nor the workers and their session counts')
     const admin = (await app.inject({ method: 'GET', url: '/api/health', headers: auth })).json().data
     t.ok(admin.storage.some((s: { sessionId: string }) => s.sessionId === other), 'an admin key sees every session')
   },
