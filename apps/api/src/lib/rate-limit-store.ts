@@ -70,6 +70,55 @@ export interface RateCounters {
   close (): void
 }
 
+const view = (c: Counter, now: number): RateCount => ({ current: c.shared + c.inFlight + c.unsynced, ttl: Math.max(0, c.expiresAt - now) })
+
+// Folds a sync's answer into the counter: Redis's shared count and window, or (Redis unavailable)
+// the sent requests counted here.
+function apply (c: Counter, sent: number, result: [number, number] | null): void {
+  c.inFlight -= sent
+  if (result === null) {
+    c.shared += sent // Redis unavailable: the requests still count here
+    return
+  }
+  c.shared = result[0]
+  c.expiresAt = Date.now() + result[1]
+}
+
+// Moves every counter's unsynced requests in flight (the ones still on their first sync wait for
+// it), and drops idle counters whose window ended.
+function takeBatch (counters: Map<string, Counter>): Array<[string, Counter, number]> {
+  const now = Date.now()
+  const batch: Array<[string, Counter, number]> = []
+  for (const [key, c] of counters) {
+    if (c.unsynced > 0 && !c.first) {
+      batch.push([key, c, c.unsynced])
+      c.inFlight += c.unsynced
+      c.unsynced = 0
+    } else if (c.expiresAt <= now && c.unsynced === 0 && c.inFlight === 0) {
+      counters.delete(key)
+    }
+  }
+  return batch
+}
+
+// Adds the pending counts to Redis in one pipeline and brings back every node's counts.
+async function syncCounters (client: RateLimitRedis, counters: Map<string, Counter>, onError: (err: unknown) => void): Promise<void> {
+  const batch = takeBatch(counters)
+  if (batch.length === 0) return
+  const pipeline = client.pipeline()
+  for (const [key, c, n] of batch) (pipeline as unknown as RateLimitRedis).wssRateSync(key, n, c.windowMs)
+  let results: Array<[Error | null, unknown]> | null = null
+  try {
+    results = await pipeline.exec()
+  } catch (err) {
+    onError(err)
+  }
+  batch.forEach(([, c, n], i) => {
+    const [err, value] = results?.[i] ?? [new Error('no reply'), null]
+    apply(c, n, err ? null : value as [number, number])
+  })
+}
+
 /**
  * Per-key fixed-window counters shared through Redis, without a Redis round trip per request:
  * a key this node has not seen yet is read from Redis (with its first count), later requests are
@@ -84,44 +133,7 @@ export function createRateCounters (redis: Redis, syncMs: number, onError: (err:
   let running: Promise<void> | undefined
   let closed = false
 
-  const view = (c: Counter, now: number) => ({ current: c.shared + c.inFlight + c.unsynced, ttl: Math.max(0, c.expiresAt - now) })
-
-  const apply = (c: Counter, sent: number, result: [number, number] | null) => {
-    c.inFlight -= sent
-    if (result === null) {
-      c.shared += sent // Redis unavailable: the requests still count here
-      return
-    }
-    c.shared = result[0]
-    c.expiresAt = Date.now() + result[1]
-  }
-
-  async function syncOnce (): Promise<void> {
-    const now = Date.now()
-    const batch: Array<[string, Counter, number]> = []
-    for (const [key, c] of counters) {
-      if (c.unsynced > 0 && !c.first) {
-        batch.push([key, c, c.unsynced])
-        c.inFlight += c.unsynced
-        c.unsynced = 0
-      } else if (c.expiresAt <= now && c.unsynced === 0 && c.inFlight === 0) {
-        counters.delete(key)
-      }
-    }
-    if (batch.length === 0) return
-    const pipeline = client.pipeline()
-    for (const [key, c, n] of batch) (pipeline as unknown as RateLimitRedis).wssRateSync(key, n, c.windowMs)
-    let results: Array<[Error | null, unknown]> | null = null
-    try {
-      results = await pipeline.exec()
-    } catch (err) {
-      onError(err)
-    }
-    batch.forEach(([, c, n], i) => {
-      const [err, value] = results?.[i] ?? [new Error('no reply'), null]
-      apply(c, n, err ? null : value as [number, number])
-    })
-  }
+  const syncOnce = () => syncCounters(client, counters, onError)
 
   function schedule () {
     if (timer || closed) return
@@ -135,24 +147,26 @@ export function createRateCounters (redis: Redis, syncMs: number, onError: (err:
     timer.unref()
   }
 
+  // First sight (or a new window): learn the shared count together with this request.
+  function firstCount (key: string, windowMs: number, now: number): Promise<RateCount> {
+    const counter: Counter = { shared: 0, unsynced: 0, inFlight: 1, expiresAt: now + windowMs, windowMs }
+    counters.set(key, counter)
+    counter.first = client.wssRateSync(key, 1, windowMs)
+      .then(result => apply(counter, 1, result), err => { onError(err); apply(counter, 1, null) })
+      .finally(() => { counter.first = undefined; if (counter.unsynced > 0) schedule() })
+    return counter.first.then(() => view(counter, Date.now()))
+  }
+
   return {
     incr (key, windowMs) {
       const now = Date.now()
-      let c = counters.get(key)
-      if (c === undefined || (c.expiresAt <= now && c.inFlight === 0 && c.unsynced === 0)) {
-        // First sight (or a new window): learn the shared count together with this request.
-        c = { shared: 0, unsynced: 0, inFlight: 1, expiresAt: now + windowMs, windowMs }
-        const counter = c
-        counters.set(key, counter)
-        counter.first = client.wssRateSync(key, 1, windowMs)
-          .then(result => apply(counter, 1, result), err => { onError(err); apply(counter, 1, null) })
-          .finally(() => { counter.first = undefined; if (counter.unsynced > 0) schedule() })
-        return counter.first.then(() => view(counter, Date.now()))
+      const counter = counters.get(key)
+      if (counter === undefined || (counter.expiresAt <= now && counter.inFlight === 0 && counter.unsynced === 0)) {
+        return firstCount(key, windowMs, now)
       }
-      c.unsynced++
-      if (c.expiresAt <= now) c.expiresAt = now + windowMs // the window ended here; the next sync corrects it
+      counter.unsynced++
+      if (counter.expiresAt <= now) counter.expiresAt = now + windowMs // the window ended here; the next sync corrects it
       schedule()
-      const counter = c
       if (counter.first) return counter.first.then(() => view(counter, Date.now()))
       return view(counter, now)
     },

@@ -35,34 +35,22 @@ function toView (row: ApiKeyRow): ApiKeyView {
 
 const notFound = (id: string) => new AppError('KEY_NOT_FOUND', `API key ${id.slice(0, 128)} not found`)
 
-/** Scoped keys: created and revoked by admin keys, looked up by their hash on every request. */
-export function createApiKeysService (deps: ApiKeysDeps) {
-  const { prisma, redis, log } = deps
-  const channel = redisKeys(deps.prefix).keysRevokedChannel
+// Keyset condition: keys after the cursor's (createdAt, id); a cursor with a foreign id matches none.
+function afterCursor (after: Page['after'] | null) {
+  if (after === null) return {}
+  const createdAt = cursorDate(after, 0)
+  const id = cursorString(after, 1)
+  if (!UUID.test(id)) return { id: { in: [] } }
+  return { OR: [{ createdAt: { gt: createdAt } }, { createdAt, id: { gt: id } }] }
+}
+
+// Key hash → its scope as read less than KEY_CACHE_MS ago. The promise is stored, so concurrent
+// lookups share one read; a failed read is not kept.
+function createScopeCache (read: (hash: string) => Promise<KeyScope | null>) {
   interface Entry { at: number, scope: Promise<KeyScope | null>, value?: KeyScope | null }
   const cache = new Map<string, Entry>()
-  const listeners = new Set<(keyId: string) => void>()
-  // Scoped keys with open event streams on this node, and how many.
-  const streaming = new Map<string, number>()
-
-  // Drops the key's entries, and every lookup still in flight (it may have read the row before
-  // the delete), then tells the open event streams.
-  function forget (keyId: string): void {
-    for (const [hash, entry] of cache) {
-      if (entry.value === undefined || entry.value?.keyId === keyId) cache.delete(hash)
-    }
-    for (const listener of listeners) listener(keyId)
-  }
-
-  async function read (hash: string): Promise<KeyScope | null> {
-    const row = await prisma.apiKey.findUnique({ where: { keyHash: hash } })
-    return row === null ? null : toScope(row)
-  }
-
   return {
-    /** The scope of a presented `wss_…` key, or null when no such key exists (revoked ones don't). */
-    lookup (token: string): Promise<KeyScope | null> {
-      const hash = hashKey(token)
+    lookup (hash: string): Promise<KeyScope | null> {
       const cached = cache.get(hash)
       if (cached !== undefined && Date.now() - cached.at < KEY_CACHE_MS) return cached.scope
       if (cache.size >= KEY_CACHE_MAX) cache.clear()
@@ -71,6 +59,54 @@ export function createApiKeysService (deps: ApiKeysDeps) {
       entry.scope.then(value => { entry.value = value }, () => { if (cache.get(hash) === entry) cache.delete(hash) })
       return entry.scope
     },
+    // Drops the key's entries, and every lookup still in flight (it may have read the row before the delete).
+    forget (keyId: string): void {
+      for (const [hash, entry] of cache) {
+        if (entry.value === undefined || entry.value?.keyId === keyId) cache.delete(hash)
+      }
+    }
+  }
+}
+
+// Scoped keys with open event streams on this node, and how many.
+function createStreamHolds () {
+  const streaming = new Map<string, number>()
+  return {
+    hold (keyId: string): () => void {
+      streaming.set(keyId, (streaming.get(keyId) ?? 0) + 1)
+      let held = true
+      return () => {
+        if (!held) return
+        held = false
+        const left = (streaming.get(keyId) ?? 1) - 1
+        if (left > 0) streaming.set(keyId, left)
+        else streaming.delete(keyId)
+      }
+    },
+    keyIds: (): string[] => [...streaming.keys()]
+  }
+}
+
+/** Scoped keys: created and revoked by admin keys, looked up by their hash on every request. */
+export function createApiKeysService (deps: ApiKeysDeps) {
+  const { prisma, redis, log } = deps
+  const channel = redisKeys(deps.prefix).keysRevokedChannel
+  const scopes = createScopeCache(async hash => {
+    const row = await prisma.apiKey.findUnique({ where: { keyHash: hash } })
+    return row === null ? null : toScope(row)
+  })
+  const listeners = new Set<(keyId: string) => void>()
+  const streams = createStreamHolds()
+
+  // Drops what is cached of the key, then tells the open event streams.
+  function forget (keyId: string): void {
+    scopes.forget(keyId)
+    for (const listener of listeners) listener(keyId)
+  }
+
+  return {
+    /** The scope of a presented `wss_…` key, or null when no such key exists (revoked ones don't). */
+    lookup: (token: string): Promise<KeyScope | null> => scopes.lookup(hashKey(token)),
 
     async create (body: CreateKeyBody): Promise<ApiKeyView & { key: string }> {
       const key = newKeyToken()
@@ -85,15 +121,7 @@ export function createApiKeysService (deps: ApiKeysDeps) {
 
     /** Oldest first; whole, or one page with its cursor. */
     async list (page: Page | null): Promise<{ items: ApiKeyView[], nextCursor?: string | null }> {
-      const after = page?.after ?? null
-      const where = after === null
-        ? {}
-        : (() => {
-            const createdAt = cursorDate(after, 0)
-            const id = cursorString(after, 1)
-            if (!UUID.test(id)) return { id: { in: [] } }
-            return { OR: [{ createdAt: { gt: createdAt } }, { createdAt, id: { gt: id } }] }
-          })()
+      const where = afterCursor(page?.after ?? null)
       const rows = await prisma.apiKey.findMany({ where, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }], ...(page === null ? {} : { take: page.take + 1 }) })
       if (page === null) return { items: rows.map(toView) }
       const { items, nextCursor } = paginate(rows, page.take, r => [r.createdAt.toISOString(), r.id])
@@ -123,25 +151,15 @@ export function createApiKeysService (deps: ApiKeysDeps) {
     },
 
     /** Counts an open event stream of a scoped key (see {@link recheck}); returns its release. */
-    hold (keyId: string): () => void {
-      streaming.set(keyId, (streaming.get(keyId) ?? 0) + 1)
-      let held = true
-      return () => {
-        if (!held) return
-        held = false
-        const left = (streaming.get(keyId) ?? 1) - 1
-        if (left > 0) streaming.set(keyId, left)
-        else streaming.delete(keyId)
-      }
-    },
+    hold: (keyId: string): () => void => streams.hold(keyId),
 
     /**
      * Ends the streams of keys that no longer exist: a revocation whose announcement was lost
      * (Redis down at that moment) would otherwise leave them open. One query, run every KEY_CACHE_MS.
      */
     async recheck (): Promise<void> {
-      if (streaming.size === 0) return
-      const ids = [...streaming.keys()]
+      const ids = streams.keyIds()
+      if (ids.length === 0) return
       const rows = await prisma.apiKey.findMany({ where: { id: { in: ids } }, select: { id: true } })
       const alive = new Set(rows.map(r => r.id))
       for (const id of ids) if (!alive.has(id)) forget(id)

@@ -1,24 +1,21 @@
 import { randomUUID } from 'node:crypto'
 import fp from 'fastify-plugin'
 import type { FastifyBaseLogger } from 'fastify'
-import { Queue } from 'bullmq'
 import type { Redis } from 'ioredis'
 import {
   AppError,
-  COMMAND_JOB_OPTIONS,
   createOwnerRegistry,
   isCommandPayload,
-  isCommandResult,
-  parseCommandReply,
   redisKeys,
-  workerQueueName,
   type CommandJob,
   type CommandName,
   type CommandPayload,
   type CommandResult,
   type OwnerRegistry
 } from '@wss/shared'
-import { isRedisUnavailableError, watchRedis } from '../../redis.ts'
+import { watchRedis } from '../../redis.ts'
+import { createProducers, unavailable } from './command-bus/producers.ts'
+import { createPendingReplies } from './command-bus/pending-replies.ts'
 
 export interface SendOptions {
   /** How long to wait for the worker's reply. Default: the bus's `defaultWaitMs`. */
@@ -70,107 +67,39 @@ export interface CommandBusDeps {
   maxQueues?: number
 }
 
-interface Pending {
-  name: CommandName
-  resolve: (data: unknown) => void
-  reject: (err: Error) => void
-  timer?: NodeJS.Timeout
+// The worker a command for this session goes to: its live owner, else the least-loaded live worker.
+async function routeTo (registry: OwnerRegistry, sessionId: string): Promise<string> {
+  const owner = await registry.owner(sessionId)
+  if (owner?.alive === true) return owner.workerId
+  const worker = await registry.assign()
+  if (worker === undefined) throw new AppError('NO_WORKER', 'No worker is available to run the command; try again once a worker is up')
+  return worker
+}
+
+// Listens on the node's reply channel. Not awaited by the caller: ioredis subscribes once
+// connected and again after every reconnect.
+function subscribeReplies (subscriber: Redis, channel: string, onReply: (message: string) => void, log: FastifyBaseLogger) {
+  const onMessage = (from: string, message: string) => {
+    if (from === channel) onReply(message)
+  }
+  subscriber.on('message', onMessage)
+  const subscription = subscriber.subscribe(channel).then(() => undefined)
+  subscription.catch((err: unknown) => log.error({ err, channel }, 'reply channel subscription failed'))
+  return { subscription, off: () => subscriber.off('message', onMessage) }
 }
 
 /** Creates the command bus of one API node (see {@link CommandBus}). */
 export function createCommandBus (deps: CommandBusDeps): CommandBus {
-  const { registry, queueConnection, subscriber, prefix, log } = deps
+  const { registry, subscriber, log } = deps
   const nodeId = deps.nodeId ?? randomUUID()
-  const keys = redisKeys(prefix)
+  const keys = redisKeys(deps.prefix)
   const channel = keys.replies(nodeId)
-  const maxQueues = deps.maxQueues ?? 256
-  const queues = new Map<string, Queue>()
-  const pending = new Map<string, Pending>()
+  const producers = createProducers({ connection: deps.queueConnection, bullPrefix: keys.bull, maxQueues: deps.maxQueues ?? 256, log })
+  const replies = createPendingReplies(log)
+  const { subscription, off } = subscribeReplies(subscriber, channel, replies.receive, log)
   let closed = false
 
-  const onMessage = (from: string, message: string) => {
-    if (from !== channel) return
-    const reply = parseCommandReply(message)
-    if (reply === null) {
-      log.warn({ bytes: Buffer.byteLength(message) }, 'dropped invalid command reply')
-      return
-    }
-    const waiting = pending.get(reply.requestId)
-    if (waiting === undefined) {
-      log.debug({ requestId: reply.requestId }, 'reply after its request gave up')
-      return
-    }
-    settle(reply.requestId)
-    if (!reply.ok) {
-      waiting.reject(new AppError(reply.code, reply.message))
-    } else if (isCommandResult(waiting.name, reply.data)) {
-      waiting.resolve(reply.data)
-    } else {
-      log.error({ requestId: reply.requestId, command: waiting.name }, 'worker answered a result that is not the command\'s')
-      waiting.reject(new AppError('INTERNAL'))
-    }
-  }
-  subscriber.on('message', onMessage)
-  // Not awaited: ioredis subscribes once connected and again after every reconnect.
-  const subscription = subscriber.subscribe(channel).then(() => undefined)
-  subscription.catch((err: unknown) => log.error({ err, channel }, 'reply channel subscription failed'))
-
-  function settle (requestId: string): void {
-    const entry = pending.get(requestId)
-    if (entry?.timer !== undefined) clearTimeout(entry.timer)
-    pending.delete(requestId)
-  }
-
-  function queue (workerId: string): Queue {
-    let q = queues.get(workerId)
-    if (q !== undefined) {
-      // Map order doubles as recency.
-      queues.delete(workerId)
-      queues.set(workerId, q)
-      return q
-    }
-    q = new Queue(workerQueueName(workerId), { connection: queueConnection, prefix: keys.bull })
-    q.on('error', (err: Error) => log.warn({ err, workerId }, 'command queue error'))
-    queues.set(workerId, q)
-    if (queues.size > maxQueues) {
-      const [oldestId, oldest] = queues.entries().next().value as [string, Queue]
-      queues.delete(oldestId)
-      oldest.close().catch(() => {})
-    }
-    return q
-  }
-
-  function dropQueue (workerId: string): void {
-    const q = queues.get(workerId)
-    if (q === undefined) return
-    queues.delete(workerId)
-    q.close().catch(() => {})
-  }
-
-  function unavailable (cause?: unknown): AppError {
-    return new AppError('DEPENDENCY_UNAVAILABLE', 'Redis is unavailable: the command could not be queued', undefined, { cause })
-  }
-
-  async function route (sessionId: string): Promise<string> {
-    const owner = await registry.owner(sessionId)
-    if (owner?.alive === true) return owner.workerId
-    const worker = await registry.assign()
-    if (worker === undefined) throw new AppError('NO_WORKER', 'No worker is available to run the command; try again once a worker is up')
-    return worker
-  }
-
-  async function enqueue (workerId: string, job: CommandJob, jobId: string): Promise<void> {
-    // A producer created while Redis is down would wait for it; refuse at once instead.
-    if (queueConnection.status !== 'ready') throw unavailable()
-    try {
-      await queue(workerId).add(job.name, job, { ...COMMAND_JOB_OPTIONS, jobId })
-    } catch (err) {
-      // A producer whose first connection failed stays broken; the next send makes a new one.
-      dropQueue(workerId)
-      if (isRedisUnavailableError(err)) throw unavailable(err)
-      throw err
-    }
-  }
+  const route = (sessionId: string) => routeTo(registry, sessionId)
 
   function check<K extends CommandName> (name: K, payload: CommandPayload<K>): void {
     if (closed) throw unavailable()
@@ -186,7 +115,7 @@ export function createCommandBus (deps: CommandBusDeps): CommandBus {
       check(name, payload)
       const target = options.target ?? await route(payload.sessionId)
       const requestId = randomUUID()
-      await enqueue(target, { name, payload, enqueuedAt: Date.now() }, options.jobId ?? requestId)
+      await producers.add(target, { name, payload, enqueuedAt: Date.now() }, options.jobId ?? requestId)
       log.debug({ command: name, sessionId: payload.sessionId, workerId: target }, 'command queued')
     },
 
@@ -196,56 +125,28 @@ export function createCommandBus (deps: CommandBusDeps): CommandBus {
       const target = options.target ?? await route(payload.sessionId)
       const requestId = randomUUID()
       const job: CommandJob = { name, payload, replyTo: { channel, requestId }, enqueuedAt: Date.now() }
-      // Registered before the job exists, so even an instant reply finds its request.
-      const reply = new Promise<CommandResult<K>>((resolve, reject) => {
-        pending.set(requestId, { name, resolve: resolve as (data: unknown) => void, reject })
-      })
+      const reply = replies.expect(requestId, name)
       try {
-        await enqueue(target, job, options.jobId ?? requestId)
+        await producers.add(target, job, options.jobId ?? requestId)
       } catch (err) {
-        settle(requestId)
+        replies.settle(requestId)
         throw err
       }
-      const entry = pending.get(requestId)
-      if (entry !== undefined) {
-        entry.timer = setTimeout(() => {
-          settle(requestId)
-          entry.reject(new AppError('WORKER_TIMEOUT', `The worker did not answer ${name} within ${waitMs} ms; the command stays queued`))
-        }, waitMs)
-        entry.timer.unref()
-      }
+      replies.startTimer(requestId, waitMs, `The worker did not answer ${name} within ${waitMs} ms; the command stays queued`)
       log.debug({ command: name, sessionId: payload.sessionId, workerId: target, requestId }, 'command queued')
       return await reply
     },
 
-    async queueCounts (workerIds) {
-      const total: QueueCounts = { waiting: 0, active: 0, delayed: 0, failed: 0 }
-      if (workerIds.length === 0) return total
-      if (queueConnection.status !== 'ready') throw unavailable()
-      const counts = await Promise.all(workerIds.map(id =>
-        queue(id).getJobCounts('waiting', 'active', 'delayed', 'failed', 'prioritized', 'waiting-children')))
-      for (const c of counts) {
-        total.waiting += (c.waiting ?? 0) + (c.prioritized ?? 0) + (c['waiting-children'] ?? 0)
-        total.active += c.active ?? 0
-        total.delayed += c.delayed ?? 0
-        total.failed += c.failed ?? 0
-      }
-      return total
-    },
+    queueCounts: producers.counts,
 
     subscribed: () => subscription,
 
     async close () {
       if (closed) return
       closed = true
-      subscriber.off('message', onMessage)
-      for (const [requestId, entry] of pending) {
-        settle(requestId)
-        entry.reject(new AppError('WORKER_TIMEOUT', 'The node is shutting down; the command stays queued'))
-      }
-      const all = [...queues.values()]
-      queues.clear()
-      await Promise.allSettled(all.map(q => q.close()))
+      off()
+      replies.rejectAll(() => new AppError('WORKER_TIMEOUT', 'The node is shutting down; the command stays queued'))
+      await producers.close()
       if (subscriber.status === 'ready') await subscriber.unsubscribe(channel).catch(() => {})
     }
   }

@@ -16,8 +16,9 @@ import statuses from './statuses.ts'
 const params = SessionIdParamsSchema
 const tags = ['sessions']
 
-/** `/api/sessions` and everything under one session but its statuses. */
-const sessions: FastifyPluginAsyncTypebox = async fastify => {
+type SessionsInstance = Parameters<FastifyPluginAsyncTypebox>[0]
+
+function collectionRoutes (fastify: SessionsInstance): void {
   const service = fastify.sessions
 
   fastify.post('/', {
@@ -53,6 +54,10 @@ const sessions: FastifyPluginAsyncTypebox = async fastify => {
     const { items, nextCursor } = await service.list(readPage(request.query), request.keyScope ?? undefined)
     return { success: true as const, data: items, ...(nextCursor === undefined ? {} : { nextCursor }) }
   })
+}
+
+function sessionReadRoutes (fastify: SessionsInstance): void {
+  const service = fastify.sessions
 
   fastify.get('/:sessionId', {
     schema: {
@@ -78,6 +83,10 @@ const sessions: FastifyPluginAsyncTypebox = async fastify => {
     if (now !== undefined) return { success: true as const, data: now }
     return service.connectionStatus(request.params.sessionId).then(data => ({ success: true as const, data }))
   })
+}
+
+function sessionActionRoutes (fastify: SessionsInstance): void {
+  const service = fastify.sessions
 
   fastify.delete('/:sessionId', {
     schema: {
@@ -110,6 +119,10 @@ const sessions: FastifyPluginAsyncTypebox = async fastify => {
     success: true as const,
     data: await service.updatePhoneNumber(request.params.sessionId, request.body.phoneNumber)
   }))
+}
+
+function pairingCodeRoutes (fastify: SessionsInstance): void {
+  const service = fastify.sessions
 
   fastify.get('/:sessionId/pairing-code', {
     schema: {
@@ -130,7 +143,14 @@ const sessions: FastifyPluginAsyncTypebox = async fastify => {
       response: apiResponses({ 200: Ok(PairingCodeSchema) }, [400, 404, 409, 503, 504])
     }
   }, async request => ({ success: true as const, data: await service.requestPairingCode(request.params.sessionId) }))
+}
 
+/** `/api/sessions` and everything under one session but its statuses. */
+const sessions: FastifyPluginAsyncTypebox = async fastify => {
+  collectionRoutes(fastify)
+  sessionReadRoutes(fastify)
+  sessionActionRoutes(fastify)
+  pairingCodeRoutes(fastify)
   await fastify.register(statuses)
 }
 

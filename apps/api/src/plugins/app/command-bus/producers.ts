@@ -1,0 +1,87 @@
+import type { FastifyBaseLogger } from 'fastify'
+import { Queue } from 'bullmq'
+import type { Redis } from 'ioredis'
+import { AppError, COMMAND_JOB_OPTIONS, workerQueueName, type CommandJob } from '@wss/shared'
+import { isRedisUnavailableError } from '../../../redis.ts'
+import type { QueueCounts } from '../command-bus.ts'
+
+export function unavailable (cause?: unknown): AppError {
+  return new AppError('DEPENDENCY_UNAVAILABLE', 'Redis is unavailable: the command could not be queued', undefined, { cause })
+}
+
+export interface ProducersDeps {
+  /** Connection the producers share; fail-fast options (no offline queue). */
+  connection: Redis
+  /** BullMQ key prefix. */
+  bullPrefix: string
+  /** Producers kept at most; the oldest is closed beyond it (workers come and go). */
+  maxQueues: number
+  log: FastifyBaseLogger
+}
+
+/** One BullMQ producer per worker queue, the least recently used closed beyond `maxQueues`. */
+export function createProducers ({ connection, bullPrefix, maxQueues, log }: ProducersDeps) {
+  const queues = new Map<string, Queue>()
+
+  function queue (workerId: string): Queue {
+    let q = queues.get(workerId)
+    if (q !== undefined) {
+      // Map order doubles as recency.
+      queues.delete(workerId)
+      queues.set(workerId, q)
+      return q
+    }
+    q = new Queue(workerQueueName(workerId), { connection, prefix: bullPrefix })
+    q.on('error', (err: Error) => log.warn({ err, workerId }, 'command queue error'))
+    queues.set(workerId, q)
+    if (queues.size > maxQueues) {
+      const [oldestId, oldest] = queues.entries().next().value as [string, Queue]
+      queues.delete(oldestId)
+      oldest.close().catch(() => {})
+    }
+    return q
+  }
+
+  function drop (workerId: string): void {
+    const q = queues.get(workerId)
+    if (q === undefined) return
+    queues.delete(workerId)
+    q.close().catch(() => {})
+  }
+
+  async function add (workerId: string, job: CommandJob, jobId: string): Promise<void> {
+    // A producer created while Redis is down would wait for it; refuse at once instead.
+    if (connection.status !== 'ready') throw unavailable()
+    try {
+      await queue(workerId).add(job.name, job, { ...COMMAND_JOB_OPTIONS, jobId })
+    } catch (err) {
+      // A producer whose first connection failed stays broken; the next send makes a new one.
+      drop(workerId)
+      if (isRedisUnavailableError(err)) throw unavailable(err)
+      throw err
+    }
+  }
+
+  async function counts (workerIds: string[]): Promise<QueueCounts> {
+    const total: QueueCounts = { waiting: 0, active: 0, delayed: 0, failed: 0 }
+    if (workerIds.length === 0) return total
+    if (connection.status !== 'ready') throw unavailable()
+    const all = await Promise.all(workerIds.map(id =>
+      queue(id).getJobCounts('waiting', 'active', 'delayed', 'failed', 'prioritized', 'waiting-children')))
+    for (const c of all) {
+      total.waiting += (c.waiting ?? 0) + (c.prioritized ?? 0) + (c['waiting-children'] ?? 0)
+      total.active += c.active ?? 0
+      total.delayed += c.delayed ?? 0
+      total.failed += c.failed ?? 0
+    }
+    return total
+  }
+
+  async function close (): Promise<void> {
+    const all = [...queues.values()]
+    queues.clear()
+    await Promise.allSettled(all.map(q => q.close()))
+  }
+
+  return { add, counts, close }
+}
