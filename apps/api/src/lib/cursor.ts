@@ -48,3 +48,15 @@ export function paginate<T> (rows: T[], take: number, keyOf: (row: T) => unknown
   const items = rows.slice(0, take)
   return { items, nextCursor: encodeCursor(keyOf(items[items.length - 1]!)) }
 }
+
+/**
+ * The keyset condition of a list ordered by (createdAt, id): rows after the cursor's. `validId`
+ * refuses an id no row can have (a cursor from another list), which then matches nothing.
+ */
+export function afterCreatedAt (after: unknown[] | null, validId: (id: string) => boolean = () => true) {
+  if (after === null) return {}
+  const createdAt = cursorDate(after, 0)
+  const id = cursorString(after, 1)
+  if (!validId(id)) return { id: { in: [] } }
+  return { OR: [{ createdAt: { gt: createdAt } }, { createdAt, id: { gt: id } }] }
+}

@@ -5,7 +5,7 @@ import type { Redis } from 'ioredis'
 import type { ApiKey as ApiKeyRow, PrismaClient } from '@wss/db'
 import { AppError, redisKeys } from '@wss/shared'
 import { hashKey, newKeyToken, type KeyScope } from '../../lib/key-scope.ts'
-import { cursorDate, cursorString, paginate, type Page } from '../../lib/cursor.ts'
+import { afterCreatedAt, paginate, type Page } from '../../lib/cursor.ts'
 import type { ApiKeyView, CreateKeyBody } from '../../schemas/keys.ts'
 
 /**
@@ -34,15 +34,6 @@ function toView (row: ApiKeyRow): ApiKeyView {
 }
 
 const notFound = (id: string) => new AppError('KEY_NOT_FOUND', `API key ${id.slice(0, 128)} not found`)
-
-// Keyset condition: keys after the cursor's (createdAt, id); a cursor with a foreign id matches none.
-function afterCursor (after: Page['after'] | null) {
-  if (after === null) return {}
-  const createdAt = cursorDate(after, 0)
-  const id = cursorString(after, 1)
-  if (!UUID.test(id)) return { id: { in: [] } }
-  return { OR: [{ createdAt: { gt: createdAt } }, { createdAt, id: { gt: id } }] }
-}
 
 // Key hash → its scope as read less than KEY_CACHE_MS ago. The promise is stored, so concurrent
 // lookups share one read; a failed read is not kept.
@@ -121,7 +112,7 @@ export function createApiKeysService (deps: ApiKeysDeps) {
 
     /** Oldest first; whole, or one page with its cursor. */
     async list (page: Page | null): Promise<{ items: ApiKeyView[], nextCursor?: string | null }> {
-      const where = afterCursor(page?.after ?? null)
+      const where = afterCreatedAt(page?.after ?? null, id => UUID.test(id))
       const rows = await prisma.apiKey.findMany({ where, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }], ...(page === null ? {} : { take: page.take + 1 }) })
       if (page === null) return { items: rows.map(toView) }
       const { items, nextCursor } = paginate(rows, page.take, r => [r.createdAt.toISOString(), r.id])

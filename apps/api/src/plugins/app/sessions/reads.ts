@@ -1,21 +1,13 @@
 import type { PrismaClient } from '@wss/db'
 import { AppError, type OwnerRegistry, type Session } from '@wss/shared'
 import type { PairingCode } from '../../../schemas/sessions.ts'
-import { cursorDate, cursorString, paginate, type Page } from '../../../lib/cursor.ts'
+import { afterCreatedAt, paginate, type Page } from '../../../lib/cursor.ts'
 import { ADMIN_SCOPE, sessionsWhere, type KeyScope } from '../../../lib/key-scope.ts'
 import { notFound, toSession, type SessionView } from './session-view.ts'
 
 export interface SessionReadsDeps {
   prisma: PrismaClient
   owners: OwnerRegistry
-}
-
-// Keyset condition: rows after the cursor's (createdAt, id).
-function afterCursor (after: Page['after'] | null) {
-  if (after === null) return {}
-  const createdAt = cursorDate(after, 0)
-  const id = cursorString(after, 1)
-  return { OR: [{ createdAt: { gt: createdAt } }, { createdAt, id: { gt: id } }] }
 }
 
 /** Reads of session rows joined with their owner records. */
@@ -41,7 +33,7 @@ export function createSessionReads ({ prisma, owners }: SessionReadsDeps) {
 
   /** Sessions oldest first (those the key sees); whole, or one page with its cursor. */
   async function list (page: Page | null, scope: KeyScope = ADMIN_SCOPE): Promise<{ items: Session[], nextCursor?: string | null }> {
-    const where = afterCursor(page?.after ?? null)
+    const where = afterCreatedAt(page?.after ?? null)
     const inScope = sessionsWhere(scope)
     const rows = await prisma.session.findMany({
       where: inScope === undefined ? where : { AND: [where, inScope] },
