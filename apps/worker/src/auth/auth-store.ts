@@ -81,188 +81,22 @@ export function createAuthStore (deps: AuthStoreDeps): AuthStore {
   async function open (sessionId: string, generation: Generation): Promise<SessionAuth> {
     // Another owner may have written this session since we last cached it.
     cache.evictSession(sessionId)
-    const rows = await prisma.$queryRaw<Array<{ creds: string }>>`
-      SELECT creds::text AS creds FROM auth_creds WHERE session_id = ${sessionId}`
-    const hasCreds = rows.length === 1
-    const creds: AuthenticationCreds = hasCreds ? JSON.parse(rows[0]!.creds, BufferJSON.reviver) : initAuthCreds()
+    const { creds, hasCreds } = await loadCreds(prisma, sessionId)
     logger.debug({ sessionId, generation: String(generation), hasCreds }, 'auth state opened')
-
-    // Writes of one session run one at a time, in call order: the cache is
-    // updated in commit order, and overlapping batches cannot deadlock.
-    let tail: Promise<unknown> = Promise.resolve()
-    let writesQueued = 0
-    let writesSettled = 0
-    const serial = <T>(fn: () => Promise<T>): Promise<T> => {
-      writesQueued++
-      const run = tail.then(fn, fn).finally(() => {
-        writesSettled++
-      })
-      tail = run.catch(() => {})
-      return run
-    }
-
-    const fenced = <T>(fn: (tx: Tx) => Promise<T>) =>
-      withSessionGeneration(prisma, sessionId, generation, fn, txOptions)
-
-    // Set when clear() is called: writes queued before it run (and are wiped),
-    // writes asked for after it are dropped.
-    let cleared = false
-    const dropped = (what: string, count: number) => {
-      logger.warn({ sessionId, count }, `${what} after clear() ignored`)
-      return Promise.resolve()
-    }
-
-    const refused = (err: unknown, what: string) => {
-      if (err instanceof StaleGenerationError) {
-        logger.warn({ sessionId, generation: String(generation) }, `${what} refused: generation is no longer current`)
-      }
-    }
-
+    const ctx: SessionContext = { prisma, logger, cache, txOptions, sessionId, generation, writes: createWriteQueue(), cleared: false }
     const keys: PostgresKeyStore = {
-      async get (type, ids) {
-        const out: { [id: string]: SignalDataTypeMap[typeof type] } = {}
-        const missing: string[] = []
-        for (const id of new Set(ids)) {
-          const hit = cache.get(sessionId, generation, type, id)
-          if (hit === undefined) missing.push(id)
-          else if (hit !== null) out[id] = revive(type, hit)
-        }
-        if (missing.length === 0) return out
-
-        // A write that overlaps this read may commit after the read saw the
-        // old value; only a read that no write overlapped fills the cache.
-        const idle = writesQueued === writesSettled
-        const queuedBefore = writesQueued
-        const rows = await prisma.$queryRaw<Array<{ id: string; value: string }>>`
-          SELECT id, value::text AS value FROM auth_keys
-          WHERE session_id = ${sessionId} AND type = ${type} AND id = ANY(${missing}::text[])`
-        const fill = idle && writesQueued === queuedBefore
-        const found = new Map(rows.map((r) => [r.id, r.value]))
-        for (const id of missing) {
-          const text = found.get(id)
-          if (text !== undefined) out[id] = revive(type, text)
-          if (fill) cache.set(sessionId, generation, type, id, text ?? null)
-        }
-        return out
-      },
-
-      set (data: SignalDataSet) {
-        const upTypes: string[] = []
-        const upIds: string[] = []
-        const upValues: string[] = []
-        const delTypes: string[] = []
-        const delIds: string[] = []
-        for (const [type, entries] of Object.entries(data)) {
-          for (const [id, value] of Object.entries(entries ?? {})) {
-            if (value === null || value === undefined) {
-              delTypes.push(type)
-              delIds.push(id)
-            } else {
-              upTypes.push(type)
-              upIds.push(id)
-              upValues.push(serialize(value))
-            }
-          }
-        }
-        if (upIds.length === 0 && delIds.length === 0) return Promise.resolve()
-        if (cleared) return dropped('auth keys write', upIds.length + delIds.length)
-
-        return serial(async () => {
-          const started = performance.now()
-          try {
-            await fenced(async (tx) => {
-              if (upIds.length > 0) {
-                await tx.$executeRaw`
-                  INSERT INTO auth_keys (session_id, type, id, value)
-                  SELECT ${sessionId}, k.type, k.id, k.value::jsonb
-                  FROM unnest(${upTypes}::text[], ${upIds}::text[], ${upValues}::text[]) AS k(type, id, value)
-                  ON CONFLICT (session_id, type, id) DO UPDATE SET value = EXCLUDED.value`
-              }
-              if (delIds.length > 0) {
-                await tx.$executeRaw`
-                  DELETE FROM auth_keys AS a
-                  USING unnest(${delTypes}::text[], ${delIds}::text[]) AS d(type, id)
-                  WHERE a.session_id = ${sessionId} AND a.type = d.type AND a.id = d.id`
-              }
-            })
-          } catch (err) {
-            // Committed or not (a connection lost at COMMIT leaves it unknown),
-            // the next read of these keys goes to the database.
-            for (let i = 0; i < upIds.length; i++) cache.delete(sessionId, generation, upTypes[i]!, upIds[i]!)
-            for (let i = 0; i < delIds.length; i++) cache.delete(sessionId, generation, delTypes[i]!, delIds[i]!)
-            refused(err, 'auth keys write')
-            throw err
-          }
-          for (let i = 0; i < upIds.length; i++) cache.set(sessionId, generation, upTypes[i]!, upIds[i]!, upValues[i]!)
-          for (let i = 0; i < delIds.length; i++) cache.set(sessionId, generation, delTypes[i]!, delIds[i]!, null)
-          logger.debug(
-            {
-              sessionId,
-              types: [...new Set([...upTypes, ...delTypes])],
-              upserted: upIds.length,
-              deleted: delIds.length,
-              ms: Math.round(performance.now() - started),
-            },
-            'auth keys written'
-          )
-        })
-      },
+      get: (type, ids) => readKeys(ctx, type, ids),
+      set: (data) => writeKeys(ctx, data),
     }
-
-    // A save that has not started yet writes the newest creds anyway, so
-    // callers that arrive meanwhile share it instead of queueing another.
-    let pendingSave: Promise<void> | undefined
-    function saveCreds (): Promise<void> {
-      if (cleared) return dropped('auth creds write', 1)
-      if (pendingSave) return pendingSave
-      const save = serial(async () => {
-        pendingSave = undefined
-        const text = serialize(auth.state.creds)
-        try {
-          await fenced(async (tx) => {
-            await tx.$executeRaw`
-              INSERT INTO auth_creds (session_id, creds, updated_at)
-              VALUES (${sessionId}, ${text}::jsonb, now())
-              ON CONFLICT (session_id) DO UPDATE SET creds = EXCLUDED.creds, updated_at = EXCLUDED.updated_at`
-          })
-        } catch (err) {
-          refused(err, 'auth creds write')
-          throw err
-        }
-        logger.debug({ sessionId }, 'auth creds written')
-      })
-      pendingSave = save
-      return save
-    }
-
-    function clear (): Promise<void> {
-      cleared = true
-      return serial(async () => {
-        try {
-          const counts = await fenced(async (tx) => {
-            const keyRows = await tx.$executeRaw`DELETE FROM auth_keys WHERE session_id = ${sessionId}`
-            const credRows = await tx.$executeRaw`DELETE FROM auth_creds WHERE session_id = ${sessionId}`
-            return { keys: keyRows, creds: credRows }
-          })
-          auth.hasCreds = false
-          logger.info({ sessionId, deletedKeys: counts.keys, deletedCreds: counts.creds }, 'auth state cleared')
-        } catch (err) {
-          refused(err, 'auth state clear')
-          throw err
-        } finally {
-          cache.evictSession(sessionId)
-        }
-      })
-    }
-
     const auth: SessionAuth = {
       state: { creds, keys },
-      saveCreds,
-      clear,
+      saveCreds: createCredsSaver(ctx),
+      clear: () => clear(ctx),
       hasCreds,
       sessionId,
       generation,
     }
+    ctx.auth = auth
     return auth
   }
 
@@ -271,4 +105,232 @@ export function createAuthStore (deps: AuthStoreDeps): AuthStore {
     evictSession: (sessionId) => cache.evictSession(sessionId),
     cache,
   }
+}
+
+/** What the reads and writes of one opened session share. */
+interface SessionContext {
+  prisma: PrismaClient
+  logger: AuthStoreLogger
+  cache: SharedKeyCache
+  txOptions: { maxWait?: number; timeout?: number }
+  sessionId: string
+  generation: Generation
+  writes: WriteQueue
+  /**
+   * Set when clear() is called: writes queued before it run (and are wiped),
+   * writes asked for after it are dropped.
+   */
+  cleared: boolean
+  /** The SessionAuth handed out, set as soon as it is built. */
+  auth?: SessionAuth
+}
+
+async function loadCreds (prisma: PrismaClient, sessionId: string): Promise<{ creds: AuthenticationCreds; hasCreds: boolean }> {
+  const rows = await prisma.$queryRaw<Array<{ creds: string }>>`
+    SELECT creds::text AS creds FROM auth_creds WHERE session_id = ${sessionId}`
+  const hasCreds = rows.length === 1
+  const creds: AuthenticationCreds = hasCreds ? JSON.parse(rows[0]!.creds, BufferJSON.reviver) : initAuthCreds()
+  return { creds, hasCreds }
+}
+
+interface WriteQueue {
+  /** Writes asked for so far. */
+  readonly queued: number
+  /** Writes finished so far (committed or failed). */
+  readonly settled: number
+  run<T>(fn: () => Promise<T>): Promise<T>
+}
+
+/**
+ * Writes of one session run one at a time, in call order: the cache is
+ * updated in commit order, and overlapping batches cannot deadlock.
+ */
+function createWriteQueue (): WriteQueue {
+  let tail: Promise<unknown> = Promise.resolve()
+  let queued = 0
+  let settled = 0
+  return {
+    get queued () { return queued },
+    get settled () { return settled },
+    run <T>(fn: () => Promise<T>): Promise<T> {
+      queued++
+      const run = tail.then(fn, fn).finally(() => {
+        settled++
+      })
+      tail = run.catch(() => {})
+      return run
+    },
+  }
+}
+
+const fenced = <T>(ctx: SessionContext, fn: (tx: Tx) => Promise<T>) =>
+  withSessionGeneration(ctx.prisma, ctx.sessionId, ctx.generation, fn, ctx.txOptions)
+
+const dropped = (ctx: SessionContext, what: string, count: number) => {
+  ctx.logger.warn({ sessionId: ctx.sessionId, count }, `${what} after clear() ignored`)
+  return Promise.resolve()
+}
+
+const refused = (ctx: SessionContext, err: unknown, what: string) => {
+  if (err instanceof StaleGenerationError) {
+    ctx.logger.warn({ sessionId: ctx.sessionId, generation: String(ctx.generation) }, `${what} refused: generation is no longer current`)
+  }
+}
+
+async function readKeys<T extends keyof SignalDataTypeMap> (ctx: SessionContext, type: T, ids: string[]): Promise<{ [id: string]: SignalDataTypeMap[T] }> {
+  const { prisma, cache, sessionId, generation, writes } = ctx
+  const out: { [id: string]: SignalDataTypeMap[T] } = {}
+  const missing: string[] = []
+  for (const id of new Set(ids)) {
+    const hit = cache.get(sessionId, generation, type, id)
+    if (hit === undefined) missing.push(id)
+    else if (hit !== null) out[id] = revive(type, hit)
+  }
+  if (missing.length === 0) return out
+
+  // A write that overlaps this read may commit after the read saw the
+  // old value; only a read that no write overlapped fills the cache.
+  const idle = writes.queued === writes.settled
+  const queuedBefore = writes.queued
+  const rows = await prisma.$queryRaw<Array<{ id: string; value: string }>>`
+    SELECT id, value::text AS value FROM auth_keys
+    WHERE session_id = ${sessionId} AND type = ${type} AND id = ANY(${missing}::text[])`
+  const fill = idle && writes.queued === queuedBefore
+  const found = new Map(rows.map((r) => [r.id, r.value]))
+  for (const id of missing) {
+    const text = found.get(id)
+    if (text !== undefined) out[id] = revive(type, text)
+    if (fill) cache.set(sessionId, generation, type, id, text ?? null)
+  }
+  return out
+}
+
+/** A key batch as parallel arrays: upserts (serialized values) and deletes (null values). */
+interface KeyBatch {
+  upTypes: string[]
+  upIds: string[]
+  upValues: string[]
+  delTypes: string[]
+  delIds: string[]
+}
+
+function toKeyBatch (data: SignalDataSet): KeyBatch {
+  const batch: KeyBatch = { upTypes: [], upIds: [], upValues: [], delTypes: [], delIds: [] }
+  for (const [type, entries] of Object.entries(data)) {
+    for (const [id, value] of Object.entries(entries ?? {})) {
+      if (value === null || value === undefined) {
+        batch.delTypes.push(type)
+        batch.delIds.push(id)
+      } else {
+        batch.upTypes.push(type)
+        batch.upIds.push(id)
+        batch.upValues.push(serialize(value))
+      }
+    }
+  }
+  return batch
+}
+
+function writeKeys (ctx: SessionContext, data: SignalDataSet): Promise<void> {
+  const batch = toKeyBatch(data)
+  if (batch.upIds.length === 0 && batch.delIds.length === 0) return Promise.resolve()
+  if (ctx.cleared) return dropped(ctx, 'auth keys write', batch.upIds.length + batch.delIds.length)
+  return ctx.writes.run(() => writeKeyBatch(ctx, batch))
+}
+
+async function writeKeyBatch (ctx: SessionContext, batch: KeyBatch): Promise<void> {
+  const { cache, sessionId, generation } = ctx
+  const { upTypes, upIds, upValues, delTypes, delIds } = batch
+  const started = performance.now()
+  try {
+    await fenced(ctx, (tx) => upsertAndDeleteKeys(tx, sessionId, batch))
+  } catch (err) {
+    // Committed or not (a connection lost at COMMIT leaves it unknown),
+    // the next read of these keys goes to the database.
+    for (let i = 0; i < upIds.length; i++) cache.delete(sessionId, generation, upTypes[i]!, upIds[i]!)
+    for (let i = 0; i < delIds.length; i++) cache.delete(sessionId, generation, delTypes[i]!, delIds[i]!)
+    refused(ctx, err, 'auth keys write')
+    throw err
+  }
+  for (let i = 0; i < upIds.length; i++) cache.set(sessionId, generation, upTypes[i]!, upIds[i]!, upValues[i]!)
+  for (let i = 0; i < delIds.length; i++) cache.set(sessionId, generation, delTypes[i]!, delIds[i]!, null)
+  ctx.logger.debug(
+    {
+      sessionId,
+      types: [...new Set([...upTypes, ...delTypes])],
+      upserted: upIds.length,
+      deleted: delIds.length,
+      ms: Math.round(performance.now() - started),
+    },
+    'auth keys written'
+  )
+}
+
+async function upsertAndDeleteKeys (tx: Tx, sessionId: string, batch: KeyBatch): Promise<void> {
+  const { upTypes, upIds, upValues, delTypes, delIds } = batch
+  if (upIds.length > 0) {
+    await tx.$executeRaw`
+      INSERT INTO auth_keys (session_id, type, id, value)
+      SELECT ${sessionId}, k.type, k.id, k.value::jsonb
+      FROM unnest(${upTypes}::text[], ${upIds}::text[], ${upValues}::text[]) AS k(type, id, value)
+      ON CONFLICT (session_id, type, id) DO UPDATE SET value = EXCLUDED.value`
+  }
+  if (delIds.length > 0) {
+    await tx.$executeRaw`
+      DELETE FROM auth_keys AS a
+      USING unnest(${delTypes}::text[], ${delIds}::text[]) AS d(type, id)
+      WHERE a.session_id = ${sessionId} AND a.type = d.type AND a.id = d.id`
+  }
+}
+
+/**
+ * A save that has not started yet writes the newest creds anyway, so
+ * callers that arrive meanwhile share it instead of queueing another.
+ */
+function createCredsSaver (ctx: SessionContext): () => Promise<void> {
+  const { sessionId } = ctx
+  let pendingSave: Promise<void> | undefined
+  return function saveCreds (): Promise<void> {
+    if (ctx.cleared) return dropped(ctx, 'auth creds write', 1)
+    if (pendingSave) return pendingSave
+    const save = ctx.writes.run(async () => {
+      pendingSave = undefined
+      const text = serialize(ctx.auth!.state.creds)
+      try {
+        await fenced(ctx, async (tx) => {
+          await tx.$executeRaw`
+            INSERT INTO auth_creds (session_id, creds, updated_at)
+            VALUES (${sessionId}, ${text}::jsonb, now())
+            ON CONFLICT (session_id) DO UPDATE SET creds = EXCLUDED.creds, updated_at = EXCLUDED.updated_at`
+        })
+      } catch (err) {
+        refused(ctx, err, 'auth creds write')
+        throw err
+      }
+      ctx.logger.debug({ sessionId }, 'auth creds written')
+    })
+    pendingSave = save
+    return save
+  }
+}
+
+function clear (ctx: SessionContext): Promise<void> {
+  const { sessionId } = ctx
+  ctx.cleared = true
+  return ctx.writes.run(async () => {
+    try {
+      const counts = await fenced(ctx, async (tx) => {
+        const keyRows = await tx.$executeRaw`DELETE FROM auth_keys WHERE session_id = ${sessionId}`
+        const credRows = await tx.$executeRaw`DELETE FROM auth_creds WHERE session_id = ${sessionId}`
+        return { keys: keyRows, creds: credRows }
+      })
+      ctx.auth!.hasCreds = false
+      ctx.logger.info({ sessionId, deletedKeys: counts.keys, deletedCreds: counts.creds }, 'auth state cleared')
+    } catch (err) {
+      refused(ctx, err, 'auth state clear')
+      throw err
+    } finally {
+      ctx.cache.evictSession(sessionId)
+    }
+  })
 }
