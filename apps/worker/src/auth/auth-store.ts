@@ -2,19 +2,19 @@
 // keys in auth_keys rows keyed (session, type, id). Every write carries the
 // owner's generation and is checked in its own transaction
 // (withSessionGeneration), so an owner that lost the session cannot write.
-import { performance } from 'node:perf_hooks'
 import {
   BufferJSON,
   initAuthCreds,
-  proto,
   type AuthenticationCreds,
   type SignalDataSet,
   type SignalDataTypeMap,
   type SignalKeyStore,
 } from '@whiskeysockets/baileys'
-import { StaleGenerationError, withSessionGeneration, type Generation, type PrismaClient, type Tx } from '@wss/db'
+import type { Generation, PrismaClient } from '@wss/db'
 import type { Logger } from 'pino'
 import { createSharedKeyCache, type SharedKeyCache } from './key-cache.ts'
+import { createKeyStore } from './key-store.ts'
+import { createWriteQueue, dropped, fenced, refused, serialize, type SessionContext } from './session-context.ts'
 
 export type AuthStoreLogger = Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>
 
@@ -62,17 +62,6 @@ export interface AuthStore {
 
 const DEFAULT_TX = { maxWait: 10_000, timeout: 30_000 }
 
-const serialize = (value: unknown): string => JSON.stringify(value, BufferJSON.replacer)
-
-function revive<T extends keyof SignalDataTypeMap> (type: T, text: string): SignalDataTypeMap[T] {
-  const value: unknown = JSON.parse(text, BufferJSON.reviver)
-  // As useMultiFileAuthState does: Baileys expects a protobuf instance here.
-  if (type === 'app-state-sync-key') {
-    return proto.Message.AppStateSyncKeyData.fromObject(value as object) as unknown as SignalDataTypeMap[T]
-  }
-  return value as SignalDataTypeMap[T]
-}
-
 export function createAuthStore (deps: AuthStoreDeps): AuthStore {
   const { prisma, logger } = deps
   const cache = deps.cache ?? createSharedKeyCache()
@@ -84,10 +73,7 @@ export function createAuthStore (deps: AuthStoreDeps): AuthStore {
     const { creds, hasCreds } = await loadCreds(prisma, sessionId)
     logger.debug({ sessionId, generation: String(generation), hasCreds }, 'auth state opened')
     const ctx: SessionContext = { prisma, logger, cache, txOptions, sessionId, generation, writes: createWriteQueue(), cleared: false }
-    const keys: PostgresKeyStore = {
-      get: (type, ids) => readKeys(ctx, type, ids),
-      set: (data) => writeKeys(ctx, data),
-    }
+    const keys = createKeyStore(ctx)
     const auth: SessionAuth = {
       state: { creds, keys },
       saveCreds: createCredsSaver(ctx),
@@ -107,180 +93,12 @@ export function createAuthStore (deps: AuthStoreDeps): AuthStore {
   }
 }
 
-/** What the reads and writes of one opened session share. */
-interface SessionContext {
-  prisma: PrismaClient
-  logger: AuthStoreLogger
-  cache: SharedKeyCache
-  txOptions: { maxWait?: number; timeout?: number }
-  sessionId: string
-  generation: Generation
-  writes: WriteQueue
-  /**
-   * Set when clear() is called: writes queued before it run (and are wiped),
-   * writes asked for after it are dropped.
-   */
-  cleared: boolean
-  /** The SessionAuth handed out, set as soon as it is built. */
-  auth?: SessionAuth
-}
-
 async function loadCreds (prisma: PrismaClient, sessionId: string): Promise<{ creds: AuthenticationCreds; hasCreds: boolean }> {
   const rows = await prisma.$queryRaw<Array<{ creds: string }>>`
     SELECT creds::text AS creds FROM auth_creds WHERE session_id = ${sessionId}`
   const hasCreds = rows.length === 1
   const creds: AuthenticationCreds = hasCreds ? JSON.parse(rows[0]!.creds, BufferJSON.reviver) : initAuthCreds()
   return { creds, hasCreds }
-}
-
-interface WriteQueue {
-  /** Writes asked for so far. */
-  readonly queued: number
-  /** Writes finished so far (committed or failed). */
-  readonly settled: number
-  run<T>(fn: () => Promise<T>): Promise<T>
-}
-
-/**
- * Writes of one session run one at a time, in call order: the cache is
- * updated in commit order, and overlapping batches cannot deadlock.
- */
-function createWriteQueue (): WriteQueue {
-  let tail: Promise<unknown> = Promise.resolve()
-  let queued = 0
-  let settled = 0
-  return {
-    get queued () { return queued },
-    get settled () { return settled },
-    run <T>(fn: () => Promise<T>): Promise<T> {
-      queued++
-      const run = tail.then(fn, fn).finally(() => {
-        settled++
-      })
-      tail = run.catch(() => {})
-      return run
-    },
-  }
-}
-
-const fenced = <T>(ctx: SessionContext, fn: (tx: Tx) => Promise<T>) =>
-  withSessionGeneration(ctx.prisma, ctx.sessionId, ctx.generation, fn, ctx.txOptions)
-
-const dropped = (ctx: SessionContext, what: string, count: number) => {
-  ctx.logger.warn({ sessionId: ctx.sessionId, count }, `${what} after clear() ignored`)
-  return Promise.resolve()
-}
-
-const refused = (ctx: SessionContext, err: unknown, what: string) => {
-  if (err instanceof StaleGenerationError) {
-    ctx.logger.warn({ sessionId: ctx.sessionId, generation: String(ctx.generation) }, `${what} refused: generation is no longer current`)
-  }
-}
-
-async function readKeys<T extends keyof SignalDataTypeMap> (ctx: SessionContext, type: T, ids: string[]): Promise<{ [id: string]: SignalDataTypeMap[T] }> {
-  const { prisma, cache, sessionId, generation, writes } = ctx
-  const out: { [id: string]: SignalDataTypeMap[T] } = {}
-  const missing: string[] = []
-  for (const id of new Set(ids)) {
-    const hit = cache.get(sessionId, generation, type, id)
-    if (hit === undefined) missing.push(id)
-    else if (hit !== null) out[id] = revive(type, hit)
-  }
-  if (missing.length === 0) return out
-
-  // A write that overlaps this read may commit after the read saw the
-  // old value; only a read that no write overlapped fills the cache.
-  const idle = writes.queued === writes.settled
-  const queuedBefore = writes.queued
-  const rows = await prisma.$queryRaw<Array<{ id: string; value: string }>>`
-    SELECT id, value::text AS value FROM auth_keys
-    WHERE session_id = ${sessionId} AND type = ${type} AND id = ANY(${missing}::text[])`
-  const fill = idle && writes.queued === queuedBefore
-  const found = new Map(rows.map((r) => [r.id, r.value]))
-  for (const id of missing) {
-    const text = found.get(id)
-    if (text !== undefined) out[id] = revive(type, text)
-    if (fill) cache.set(sessionId, generation, type, id, text ?? null)
-  }
-  return out
-}
-
-/** A key batch as parallel arrays: upserts (serialized values) and deletes (null values). */
-interface KeyBatch {
-  upTypes: string[]
-  upIds: string[]
-  upValues: string[]
-  delTypes: string[]
-  delIds: string[]
-}
-
-function toKeyBatch (data: SignalDataSet): KeyBatch {
-  const batch: KeyBatch = { upTypes: [], upIds: [], upValues: [], delTypes: [], delIds: [] }
-  for (const [type, entries] of Object.entries(data)) {
-    for (const [id, value] of Object.entries(entries ?? {})) {
-      if (value === null || value === undefined) {
-        batch.delTypes.push(type)
-        batch.delIds.push(id)
-      } else {
-        batch.upTypes.push(type)
-        batch.upIds.push(id)
-        batch.upValues.push(serialize(value))
-      }
-    }
-  }
-  return batch
-}
-
-function writeKeys (ctx: SessionContext, data: SignalDataSet): Promise<void> {
-  const batch = toKeyBatch(data)
-  if (batch.upIds.length === 0 && batch.delIds.length === 0) return Promise.resolve()
-  if (ctx.cleared) return dropped(ctx, 'auth keys write', batch.upIds.length + batch.delIds.length)
-  return ctx.writes.run(() => writeKeyBatch(ctx, batch))
-}
-
-async function writeKeyBatch (ctx: SessionContext, batch: KeyBatch): Promise<void> {
-  const { cache, sessionId, generation } = ctx
-  const { upTypes, upIds, upValues, delTypes, delIds } = batch
-  const started = performance.now()
-  try {
-    await fenced(ctx, (tx) => upsertAndDeleteKeys(tx, sessionId, batch))
-  } catch (err) {
-    // Committed or not (a connection lost at COMMIT leaves it unknown),
-    // the next read of these keys goes to the database.
-    for (let i = 0; i < upIds.length; i++) cache.delete(sessionId, generation, upTypes[i]!, upIds[i]!)
-    for (let i = 0; i < delIds.length; i++) cache.delete(sessionId, generation, delTypes[i]!, delIds[i]!)
-    refused(ctx, err, 'auth keys write')
-    throw err
-  }
-  for (let i = 0; i < upIds.length; i++) cache.set(sessionId, generation, upTypes[i]!, upIds[i]!, upValues[i]!)
-  for (let i = 0; i < delIds.length; i++) cache.set(sessionId, generation, delTypes[i]!, delIds[i]!, null)
-  ctx.logger.debug(
-    {
-      sessionId,
-      types: [...new Set([...upTypes, ...delTypes])],
-      upserted: upIds.length,
-      deleted: delIds.length,
-      ms: Math.round(performance.now() - started),
-    },
-    'auth keys written'
-  )
-}
-
-async function upsertAndDeleteKeys (tx: Tx, sessionId: string, batch: KeyBatch): Promise<void> {
-  const { upTypes, upIds, upValues, delTypes, delIds } = batch
-  if (upIds.length > 0) {
-    await tx.$executeRaw`
-      INSERT INTO auth_keys (session_id, type, id, value)
-      SELECT ${sessionId}, k.type, k.id, k.value::jsonb
-      FROM unnest(${upTypes}::text[], ${upIds}::text[], ${upValues}::text[]) AS k(type, id, value)
-      ON CONFLICT (session_id, type, id) DO UPDATE SET value = EXCLUDED.value`
-  }
-  if (delIds.length > 0) {
-    await tx.$executeRaw`
-      DELETE FROM auth_keys AS a
-      USING unnest(${delTypes}::text[], ${delIds}::text[]) AS d(type, id)
-      WHERE a.session_id = ${sessionId} AND a.type = d.type AND a.id = d.id`
-  }
 }
 
 /**
