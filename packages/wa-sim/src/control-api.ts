@@ -33,15 +33,25 @@ const phoneOf = (v: unknown, name = 'phone') => {
   return digits
 }
 
+type Route = [string, RegExp, string[], Handler]
+type AddRoute = (method: string, path: string, handler: Handler) => void
+type Extra = { info: () => unknown, save: (path?: string) => Promise<string> }
+
 /** Routes of the control API, all under /sim. Documented in the package README. */
-export function controlRoutes (sim: Simulator, extra: { info: () => unknown, save: (path?: string) => Promise<string> }) {
-  const routes: Array<[string, RegExp, string[], Handler]> = []
-  const route = (method: string, path: string, handler: Handler) => {
+export function controlRoutes (sim: Simulator, extra: Extra) {
+  const routes: Route[] = []
+  const route: AddRoute = (method, path, handler) => {
     const names: string[] = []
     const re = new RegExp('^' + path.replace(/:(\w+)/g, (_, n: string) => { names.push(n); return '([^/]+)' }) + '$')
     routes.push([method, re, names, handler])
   }
+  accountRoutes(route, sim, extra)
+  connectionAndFaultRoutes(route, sim, extra)
+  return (req: IncomingMessage, res: ServerResponse): Promise<boolean> => handle(routes, req, res)
+}
 
+/** The simulator's info, accounts, linking, statuses and views. */
+function accountRoutes (route: AddRoute, sim: Simulator, extra: Extra) {
   route('GET', '/sim/info', () => extra.info())
   route('POST', '/sim/accounts', ({ body }) => accountView(sim.createAccount(phoneOf(body.phone), body.name, body.lid)))
   route('GET', '/sim/accounts', () => Object.values(sim.state.accounts).map(accountView))
@@ -76,6 +86,10 @@ export function controlRoutes (sim: Simulator, extra: { info: () => unknown, sav
     sim.viewNextStatusInstantly(params.phone!, body.viewers.map((v: unknown) => phoneOf(v, 'viewers[]')), body.by === 'lid' ? 'lid' : 'pn')
     return { armed: true }
   })
+}
+
+/** Connections, devices, faults and the saved state. */
+function connectionAndFaultRoutes (route: AddRoute, sim: Simulator, extra: Extra) {
   route('GET', '/sim/connections', () => sim.connectionLog())
   route('GET', '/sim/accounts/:phone/devices/:device/connections', ({ params }) => sim.connectionLog(`${params.phone}:${params.device}`)[`${params.phone}:${params.device}`])
   route('POST', '/sim/accounts/:phone/devices/:device/logout', ({ params }) => { sim.logoutDevice(params.phone!, int(params.device, 'device')); return { loggedOut: true } })
@@ -90,36 +104,38 @@ export function controlRoutes (sim: Simulator, extra: { info: () => unknown, sav
     return sim.faults.errorAcks[params.phone!]
   })
   route('POST', '/sim/state/save', async ({ body }) => ({ path: await extra.save(body.path) }))
+}
 
-  return async (req: IncomingMessage, res: ServerResponse): Promise<boolean> => {
-    const url = new URL(req.url ?? '/', 'http://x')
-    if (!url.pathname.startsWith('/sim/')) return false
-    const send = (status: number, payload: unknown) => {
-      res.writeHead(status, { 'content-type': 'application/json' })
-      res.end(JSON.stringify(payload))
-    }
-    const match = routes.find(([m, re]) => m === req.method && re.test(url.pathname))
-    if (!match) { send(404, { error: `no route ${req.method} ${url.pathname}` }); return true }
-    const [, re, names, handler] = match
-    const values = re.exec(url.pathname)!.slice(1).map(decodeURIComponent)
-    const params = Object.fromEntries(names.map((n, i) => [n, values[i]!]))
-    try {
-      let body: any = {}
-      if (req.method === 'POST') {
-        const chunks: Buffer[] = []
-        for await (const c of req) chunks.push(c as Buffer)
-        const text = Buffer.concat(chunks).toString()
-        if (text) {
-          try { body = JSON.parse(text) } catch { throw new SimError(400, 'body is not JSON') }
-        }
-      }
-      const result = await handler({ params, body, query: url.searchParams })
-      const linkFailed = result && typeof result === 'object' && 'linked' in result && (result as { linked: boolean }).linked === false
-      send(linkFailed ? 422 : 200, result ?? {})
-    } catch (err) {
-      if (err instanceof SimError) send(err.status, { error: err.message })
-      else send(500, { error: (err as Error).message })
-    }
-    return true
+/** Answers a request under /sim/ (resolves false for any other path). */
+async function handle (routes: Route[], req: IncomingMessage, res: ServerResponse): Promise<boolean> {
+  const url = new URL(req.url ?? '/', 'http://x')
+  if (!url.pathname.startsWith('/sim/')) return false
+  const send = (status: number, payload: unknown) => {
+    res.writeHead(status, { 'content-type': 'application/json' })
+    res.end(JSON.stringify(payload))
   }
+  const match = routes.find(([m, re]) => m === req.method && re.test(url.pathname))
+  if (!match) { send(404, { error: `no route ${req.method} ${url.pathname}` }); return true }
+  const [, re, names, handler] = match
+  const values = re.exec(url.pathname)!.slice(1).map(decodeURIComponent)
+  const params = Object.fromEntries(names.map((n, i) => [n, values[i]!]))
+  try {
+    const body: any = req.method === 'POST' ? await readJson(req) : {}
+    const result = await handler({ params, body, query: url.searchParams })
+    const linkFailed = result && typeof result === 'object' && 'linked' in result && (result as { linked: boolean }).linked === false
+    send(linkFailed ? 422 : 200, result ?? {})
+  } catch (err) {
+    if (err instanceof SimError) send(err.status, { error: err.message })
+    else send(500, { error: (err as Error).message })
+  }
+  return true
+}
+
+/** A POST body as JSON ({} when empty). */
+async function readJson (req: IncomingMessage): Promise<any> {
+  const chunks: Buffer[] = []
+  for await (const c of req) chunks.push(c as Buffer)
+  const text = Buffer.concat(chunks).toString()
+  if (!text) return {}
+  try { return JSON.parse(text) } catch { throw new SimError(400, 'body is not JSON') }
 }

@@ -2,19 +2,19 @@
 // keys in auth_keys rows keyed (session, type, id). Every write carries the
 // owner's generation and is checked in its own transaction
 // (withSessionGeneration), so an owner that lost the session cannot write.
-import { performance } from 'node:perf_hooks'
 import {
   BufferJSON,
   initAuthCreds,
-  proto,
   type AuthenticationCreds,
   type SignalDataSet,
   type SignalDataTypeMap,
   type SignalKeyStore,
 } from '@whiskeysockets/baileys'
-import { StaleGenerationError, withSessionGeneration, type Generation, type PrismaClient, type Tx } from '@wss/db'
+import type { Generation, PrismaClient } from '@wss/db'
 import type { Logger } from 'pino'
 import { createSharedKeyCache, type SharedKeyCache } from './key-cache.ts'
+import { createKeyStore } from './key-store.ts'
+import { createWriteQueue, dropped, fenced, refused, serialize, type SessionContext } from './session-context.ts'
 
 export type AuthStoreLogger = Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>
 
@@ -62,17 +62,6 @@ export interface AuthStore {
 
 const DEFAULT_TX = { maxWait: 10_000, timeout: 30_000 }
 
-const serialize = (value: unknown): string => JSON.stringify(value, BufferJSON.replacer)
-
-function revive<T extends keyof SignalDataTypeMap> (type: T, text: string): SignalDataTypeMap[T] {
-  const value: unknown = JSON.parse(text, BufferJSON.reviver)
-  // As useMultiFileAuthState does: Baileys expects a protobuf instance here.
-  if (type === 'app-state-sync-key') {
-    return proto.Message.AppStateSyncKeyData.fromObject(value as object) as unknown as SignalDataTypeMap[T]
-  }
-  return value as SignalDataTypeMap[T]
-}
-
 export function createAuthStore (deps: AuthStoreDeps): AuthStore {
   const { prisma, logger } = deps
   const cache = deps.cache ?? createSharedKeyCache()
@@ -81,188 +70,19 @@ export function createAuthStore (deps: AuthStoreDeps): AuthStore {
   async function open (sessionId: string, generation: Generation): Promise<SessionAuth> {
     // Another owner may have written this session since we last cached it.
     cache.evictSession(sessionId)
-    const rows = await prisma.$queryRaw<Array<{ creds: string }>>`
-      SELECT creds::text AS creds FROM auth_creds WHERE session_id = ${sessionId}`
-    const hasCreds = rows.length === 1
-    const creds: AuthenticationCreds = hasCreds ? JSON.parse(rows[0]!.creds, BufferJSON.reviver) : initAuthCreds()
+    const { creds, hasCreds } = await loadCreds(prisma, sessionId)
     logger.debug({ sessionId, generation: String(generation), hasCreds }, 'auth state opened')
-
-    // Writes of one session run one at a time, in call order: the cache is
-    // updated in commit order, and overlapping batches cannot deadlock.
-    let tail: Promise<unknown> = Promise.resolve()
-    let writesQueued = 0
-    let writesSettled = 0
-    const serial = <T>(fn: () => Promise<T>): Promise<T> => {
-      writesQueued++
-      const run = tail.then(fn, fn).finally(() => {
-        writesSettled++
-      })
-      tail = run.catch(() => {})
-      return run
-    }
-
-    const fenced = <T>(fn: (tx: Tx) => Promise<T>) =>
-      withSessionGeneration(prisma, sessionId, generation, fn, txOptions)
-
-    // Set when clear() is called: writes queued before it run (and are wiped),
-    // writes asked for after it are dropped.
-    let cleared = false
-    const dropped = (what: string, count: number) => {
-      logger.warn({ sessionId, count }, `${what} after clear() ignored`)
-      return Promise.resolve()
-    }
-
-    const refused = (err: unknown, what: string) => {
-      if (err instanceof StaleGenerationError) {
-        logger.warn({ sessionId, generation: String(generation) }, `${what} refused: generation is no longer current`)
-      }
-    }
-
-    const keys: PostgresKeyStore = {
-      async get (type, ids) {
-        const out: { [id: string]: SignalDataTypeMap[typeof type] } = {}
-        const missing: string[] = []
-        for (const id of new Set(ids)) {
-          const hit = cache.get(sessionId, generation, type, id)
-          if (hit === undefined) missing.push(id)
-          else if (hit !== null) out[id] = revive(type, hit)
-        }
-        if (missing.length === 0) return out
-
-        // A write that overlaps this read may commit after the read saw the
-        // old value; only a read that no write overlapped fills the cache.
-        const idle = writesQueued === writesSettled
-        const queuedBefore = writesQueued
-        const rows = await prisma.$queryRaw<Array<{ id: string; value: string }>>`
-          SELECT id, value::text AS value FROM auth_keys
-          WHERE session_id = ${sessionId} AND type = ${type} AND id = ANY(${missing}::text[])`
-        const fill = idle && writesQueued === queuedBefore
-        const found = new Map(rows.map((r) => [r.id, r.value]))
-        for (const id of missing) {
-          const text = found.get(id)
-          if (text !== undefined) out[id] = revive(type, text)
-          if (fill) cache.set(sessionId, generation, type, id, text ?? null)
-        }
-        return out
-      },
-
-      set (data: SignalDataSet) {
-        const upTypes: string[] = []
-        const upIds: string[] = []
-        const upValues: string[] = []
-        const delTypes: string[] = []
-        const delIds: string[] = []
-        for (const [type, entries] of Object.entries(data)) {
-          for (const [id, value] of Object.entries(entries ?? {})) {
-            if (value === null || value === undefined) {
-              delTypes.push(type)
-              delIds.push(id)
-            } else {
-              upTypes.push(type)
-              upIds.push(id)
-              upValues.push(serialize(value))
-            }
-          }
-        }
-        if (upIds.length === 0 && delIds.length === 0) return Promise.resolve()
-        if (cleared) return dropped('auth keys write', upIds.length + delIds.length)
-
-        return serial(async () => {
-          const started = performance.now()
-          try {
-            await fenced(async (tx) => {
-              if (upIds.length > 0) {
-                await tx.$executeRaw`
-                  INSERT INTO auth_keys (session_id, type, id, value)
-                  SELECT ${sessionId}, k.type, k.id, k.value::jsonb
-                  FROM unnest(${upTypes}::text[], ${upIds}::text[], ${upValues}::text[]) AS k(type, id, value)
-                  ON CONFLICT (session_id, type, id) DO UPDATE SET value = EXCLUDED.value`
-              }
-              if (delIds.length > 0) {
-                await tx.$executeRaw`
-                  DELETE FROM auth_keys AS a
-                  USING unnest(${delTypes}::text[], ${delIds}::text[]) AS d(type, id)
-                  WHERE a.session_id = ${sessionId} AND a.type = d.type AND a.id = d.id`
-              }
-            })
-          } catch (err) {
-            // Committed or not (a connection lost at COMMIT leaves it unknown),
-            // the next read of these keys goes to the database.
-            for (let i = 0; i < upIds.length; i++) cache.delete(sessionId, generation, upTypes[i]!, upIds[i]!)
-            for (let i = 0; i < delIds.length; i++) cache.delete(sessionId, generation, delTypes[i]!, delIds[i]!)
-            refused(err, 'auth keys write')
-            throw err
-          }
-          for (let i = 0; i < upIds.length; i++) cache.set(sessionId, generation, upTypes[i]!, upIds[i]!, upValues[i]!)
-          for (let i = 0; i < delIds.length; i++) cache.set(sessionId, generation, delTypes[i]!, delIds[i]!, null)
-          logger.debug(
-            {
-              sessionId,
-              types: [...new Set([...upTypes, ...delTypes])],
-              upserted: upIds.length,
-              deleted: delIds.length,
-              ms: Math.round(performance.now() - started),
-            },
-            'auth keys written'
-          )
-        })
-      },
-    }
-
-    // A save that has not started yet writes the newest creds anyway, so
-    // callers that arrive meanwhile share it instead of queueing another.
-    let pendingSave: Promise<void> | undefined
-    function saveCreds (): Promise<void> {
-      if (cleared) return dropped('auth creds write', 1)
-      if (pendingSave) return pendingSave
-      const save = serial(async () => {
-        pendingSave = undefined
-        const text = serialize(auth.state.creds)
-        try {
-          await fenced(async (tx) => {
-            await tx.$executeRaw`
-              INSERT INTO auth_creds (session_id, creds, updated_at)
-              VALUES (${sessionId}, ${text}::jsonb, now())
-              ON CONFLICT (session_id) DO UPDATE SET creds = EXCLUDED.creds, updated_at = EXCLUDED.updated_at`
-          })
-        } catch (err) {
-          refused(err, 'auth creds write')
-          throw err
-        }
-        logger.debug({ sessionId }, 'auth creds written')
-      })
-      pendingSave = save
-      return save
-    }
-
-    function clear (): Promise<void> {
-      cleared = true
-      return serial(async () => {
-        try {
-          const counts = await fenced(async (tx) => {
-            const keyRows = await tx.$executeRaw`DELETE FROM auth_keys WHERE session_id = ${sessionId}`
-            const credRows = await tx.$executeRaw`DELETE FROM auth_creds WHERE session_id = ${sessionId}`
-            return { keys: keyRows, creds: credRows }
-          })
-          auth.hasCreds = false
-          logger.info({ sessionId, deletedKeys: counts.keys, deletedCreds: counts.creds }, 'auth state cleared')
-        } catch (err) {
-          refused(err, 'auth state clear')
-          throw err
-        } finally {
-          cache.evictSession(sessionId)
-        }
-      })
-    }
-
+    const ctx: SessionContext = { prisma, logger, cache, txOptions, sessionId, generation, writes: createWriteQueue(), cleared: false }
+    const keys = createKeyStore(ctx)
     const auth: SessionAuth = {
       state: { creds, keys },
-      saveCreds,
-      clear,
+      saveCreds: createCredsSaver(ctx),
+      clear: () => clear(ctx),
       hasCreds,
       sessionId,
       generation,
     }
+    ctx.auth = auth
     return auth
   }
 
@@ -271,4 +91,64 @@ export function createAuthStore (deps: AuthStoreDeps): AuthStore {
     evictSession: (sessionId) => cache.evictSession(sessionId),
     cache,
   }
+}
+
+async function loadCreds (prisma: PrismaClient, sessionId: string): Promise<{ creds: AuthenticationCreds; hasCreds: boolean }> {
+  const rows = await prisma.$queryRaw<Array<{ creds: string }>>`
+    SELECT creds::text AS creds FROM auth_creds WHERE session_id = ${sessionId}`
+  const hasCreds = rows.length === 1
+  const creds: AuthenticationCreds = hasCreds ? JSON.parse(rows[0]!.creds, BufferJSON.reviver) : initAuthCreds()
+  return { creds, hasCreds }
+}
+
+/**
+ * A save that has not started yet writes the newest creds anyway, so
+ * callers that arrive meanwhile share it instead of queueing another.
+ */
+function createCredsSaver (ctx: SessionContext): () => Promise<void> {
+  const { sessionId } = ctx
+  let pendingSave: Promise<void> | undefined
+  return function saveCreds (): Promise<void> {
+    if (ctx.cleared) return dropped(ctx, 'auth creds write', 1)
+    if (pendingSave) return pendingSave
+    const save = ctx.writes.run(async () => {
+      pendingSave = undefined
+      const text = serialize(ctx.auth!.state.creds)
+      try {
+        await fenced(ctx, async (tx) => {
+          await tx.$executeRaw`
+            INSERT INTO auth_creds (session_id, creds, updated_at)
+            VALUES (${sessionId}, ${text}::jsonb, now())
+            ON CONFLICT (session_id) DO UPDATE SET creds = EXCLUDED.creds, updated_at = EXCLUDED.updated_at`
+        })
+      } catch (err) {
+        refused(ctx, err, 'auth creds write')
+        throw err
+      }
+      ctx.logger.debug({ sessionId }, 'auth creds written')
+    })
+    pendingSave = save
+    return save
+  }
+}
+
+function clear (ctx: SessionContext): Promise<void> {
+  const { sessionId } = ctx
+  ctx.cleared = true
+  return ctx.writes.run(async () => {
+    try {
+      const counts = await fenced(ctx, async (tx) => {
+        const keyRows = await tx.$executeRaw`DELETE FROM auth_keys WHERE session_id = ${sessionId}`
+        const credRows = await tx.$executeRaw`DELETE FROM auth_creds WHERE session_id = ${sessionId}`
+        return { keys: keyRows, creds: credRows }
+      })
+      ctx.auth!.hasCreds = false
+      ctx.logger.info({ sessionId, deletedKeys: counts.keys, deletedCreds: counts.creds }, 'auth state cleared')
+    } catch (err) {
+      refused(ctx, err, 'auth state clear')
+      throw err
+    } finally {
+      ctx.cache.evictSession(sessionId)
+    }
+  })
 }

@@ -36,100 +36,64 @@ export interface OwnershipOptions {
   onError? (err: unknown): void
 }
 
+/** What a worker's lease knows between renewals. */
+interface LeaseState {
+  owned: Map<string, bigint>
+  lastRenewed: number
+  fenced: boolean
+  stopped: boolean
+  timer?: NodeJS.Timeout
+  /** Checked on its own clock too: a renewal that hangs must not delay the fence. */
+  fenceTimer?: NodeJS.Timeout
+}
+
+/** One worker's lease: its settings, keys and state. */
+interface Lease {
+  opts: OwnershipOptions
+  redis: Redis
+  workerId: string
+  keys: ReturnType<typeof redisKeys>
+  leaseTtlMs: number
+  renewEveryMs: number
+  selfFenceAfterMs: number
+  /**
+   * Claims wait this long after the registry was (re)created: every live old owner renews within it,
+   * finds its liveness key gone, and stops its sockets first.
+   */
+  epochGraceMs: number
+  state: LeaseState
+}
+
+/** What claiming a session needs of the ownership client itself. */
+interface Claimer {
+  healthy (): boolean
+  release (sessionId: string): Promise<void>
+}
+
 /** Creates the ownership client of one worker process. */
 export function createOwnership (opts: OwnershipOptions) {
-  const { redis, workerId } = opts
-  registerScripts(redis)
-  const keys = redisKeys(opts.prefix)
-  const leaseTtlMs = opts.leaseTtlMs ?? 8000
-  const renewEveryMs = opts.renewEveryMs ?? leaseTiming.renewEveryMs(leaseTtlMs)
-  const selfFenceAfterMs = opts.selfFenceAfterMs ?? leaseTiming.selfFenceAfterMs(leaseTtlMs)
-  const owned = new Map<string, bigint>()
-  let lastRenewed = 0
-  let fenced = false
-  let timer: NodeJS.Timeout | undefined
-  let stopped = false
-
-  // Claims wait this long after the registry was (re)created: every live old owner renews within it,
-  // finds its liveness key gone, and stops its sockets first.
-  const epochGraceMs = renewEveryMs * 2 + 500
-  /** Writes the liveness key (with the load); with `checkOwners`, also finds sessions another worker took over. */
-  const renew = async (checkOwners = true) => {
-    const value = JSON.stringify({ load: opts.load(), at: Date.now(), ...opts.info })
-    const sentAt = Date.now()
-    const results = await redis.multi()
-      .set(keys.worker(workerId), value, 'PX', leaseTtlMs, 'GET')
-      .sadd(keys.workers, workerId)
-      .wssEpoch(keys.epoch)
-      .exec()
-    const previous = results?.[0]?.[1] as string | null | undefined
-    if (lastRenewed && previous == null && !fenced && owned.size) {
-      // Our liveness key was gone (expired, or Redis lost its data): others may claim our sessions.
-      const ids = [...owned.keys()]
-      owned.clear()
-      metrics.selfFencings.inc()
-      opts.onLost(ids, 'fenced')
-    }
-    // The key was set no earlier than the request was sent: the lease runs from then.
-    lastRenewed = sentAt
-    metrics.leaseRenewals.inc({ result: 'ok' })
-    if (fenced) {
-      fenced = false
-      opts.onRecovered?.()
-    }
-    // Sessions another worker took over (after an outage longer than the lease) stop here.
-    const ids = checkOwners ? [...owned.keys()] : []
-    if (ids.length) {
-      const values = (await redis.mget(ids.map(keys.owner))).map(decodeOwner)
-      const lost = ids.filter((_, i) => values[i]?.workerId !== workerId)
-      if (lost.length) {
-        for (const id of lost) owned.delete(id)
-        opts.onLost(lost, 'taken-over')
-      }
-    }
-  }
-
-  const fence = () => {
-    if (fenced || Date.now() - lastRenewed <= selfFenceAfterMs) return
-    fenced = true
-    metrics.selfFencings.inc()
-    const ids = [...owned.keys()]
-    owned.clear()
-    opts.onLost(ids, 'fenced')
-  }
-  // Checked on its own clock too: a renewal that hangs must not delay the fence.
-  let fenceTimer: NodeJS.Timeout | undefined
-
-  const tick = async () => {
-    try {
-      await renew()
-    } catch (err) {
-      metrics.leaseRenewals.inc({ result: 'error' })
-      opts.onError?.(err)
-      fence()
-    } finally {
-      if (!stopped) timer = setTimeout(tick, fenced ? Math.min(renewEveryMs, 500) : renewEveryMs)
-    }
-  }
+  const lease = createLease(opts)
+  const { redis, workerId, keys, state } = lease
+  const { owned } = state
 
   return {
     workerId,
-    leaseTtlMs,
+    leaseTtlMs: lease.leaseTtlMs,
 
     /** Registers this worker and starts renewing its liveness. */
     async start () {
-      await renew()
-      timer = setTimeout(tick, renewEveryMs)
-      fenceTimer = setInterval(fence, Math.min(250, renewEveryMs))
+      await renew(lease)
+      state.timer = setTimeout(() => tick(lease), lease.renewEveryMs)
+      state.fenceTimer = setInterval(() => fence(lease), Math.min(250, lease.renewEveryMs))
     },
 
     /** Publishes this worker's load now (after it started or stopped a session), not at the next renewal. */
     async refresh () {
-      if (!fenced) await renew(false)
+      if (!state.fenced) await renew(lease, false)
     },
 
     /** Whether this worker currently holds a valid lease (recent renewal, not fenced). */
-    healthy () { return !fenced && Date.now() - lastRenewed < selfFenceAfterMs },
+    healthy () { return !state.fenced && Date.now() - state.lastRenewed < lease.selfFenceAfterMs },
 
     /** The generations of the sessions this worker owns. */
     owned (): ReadonlyMap<string, bigint> { return owned },
@@ -139,21 +103,7 @@ export function createOwnership (opts: OwnershipOptions) {
      * Resolves the new fencing generation, or null when another live worker owns it.
      */
     async claim (sessionId: string): Promise<bigint | null> {
-      if (!this.healthy()) throw new Error('worker lease is not healthy')
-      let result: ClaimResult = ClaimResult.RegistryNew
-      for (let attempt = 0; attempt < 3 && result === ClaimResult.RegistryNew; attempt++) {
-        result = await redis.wssClaim(keys.owner(sessionId), keys.epoch, workerId, keys.workerKeyPrefix, keys.ownedKeyPrefix, sessionId, epochGraceMs)
-        if (result === ClaimResult.RegistryNew) await new Promise(resolve => setTimeout(resolve, epochGraceMs / 2))
-      }
-      if (result !== ClaimResult.Granted) return null
-      const generation = await opts.claimGeneration(sessionId)
-      if (generation === null) {
-        await this.release(sessionId)
-        return null
-      }
-      if (await redis.wssConfirm(keys.owner(sessionId), workerId, generation.toString()) !== 1) return null
-      owned.set(sessionId, generation)
-      return generation
+      return await claim(lease, this, sessionId)
     },
 
     /** Gives a session up (stop, delete, graceful shutdown): another worker may claim it at once. */
@@ -166,9 +116,9 @@ export function createOwnership (opts: OwnershipOptions) {
     forget (sessionId: string) { owned.delete(sessionId) },
 
     async stop (opts2: { release?: boolean } = {}) {
-      stopped = true
-      clearTimeout(timer)
-      clearInterval(fenceTimer)
+      state.stopped = true
+      clearTimeout(state.timer)
+      clearInterval(state.fenceTimer)
       if (opts2.release) {
         const ids = [...owned.keys()]
         for (const id of ids) await this.release(id).catch(() => undefined)
@@ -179,3 +129,101 @@ export function createOwnership (opts: OwnershipOptions) {
 }
 
 export type Ownership = ReturnType<typeof createOwnership>
+
+function createLease (opts: OwnershipOptions): Lease {
+  const { redis, workerId } = opts
+  registerScripts(redis)
+  const keys = redisKeys(opts.prefix)
+  const leaseTtlMs = opts.leaseTtlMs ?? 8000
+  const renewEveryMs = opts.renewEveryMs ?? leaseTiming.renewEveryMs(leaseTtlMs)
+  const selfFenceAfterMs = opts.selfFenceAfterMs ?? leaseTiming.selfFenceAfterMs(leaseTtlMs)
+  const state: LeaseState = { owned: new Map<string, bigint>(), lastRenewed: 0, fenced: false, stopped: false }
+  const epochGraceMs = renewEveryMs * 2 + 500
+  return { opts, redis, workerId, keys, leaseTtlMs, renewEveryMs, selfFenceAfterMs, epochGraceMs, state }
+}
+
+/** Writes the liveness key (with the load); with `checkOwners`, also finds sessions another worker took over. */
+async function renew (lease: Lease, checkOwners = true) {
+  const { opts, redis, workerId, keys, leaseTtlMs, state } = lease
+  const { owned } = state
+  const value = JSON.stringify({ load: opts.load(), at: Date.now(), ...opts.info })
+  const sentAt = Date.now()
+  const results = await redis.multi()
+    .set(keys.worker(workerId), value, 'PX', leaseTtlMs, 'GET')
+    .sadd(keys.workers, workerId)
+    .wssEpoch(keys.epoch)
+    .exec()
+  const previous = results?.[0]?.[1] as string | null | undefined
+  if (state.lastRenewed && previous == null && !state.fenced && owned.size) {
+    // Our liveness key was gone (expired, or Redis lost its data): others may claim our sessions.
+    const ids = [...owned.keys()]
+    owned.clear()
+    metrics.selfFencings.inc()
+    opts.onLost(ids, 'fenced')
+  }
+  // The key was set no earlier than the request was sent: the lease runs from then.
+  state.lastRenewed = sentAt
+  metrics.leaseRenewals.inc({ result: 'ok' })
+  if (state.fenced) {
+    state.fenced = false
+    opts.onRecovered?.()
+  }
+  if (checkOwners) await dropTakenOver(lease)
+}
+
+/** Sessions another worker took over (after an outage longer than the lease) stop here. */
+async function dropTakenOver (lease: Lease) {
+  const { opts, redis, workerId, keys, state: { owned } } = lease
+  const ids = [...owned.keys()]
+  if (ids.length) {
+    const values = (await redis.mget(ids.map(keys.owner))).map(decodeOwner)
+    const lost = ids.filter((_, i) => values[i]?.workerId !== workerId)
+    if (lost.length) {
+      for (const id of lost) owned.delete(id)
+      opts.onLost(lost, 'taken-over')
+    }
+  }
+}
+
+/** Stops every session once renewals failed for selfFenceAfterMs, before the liveness key can expire. */
+function fence (lease: Lease) {
+  const { state } = lease
+  if (state.fenced || Date.now() - state.lastRenewed <= lease.selfFenceAfterMs) return
+  state.fenced = true
+  metrics.selfFencings.inc()
+  const ids = [...state.owned.keys()]
+  state.owned.clear()
+  lease.opts.onLost(ids, 'fenced')
+}
+
+async function tick (lease: Lease) {
+  const { state, renewEveryMs } = lease
+  try {
+    await renew(lease)
+  } catch (err) {
+    metrics.leaseRenewals.inc({ result: 'error' })
+    lease.opts.onError?.(err)
+    fence(lease)
+  } finally {
+    if (!state.stopped) state.timer = setTimeout(() => tick(lease), state.fenced ? Math.min(renewEveryMs, 500) : renewEveryMs)
+  }
+}
+
+async function claim (lease: Lease, self: Claimer, sessionId: string): Promise<bigint | null> {
+  const { opts, redis, workerId, keys, epochGraceMs, state: { owned } } = lease
+  if (!self.healthy()) throw new Error('worker lease is not healthy')
+  let result: ClaimResult = ClaimResult.RegistryNew
+  for (let attempt = 0; attempt < 3 && result === ClaimResult.RegistryNew; attempt++) {
+    result = await redis.wssClaim(keys.owner(sessionId), keys.epoch, workerId, keys.workerKeyPrefix, keys.ownedKeyPrefix, sessionId, epochGraceMs)
+    if (result === ClaimResult.RegistryNew) await new Promise(resolve => setTimeout(resolve, epochGraceMs / 2))
+  }
+  if (result !== ClaimResult.Granted) return null
+  const generation = await opts.claimGeneration(sessionId)
+  if (generation === null) {
+    await self.release(sessionId)
+    return null
+  }
+  if (await redis.wssConfirm(keys.owner(sessionId), workerId, generation.toString()) !== 1) return null
+  owned.set(sessionId, generation)
+  return generation
+}

@@ -1,4 +1,4 @@
-import { DisconnectReason, jidDecode, type ConnectionState, type WASocket } from '@whiskeysockets/baileys'
+import type { ConnectionState, WASocket } from '@whiskeysockets/baileys'
 import { StaleGenerationError, updateSessionFenced, type PrismaClient, type Session } from '@wss/db'
 import { AppError } from '@wss/shared'
 import type { Logger } from 'pino'
@@ -7,7 +7,11 @@ import type { AuthStore, SessionAuth } from '../auth/index.ts'
 import type { EventPublisher } from '../events.ts'
 import type { SocketFactory } from '../wa/socket-factory.ts'
 import { metrics } from '../lib/metrics.ts'
+import { closeSocket } from '../wa/close-socket.ts'
+import { closeAction, reconnectDelay } from './close-policy.ts'
 import { disconnectReason } from './disconnect-reason.ts'
+import { isSettled, SettleWaiters, type Settled } from './settle-waiters.ts'
+import { connectedWrite, connectionStatus, type SessionWrite } from './session-row.ts'
 
 export interface RuntimeDeps {
   prisma: PrismaClient
@@ -21,8 +25,6 @@ export interface RuntimeDeps {
   /** Called for every socket, so receipts and acks can be observed. */
   onSocket (runtime: SessionRuntime, sock: WASocket): void
 }
-
-type Settled = { state: Session['state'], pairingCode: string | null, qrCode: string | null, lastError?: string | null }
 
 /**
  * One session's WhatsApp connection on its owning worker: linking (pairing code or QR), the 515
@@ -40,7 +42,7 @@ export class SessionRuntime {
   private timer?: NodeJS.Timeout
   /** True between this socket's `open` and its close: the row alone may be stale. */
   private open = false
-  private settleWaiters: Array<(s: Settled) => void> = []
+  private readonly settleWaiters = new SettleWaiters()
   private readonly log: Logger
 
   constructor (readonly sessionId: string, readonly generation: bigint, private readonly deps: RuntimeDeps) {
@@ -68,14 +70,8 @@ export class SessionRuntime {
 
   /** Resolves once the session shows a pairing code, a QR, is connected or gave up (or after timeoutMs). */
   settled (timeoutMs: number): Promise<Settled | null> {
-    if (this.row && ['awaiting_pairing', 'awaiting_qr', 'connected', 'logged_out', 'disconnected'].includes(this.row.state) && (this.row.state !== 'awaiting_pairing' || this.row.pairingCode)) {
-      return Promise.resolve(this.snapshot())
-    }
-    return new Promise(resolve => {
-      const timer = setTimeout(() => { this.settleWaiters = this.settleWaiters.filter(w => w !== done); resolve(null) }, timeoutMs)
-      const done = (s: Settled) => { clearTimeout(timer); resolve(s) }
-      this.settleWaiters.push(done)
-    })
+    if (isSettled(this.row)) return Promise.resolve(this.snapshot())
+    return this.settleWaiters.wait(timeoutMs)
   }
 
   private snapshot (): Settled {
@@ -83,10 +79,7 @@ export class SessionRuntime {
   }
 
   private settle () {
-    const s = this.snapshot()
-    const waiters = this.settleWaiters
-    this.settleWaiters = []
-    for (const w of waiters) w(s)
+    this.settleWaiters.notify(this.snapshot())
   }
 
   private async connect () {
@@ -109,9 +102,15 @@ export class SessionRuntime {
   }
 
   /** Writes session columns fenced by the generation, then keeps the row in memory. */
-  private async write (data: Partial<Pick<Session, 'state' | 'pairingCode' | 'qrCode' | 'ownNumber' | 'ownLid' | 'lastError' | 'linkedAt' | 'phoneNumber'>>) {
+  private async write (data: SessionWrite) {
     await updateSessionFenced(this.deps.prisma, this.sessionId, this.generation, data)
     this.row = { ...this.row, ...data, updatedAt: new Date() }
+  }
+
+  /** Deletes the stored credentials: the next socket starts with fresh ones. */
+  private async clearAuth () {
+    await this.auth?.clear()
+    this.auth = undefined
   }
 
   private onWriteError (err: unknown) {
@@ -126,12 +125,7 @@ export class SessionRuntime {
   }
 
   private publishStatus () {
-    this.deps.events.publish('connection-status', {
-      sessionId: this.sessionId,
-      connected: this.row.state === 'connected',
-      ownNumber: this.row.ownNumber,
-      status: this.row.state
-    })
+    this.deps.events.publish('connection-status', connectionStatus(this.sessionId, this.row))
   }
 
   private async onConnectionUpdate (sock: WASocket, update: Partial<ConnectionState>) {
@@ -141,16 +135,7 @@ export class SessionRuntime {
       this.open = true
       this.reconnects = 0
       this.pairingAttempts = 0
-      const me = sock.user!
-      await this.write({
-        state: 'connected',
-        ownNumber: jidDecode(me.id)?.user ?? null,
-        ownLid: me.lid ? (jidDecode(me.lid)?.user ?? null) : this.row.ownLid,
-        pairingCode: null,
-        qrCode: null,
-        lastError: null,
-        linkedAt: this.row.linkedAt ?? new Date()
-      })
+      await this.write(connectedWrite(sock.user!, this.row))
       this.log.info('connected')
       metrics.connects.inc()
       this.publishStatus()
@@ -192,47 +177,27 @@ export class SessionRuntime {
     this.sock = undefined
     this.log.info({ code, linked }, 'connection closed')
     metrics.disconnects.inc({ reason: disconnectReason(code) })
-    if (code === DisconnectReason.restartRequired) {
-      // Normal after pairing: a new socket logs in with the saved credentials.
+    const action = closeAction(code, linked)
+    if (action.kind === 'restart') {
       await this.connect()
       return
     }
-    if (code === DisconnectReason.connectionReplaced) {
-      // Another client took the device: never fight it.
-      await this.write({ state: 'disconnected', lastError: 'connection replaced by another client (440)', pairingCode: null, qrCode: null })
-      this.publishStatus()
-      this.settle()
-      await this.finish('replaced')
+    if (action.kind === 'end') {
+      if (action.clearAuth) await this.clearAuth()
+      await this.end(action.reason, action.state, action.lastError)
       return
     }
-    if (linked && code === DisconnectReason.loggedOut) {
-      // The phone removed the device: its credentials are void.
-      await this.auth?.clear()
-      this.auth = undefined
-      await this.write({ state: 'logged_out', lastError: 'logged out from the phone (401)', pairingCode: null, qrCode: null })
-      this.publishStatus()
-      this.settle()
-      await this.finish('logged-out')
-      return
-    }
-    if (!linked && (code === DisconnectReason.loggedOut || code === DisconnectReason.timedOut || code === DisconnectReason.connectionClosed || code === DisconnectReason.connectionLost)) {
-      // Before the first link a close is not a logout: start over with fresh credentials, a bounded number of times.
+    if (action.kind === 'relink') {
       this.pairingAttempts++
       if (this.pairingAttempts > this.deps.config.PAIRING_MAX_ATTEMPTS) {
-        await this.write({ state: 'disconnected', lastError: 'pairing was not completed in time', pairingCode: null, qrCode: null })
-        this.publishStatus()
-        this.settle()
-        await this.finish('pairing-gave-up')
+        await this.end('pairing-gave-up', 'disconnected', 'pairing was not completed in time')
         return
       }
-      await this.auth?.clear()
-      this.auth = undefined
+      await this.clearAuth()
       this.schedule(Math.min(1000 * this.pairingAttempts, 5000))
       return
     }
-    // 428, 408, 500, 503 and the rest: reconnect with capped, jittered exponential backoff.
-    const base = this.deps.config.RECONNECT_BASE_MS * 2 ** Math.min(this.reconnects++, 16)
-    const delay = Math.min(this.deps.config.RECONNECT_MAX_MS, base) * (0.5 + Math.random() / 2)
+    const delay = reconnectDelay(this.deps.config, this.reconnects++)
     metrics.reconnects.inc()
     if (this.row.state === 'connected') {
       await this.write({ state: 'connecting', lastError: `connection lost (${code ?? 'unknown'}), reconnecting` })
@@ -244,6 +209,14 @@ export class SessionRuntime {
   private schedule (ms: number) {
     clearTimeout(this.timer)
     this.timer = setTimeout(() => { this.connect().catch(err => this.onWriteError(err)) }, ms)
+  }
+
+  /** Records why the session stopped (no code or QR left), announces it and lets the session go. */
+  private async end (reason: string, state: Session['state'], lastError: string) {
+    await this.write({ state, lastError, pairingCode: null, qrCode: null })
+    this.publishStatus()
+    this.settle()
+    await this.finish(reason)
   }
 
   private async finish (reason: string) {
@@ -286,10 +259,7 @@ export class SessionRuntime {
     this.reconnects = 0
     this.pairingAttempts = 0
     this.row = (await this.deps.prisma.session.findUnique({ where: { id: this.sessionId } })) ?? this.row
-    if (!this.row.linkedAt) {
-      await this.auth?.clear()
-      this.auth = undefined
-    }
+    if (!this.row.linkedAt) await this.clearAuth()
     await this.write({ state: 'connecting', lastError: null, pairingCode: null, qrCode: null })
     this.publishStatus()
     await this.connect()
@@ -304,8 +274,7 @@ export class SessionRuntime {
     const sock = this.sock
     this.sock = undefined
     await closeSocket(sock)
-    await this.auth?.clear()
-    this.auth = undefined
+    await this.clearAuth()
     await this.write({ state: 'connecting', pairingCode: null, qrCode: null, lastError: null })
     this.pairingAttempts = 0
     await this.connect()
@@ -320,10 +289,4 @@ export class SessionRuntime {
     }
     await this.stop()
   }
-}
-
-/** Ends a Baileys socket and waits (briefly) until its WebSocket is really closed. */
-async function closeSocket (sock: WASocket | undefined) {
-  if (!sock) return
-  await Promise.race([sock.end(undefined), new Promise(resolve => setTimeout(resolve, 2000))]).catch(() => undefined)
 }

@@ -6,6 +6,8 @@ import type { SessionRuntime } from '../sessions/session-runtime.ts'
 import { metrics } from '../lib/metrics.ts'
 
 interface PendingView { sessionId: string, sock: WASocket, messageId: string, participant: string, at: Date, played: boolean }
+interface ViewerRecorderDeps { prisma: PrismaClient, events: EventPublisher, logger: Logger, flushMs?: number, maxBatch?: number }
+type RecordReceipt = (messageId: string, participant: string, ts: number, played: boolean) => void
 interface ViewRow { sessionId: string, messageId: string, viewer: string, viewerLid: string | null, at: Date, played: boolean }
 
 /**
@@ -13,7 +15,7 @@ interface ViewRow { sessionId: string, messageId: string, viewer: string, viewer
  * numbers in one lookup per session, then one INSERT ... ON CONFLICT DO NOTHING per flush (the first
  * view time is kept), then one event per status with the new viewers only.
  */
-export function createViewerRecorder (deps: { prisma: PrismaClient, events: EventPublisher, logger: Logger, flushMs?: number, maxBatch?: number }) {
+export function createViewerRecorder (deps: ViewerRecorderDeps) {
   const pending: PendingView[] = []
   let timer: NodeJS.Timeout | undefined
   let flushing: Promise<void> = Promise.resolve()
@@ -30,97 +32,102 @@ export function createViewerRecorder (deps: { prisma: PrismaClient, events: Even
     if (!batch.length) return flushing
     flushing = flushing.then(async () => {
       const done = metrics.viewerFlush.startTimer()
-      await write(await resolve(batch))
+      await writeViewers(deps, await resolveViewers(batch))
       done()
     }).catch(err => deps.logger.error({ err }, 'viewer batch not written'))
     return flushing
   }
 
-  /** Maps LID viewers to phone numbers (one lookup per socket) and drops the sender's own phone. */
-  async function resolve (batch: PendingView[]): Promise<ViewRow[]> {
-    const pnByLid = new Map<string, string>()
-    const lidsBySock = new Map<WASocket, Set<string>>()
-    for (const v of batch) {
-      if (!v.participant.endsWith('@lid')) continue
-      let lids = lidsBySock.get(v.sock)
-      if (!lids) lidsBySock.set(v.sock, lids = new Set())
-      lids.add(v.participant)
-    }
-    for (const [sock, lids] of lidsBySock) {
-      const pairs = await sock.signalRepository.lidMapping.getPNsForLIDs([...lids]).catch(() => null)
-      for (const { lid, pn } of pairs ?? []) pnByLid.set(lid, pn)
-    }
-    const own = new Map<WASocket, string | undefined>()
-    const rows: ViewRow[] = []
-    for (const v of batch) {
-      const lid = v.participant.endsWith('@lid')
-      const number = jidDecode((lid && pnByLid.get(v.participant)) || v.participant)?.user
-      if (!own.has(v.sock)) own.set(v.sock, jidDecode(v.sock.user?.id ?? '')?.user)
-      if (!number || number === own.get(v.sock)) continue // the own phone is not a viewer
-      rows.push({ sessionId: v.sessionId, messageId: v.messageId, viewer: number, viewerLid: lid ? jidDecode(v.participant)?.user ?? null : null, at: v.at, played: v.played })
-    }
-    return rows
-  }
-
-  async function write (batch: ViewRow[]) {
-    if (!batch.length) return
-    // Six array parameters, not six per row: building thousands of bound values cost more than the insert.
-    const inserted = await deps.prisma.$queryRaw<Array<{ status_id: string, session_id: string, viewer_number: string, viewed_at: Date }>>`
-      WITH incoming AS (
-        SELECT * FROM unnest(${batch.map(v => v.sessionId)}::text[], ${batch.map(v => v.messageId)}::text[], ${batch.map(v => v.viewer)}::text[],
-          ${batch.map(v => v.viewerLid)}::text[], ${batch.map(v => v.at.toISOString())}::timestamptz[], ${batch.map(v => v.played)}::boolean[])
-          AS i (session_id, message_id, viewer_number, viewer_lid, viewed_at, played)
-      ),
-      first_views AS (
-        SELECT DISTINCT ON (s.id, i.viewer_number) s.id AS status_id, i.session_id, i.viewer_number, i.viewer_lid, i.viewed_at, i.played
-        FROM incoming i JOIN statuses s ON s.session_id = i.session_id AND s.message_id = i.message_id
-        ORDER BY s.id, i.viewer_number, i.viewed_at
-      )
-      INSERT INTO status_viewers (status_id, viewer_number, session_id, viewer_lid, viewed_at, played)
-      SELECT status_id, viewer_number, session_id, viewer_lid, viewed_at, played FROM first_views
-      ON CONFLICT (status_id, viewer_number) DO NOTHING
-      RETURNING status_id, session_id, viewer_number, viewed_at`
-    metrics.viewReceipts.inc(inserted.length)
-    const byStatus = new Map<string, { sessionId: string, viewers: Array<{ viewerNumber: string, viewedAt: string }> }>()
-    for (const r of inserted) {
-      const entry = byStatus.get(r.status_id) ?? { sessionId: r.session_id, viewers: [] }
-      entry.viewers.push({ viewerNumber: r.viewer_number, viewedAt: r.viewed_at.toISOString() })
-      byStatus.set(r.status_id, entry)
-    }
-    for (const [statusId, { sessionId, viewers }] of byStatus) {
-      viewers.sort((a, b) => a.viewedAt.localeCompare(b.viewedAt))
-      deps.events.publish('status-viewers-update', { sessionId, statusId, viewers })
-    }
-  }
-
   return {
     /** Watches a session's socket for status receipts. */
     watch (runtime: SessionRuntime, sock: WASocket) {
-      const record = (messageId: string, participant: string, ts: number, played: boolean) => {
+      watchReceipts(sock, (messageId, participant, ts, played) => {
         pending.push({ sessionId: runtime.sessionId, sock, messageId, participant, at: new Date(ts * 1000), played })
         schedule()
-      }
-      sock.ev.on('message-receipt.update', updates => {
-        for (const { key, receipt } of updates) {
-          if (key.remoteJid !== 'status@broadcast' || !key.id || !receipt.userJid) continue
-          const ts = Number(receipt.readTimestamp ?? receipt.playedTimestamp ?? 0)
-          if (!ts) continue
-          record(key.id, receipt.userJid, ts, !!receipt.playedTimestamp)
-        }
-      })
-      // Receipts that arrive while the send's own upsert is buffered are folded into it.
-      sock.ev.on('messages.upsert', ({ messages }) => {
-        for (const m of messages) {
-          if (m.key?.remoteJid !== 'status@broadcast' || !m.key.fromMe || !m.key.id) continue
-          for (const r of m.userReceipt ?? []) {
-            const ts = Number(r.readTimestamp ?? r.playedTimestamp ?? 0)
-            if (r.userJid && ts) record(m.key.id, r.userJid, ts, !!r.playedTimestamp)
-          }
-        }
       })
     },
     flush
   }
+}
+
+/** Maps LID viewers to phone numbers (one lookup per socket) and drops the sender's own phone. */
+async function resolveViewers (batch: PendingView[]): Promise<ViewRow[]> {
+  const pnByLid = new Map<string, string>()
+  const lidsBySock = new Map<WASocket, Set<string>>()
+  for (const v of batch) {
+    if (!v.participant.endsWith('@lid')) continue
+    let lids = lidsBySock.get(v.sock)
+    if (!lids) lidsBySock.set(v.sock, lids = new Set())
+    lids.add(v.participant)
+  }
+  for (const [sock, lids] of lidsBySock) {
+    const pairs = await sock.signalRepository.lidMapping.getPNsForLIDs([...lids]).catch(() => null)
+    for (const { lid, pn } of pairs ?? []) pnByLid.set(lid, pn)
+  }
+  const own = new Map<WASocket, string | undefined>()
+  const rows: ViewRow[] = []
+  for (const v of batch) {
+    const lid = v.participant.endsWith('@lid')
+    const number = jidDecode((lid && pnByLid.get(v.participant)) || v.participant)?.user
+    if (!own.has(v.sock)) own.set(v.sock, jidDecode(v.sock.user?.id ?? '')?.user)
+    if (!number || number === own.get(v.sock)) continue // the own phone is not a viewer
+    rows.push({ sessionId: v.sessionId, messageId: v.messageId, viewer: number, viewerLid: lid ? jidDecode(v.participant)?.user ?? null : null, at: v.at, played: v.played })
+  }
+  return rows
+}
+
+/** One INSERT for the batch (first view kept), then one event per status with its new viewers. */
+async function writeViewers (deps: ViewerRecorderDeps, batch: ViewRow[]) {
+  if (!batch.length) return
+  // Six array parameters, not six per row: building thousands of bound values cost more than the insert.
+  const inserted = await deps.prisma.$queryRaw<Array<{ status_id: string, session_id: string, viewer_number: string, viewed_at: Date }>>`
+    WITH incoming AS (
+      SELECT * FROM unnest(${batch.map(v => v.sessionId)}::text[], ${batch.map(v => v.messageId)}::text[], ${batch.map(v => v.viewer)}::text[],
+        ${batch.map(v => v.viewerLid)}::text[], ${batch.map(v => v.at.toISOString())}::timestamptz[], ${batch.map(v => v.played)}::boolean[])
+        AS i (session_id, message_id, viewer_number, viewer_lid, viewed_at, played)
+    ),
+    first_views AS (
+      SELECT DISTINCT ON (s.id, i.viewer_number) s.id AS status_id, i.session_id, i.viewer_number, i.viewer_lid, i.viewed_at, i.played
+      FROM incoming i JOIN statuses s ON s.session_id = i.session_id AND s.message_id = i.message_id
+      ORDER BY s.id, i.viewer_number, i.viewed_at
+    )
+    INSERT INTO status_viewers (status_id, viewer_number, session_id, viewer_lid, viewed_at, played)
+    SELECT status_id, viewer_number, session_id, viewer_lid, viewed_at, played FROM first_views
+    ON CONFLICT (status_id, viewer_number) DO NOTHING
+    RETURNING status_id, session_id, viewer_number, viewed_at`
+  metrics.viewReceipts.inc(inserted.length)
+  const byStatus = new Map<string, { sessionId: string, viewers: Array<{ viewerNumber: string, viewedAt: string }> }>()
+  for (const r of inserted) {
+    const entry = byStatus.get(r.status_id) ?? { sessionId: r.session_id, viewers: [] }
+    entry.viewers.push({ viewerNumber: r.viewer_number, viewedAt: r.viewed_at.toISOString() })
+    byStatus.set(r.status_id, entry)
+  }
+  for (const [statusId, { sessionId, viewers }] of byStatus) {
+    viewers.sort((a, b) => a.viewedAt.localeCompare(b.viewedAt))
+    deps.events.publish('status-viewers-update', { sessionId, statusId, viewers })
+  }
+}
+
+/** Calls `record` for every status receipt the socket reports. */
+function watchReceipts (sock: WASocket, record: RecordReceipt) {
+  sock.ev.on('message-receipt.update', updates => {
+    for (const { key, receipt } of updates) {
+      if (key.remoteJid !== 'status@broadcast' || !key.id || !receipt.userJid) continue
+      const ts = Number(receipt.readTimestamp ?? receipt.playedTimestamp ?? 0)
+      if (!ts) continue
+      record(key.id, receipt.userJid, ts, !!receipt.playedTimestamp)
+    }
+  })
+  // Receipts that arrive while the send's own upsert is buffered are folded into it.
+  sock.ev.on('messages.upsert', ({ messages }) => {
+    for (const m of messages) {
+      if (m.key?.remoteJid !== 'status@broadcast' || !m.key.fromMe || !m.key.id) continue
+      for (const r of m.userReceipt ?? []) {
+        const ts = Number(r.readTimestamp ?? r.playedTimestamp ?? 0)
+        if (r.userJid && ts) record(m.key.id, r.userJid, ts, !!r.playedTimestamp)
+      }
+    }
+  })
 }
 
 export type ViewerRecorder = ReturnType<typeof createViewerRecorder>
