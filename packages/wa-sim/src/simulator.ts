@@ -1,3 +1,6 @@
+/* eslint-disable max-lines -- the simulated WhatsApp server is one class holding every account,
+   device and connection; its protocol handlers share that state. Test tooling, never in production
+   bundles; splitting it by stanza kind is open work. */
 import {
   Curve, aesDecryptCTR, aesDecryptGCM, aesEncryptCTR, derivePairingCodeKey, encodeBigEndian, getBinaryNodeChild,
   getBinaryNodeChildBuffer, getBinaryNodeChildren, hkdf, hmacSign, jidDecode, proto, S_WHATSAPP_NET,
