@@ -134,7 +134,8 @@ t.test('a body that is not a readable multipart form: 415 or 400 in the envelope
 t.test('UPLOAD_QUOTA_MB bounds what one client address stores: 429 naming the quota', async t => {
   // Room for two copies of the fixture, not three.
   const quotaMb = (png.length * 2.5) / (1024 * 1024)
-  const app = await build(t, { db, env: { UPLOAD_QUOTA_MB: String(quotaMb), TRUST_PROXY: 'true' } })
+  const metricsToken = 'metrics-token-0123456789abcdef'
+  const app = await build(t, { db, env: { UPLOAD_QUOTA_MB: String(quotaMb), TRUST_PROXY: 'true', METRICS_TOKEN: metricsToken } })
   const send = async (address: string) => {
     const form = await multipart('image', png, 'a.png')
     return await app.inject({ method: 'POST', url: '/api/upload-image', headers: { ...auth, ...form.headers, 'x-forwarded-for': address }, payload: form.payload })
@@ -145,6 +146,8 @@ t.test('UPLOAD_QUOTA_MB bounds what one client address stores: 429 naming the qu
   const refused = first.find(r => r.statusCode === 429)!
   t.match(refused.json(), { success: false, code: 'UPLOAD_QUOTA_EXCEEDED', error: /UPLOAD_QUOTA_MB/ })
   t.equal(await prisma.upload.count({ where: { clientAddress: '198.51.100.7' } }), 2, 'the refused ones stored nothing')
+  const metrics = (await app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${metricsToken}` } })).body
+  t.match(metrics, /^wss_rate_limit_rejections_total 0$/m, 'a quota refusal is not counted as rate limiting')
 
   const other = await send('198.51.100.8')
   t.equal(other.statusCode, 201, 'another address has its own quota')
