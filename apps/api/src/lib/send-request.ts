@@ -1,18 +1,13 @@
 import { createHash } from 'node:crypto'
-import { AppError, normalizePhoneNumber, type StatusType } from '@wss/shared'
+import { AppError, normalizePhoneNumber, type StatusRecord } from '@wss/shared'
 import type { SendStatusBody } from '../schemas/statuses.ts'
 import { fieldError } from './validation.ts'
 
 /** Names the upload routes hand out: `${unixSeconds}-${hex}.${ext}`. */
 export const UPLOAD_NAME = /^\d{1,20}-[0-9a-f]{4,64}\.[a-z0-9]{2,5}$/
 
-export interface ValidSend {
-  type: StatusType
-  content: string
-  caption: string | null
-  targetNumbers: string[]
-  backgroundColor: string | null
-  font: number | null
+/** A send-status request once checked: the fields of the status row it becomes, and its upload. */
+export interface ValidSend extends Pick<StatusRecord, 'type' | 'content' | 'caption' | 'targetNumbers' | 'backgroundColor' | 'font'> {
   /** The upload named by `content` (image, video), when it is not a URL. */
   upload: string | null
 }

@@ -94,14 +94,20 @@ t.test('subscribing to another session later delivers nothing of it', async t =>
   t.same(seenWs, ['acme-2'])
 })
 
-t.test('revoking a key closes its open streams and refuses new ones', async t => {
-  const { id, key } = await createKey(app, { sessions: 'all', access: 'read' })
+/** A Socket.IO client and a WebSocket of this key, open; resolves when each is ended (and the close code). */
+async function openStreams (t: Parameters<typeof ioClient>[0], key: string, ms: number) {
   const socket = ioClient(t, key)
   await ioConnected(socket)
   const ws = wsClient(t, key)
   await wsOpened(ws)
-  const disconnected = nextValue<void>(done => socket.on('disconnect', () => done()), 10_000, 'disconnect')
-  const closed = nextValue<number>(done => ws.on('close', code => done(code)), 10_000, 'close')
+  const disconnected = nextValue<void>(done => socket.on('disconnect', () => done()), ms, 'disconnect')
+  const closed = nextValue<number>(done => ws.on('close', code => done(code)), ms, 'close')
+  return { disconnected, closed }
+}
+
+t.test('revoking a key closes its open streams and refuses new ones', async t => {
+  const { id, key } = await createKey(app, { sessions: 'all', access: 'read' })
+  const { disconnected, closed } = await openStreams(t, key, 10_000)
   t.equal((await app.inject({ method: 'DELETE', url: `/api/keys/${id}`, headers: auth })).statusCode, 200)
   await disconnected
   t.equal(await closed, 4401, 'the WebSocket says why')
@@ -128,12 +134,7 @@ t.test('a revocation on one node closes the key\'s streams on every node', async
 
 t.test('a key gone without an announcement (Redis lost it) still ends its streams', async t => {
   const { id, key } = await createKey(app, { sessions: 'all', access: 'read' })
-  const socket = ioClient(t, key)
-  await ioConnected(socket)
-  const ws = wsClient(t, key)
-  await wsOpened(ws)
-  const disconnected = nextValue<void>(done => socket.on('disconnect', () => done()), 20_000, 'disconnect')
-  const closed = nextValue<number>(done => ws.on('close', code => done(code)), 20_000, 'close')
+  const { disconnected, closed } = await openStreams(t, key, 20_000)
   await db.prisma.apiKey.delete({ where: { id } })
   await disconnected
   t.equal(await closed, 4401)
