@@ -167,7 +167,8 @@ export async function startStack (opts: StackOptions) {
       const node = { ...p, url: `http://127.0.0.1:${port}` }
       if (!await until(async () => (await fetch(`${node.url}/readyz`)).ok, 30_000, 200)) throw new Error(`API node did not become ready (log: ${runDir})`)
       apis.push(node)
-      metrics.addApi(node.url)
+      metrics.addTarget(`${node.url}/metrics`)
+      void p.exited.then(() => metrics.removeTarget(`${node.url}/metrics`))
       return node
     },
 
@@ -176,8 +177,11 @@ export async function startStack (opts: StackOptions) {
       const id = `bw${++workerCount}-${randomUUID().slice(0, 6)}`
       // BENCH_CPU_PROF=dir: every worker (and API node) writes a V8 CPU profile there when it exits.
       const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []
-      const p = launch(`worker-${id}`, [join(root, 'apps/worker/src/worker-process.ts')], { ...baseEnv, WORKER_ID: id, ...metrics.workerEnv(), ...env }, [...prof, ...nodeArgs])
+      const scraped = metrics.worker()
+      const p = launch(`worker-${id}`, [join(root, 'apps/worker/src/worker-process.ts')], { ...baseEnv, WORKER_ID: id, ...scraped.env, ...env }, [...prof, ...nodeArgs])
       if (!await until(async () => (await redis.exists(redisKeys(prefix).worker(id))) === 1, 30_000, 100)) throw new Error(`worker did not register (log: ${runDir})`)
+      metrics.addTarget(scraped.target)
+      void p.exited.then(() => metrics.removeTarget(scraped.target))
       return { ...p, id }
     },
 
