@@ -23,6 +23,7 @@ export {
   rawBucketsSql,
   rawViewerBucketsSql,
   rollupWatermark,
+  viewersOf,
   type AnalyticsGrainName,
   type BucketFigures,
 } from './analytics.ts'

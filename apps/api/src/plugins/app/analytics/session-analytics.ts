@@ -1,4 +1,4 @@
-import { Prisma, StatusType, TIME_TO_VIEW_BOUNDS_MS, histogramQuantile, rawBucketsSql, rollupWatermark, type PrismaClient } from '@wss/db'
+import { Prisma, StatusType, TIME_TO_VIEW_BOUNDS_MS, histogramQuantile, rawBucketsSql, rollupWatermark, viewersOf, type PrismaClient } from '@wss/db'
 import { piecesOf, type AnalyticsRange } from './range.ts'
 import { distinctViewersPerBucket, type Bucket } from './unique-viewers.ts'
 
@@ -24,7 +24,6 @@ export interface SessionAnalytics {
 
 interface HourRow {
   start: Date
-  bucket: Date
   statuses_by_type: Record<string, number>
   statuses: number
   audience: number
@@ -75,15 +74,22 @@ export function seriesBucket (range: AnalyticsRange, column: Prisma.Sql): Prisma
   return range.interval === 'hour' ? column : Prisma.sql`(date_trunc('day', ${column} AT TIME ZONE ${range.tz}) AT TIME ZONE ${range.tz})`
 }
 
-/** Hour figures of the range: rollup rows before `split`, computed from raw rows after it. */
-async function hourRows (prisma: PrismaClient, sessionId: string, range: AnalyticsRange, split: Date): Promise<HourRow[]> {
+// Sums of hour rows per series bucket, in SQL: a year is ~9,000 hour rows but only 366 points.
+const TYPES = Object.values(StatusType)
+const sumByType = Prisma.raw('jsonb_build_object(' + TYPES.map(t => `'${t}', sum(coalesce((statuses_by_type->>'${t}')::int, 0))::int`).join(', ') + ')')
+const sumHistogram = Prisma.raw('ARRAY[' + Array.from({ length: TIME_TO_VIEW_BOUNDS_MS.length + 1 }, (_, i) => `sum(time_to_view[${i + 1}])::int`).join(', ') + ']')
+
+/** Figures per series bucket: rollup hour rows before `split`, the same computed from raw rows after it. */
+async function seriesRows (prisma: PrismaClient, sessionId: string, range: AnalyticsRange, split: Date): Promise<HourRow[]> {
   const raw = rawBucketsSql('hour', Prisma.sql`s.session_id = ${sessionId} AND s.sent_at >= ${split} AND s.sent_at < ${range.to}`)
-  return await prisma.$queryRaw<HourRow[]>`SELECT ${seriesBucket(range, Prisma.sql`bucket`)} AS start, bucket, statuses_by_type, statuses, audience, views, unique_viewers, time_to_view FROM (
+  return await prisma.$queryRaw<HourRow[]>`SELECT start, ${sumByType} AS statuses_by_type, sum(statuses)::int AS statuses,
+      sum(audience)::int AS audience, sum(views)::int AS views, max(unique_viewers)::int AS unique_viewers, ${sumHistogram} AS time_to_view
+    FROM (SELECT ${seriesBucket(range, Prisma.sql`bucket`)} AS start, statuses_by_type, statuses, audience, views, unique_viewers, time_to_view FROM (
       SELECT bucket, statuses_by_type, statuses, audience, views, unique_viewers, time_to_view FROM analytics_buckets
         WHERE session_id = ${sessionId} AND grain = 'hour' AND bucket >= ${range.from} AND bucket < ${split}
       UNION ALL
       SELECT bucket, statuses_by_type, statuses, audience, views, unique_viewers, time_to_view FROM (${raw}) r
-    ) x`
+    ) x) y GROUP BY start`
 }
 
 /** Every bucket of the series, empty ones included (local days keep their 23 or 25 hours). */
@@ -107,12 +113,17 @@ async function viewersOfRange (prisma: PrismaClient, sessionId: string, range: A
   const { months, days, hours } = piecesOf(range.from, split)
   const iso = (dates: Date[]) => dates.map(d => d.toISOString())
   const rows = await prisma.$queryRaw<Array<{ viewer_number: string, views: number, last: Date, unique_viewers: number }>>`WITH src AS (
-      SELECT viewer_number, views, last_viewed_at FROM analytics_viewer_buckets WHERE session_id = ${sessionId} AND (
-        (grain = 'month' AND bucket = ANY(${iso(months)}::timestamptz[])) OR (grain = 'day' AND bucket = ANY(${iso(days)}::timestamptz[]))
-        OR (grain = 'hour' AND bucket = ANY(${iso(hours)}::timestamptz[])))
+      SELECT viewer_number, views, last_viewed_at FROM analytics_viewer_buckets
+        WHERE session_id = ${sessionId} AND grain = 'month' AND bucket = ANY(${iso(months)}::timestamptz[])
       UNION ALL
-      SELECT v.viewer_number, 1, v.viewed_at FROM statuses s JOIN status_viewers v ON v.status_id = s.id
-        WHERE s.session_id = ${sessionId} AND s.sent_at >= ${split} AND s.sent_at < ${range.to}
+      SELECT viewer_number, views, last_viewed_at FROM analytics_viewer_buckets
+        WHERE session_id = ${sessionId} AND grain = 'day' AND bucket = ANY(${iso(days)}::timestamptz[])
+      UNION ALL
+      SELECT viewer_number, views, last_viewed_at FROM analytics_viewer_buckets
+        WHERE session_id = ${sessionId} AND grain = 'hour' AND bucket = ANY(${iso(hours)}::timestamptz[])
+      UNION ALL
+      SELECT v.viewer_number, 1, v.viewed_at FROM statuses st ${viewersOf}
+        WHERE st.session_id = ${sessionId} AND st.sent_at >= ${split} AND st.sent_at < ${range.to}
     ), per AS (SELECT viewer_number, sum(views)::int AS views, max(last_viewed_at) AS last FROM src GROUP BY 1)
     SELECT viewer_number, views, last, (count(*) OVER ())::int AS unique_viewers FROM per
     ORDER BY views DESC, last DESC, viewer_number LIMIT ${top}`
@@ -130,7 +141,7 @@ async function viewersOfRange (prisma: PrismaClient, sessionId: string, range: A
 export async function sessionAnalytics (prisma: PrismaClient, sessionId: string, range: AnalyticsRange, top: number): Promise<SessionAnalytics> {
   const split = await splitOf(prisma, range)
   const [rows, buckets, viewers] = await Promise.all([
-    hourRows(prisma, sessionId, range, split),
+    seriesRows(prisma, sessionId, range, split),
     seriesBuckets(prisma, range),
     viewersOfRange(prisma, sessionId, range, split, top)
   ])

@@ -1,4 +1,4 @@
-import { Prisma, rawBucketsSql, type PrismaClient } from '@wss/db'
+import { Prisma, rawBucketsSql, viewersOf, type PrismaClient } from '@wss/db'
 import type { AnalyticsRange } from './range.ts'
 
 const DAY_MS = 86_400_000
@@ -41,8 +41,8 @@ export async function distinctViewersPerBucket (
           SELECT viewer_number FROM analytics_viewer_buckets WHERE session_id = ${sessionId} AND grain = 'hour'
             AND bucket >= r.s AND bucket < least(r.e, ${split}::timestamptz)
           UNION ALL
-          SELECT v.viewer_number FROM statuses s JOIN status_viewers v ON v.status_id = s.id
-            WHERE s.session_id = ${sessionId} AND s.sent_at >= greatest(r.s, ${split}::timestamptz) AND s.sent_at < r.e
+          SELECT v.viewer_number FROM statuses st ${viewersOf}
+            WHERE st.session_id = ${sessionId} AND st.sent_at >= greatest(r.s, ${split}::timestamptz) AND st.sent_at < r.e
         ) x)::int AS n
       FROM unnest(${iso(slow.map(b => b.start))}::timestamptz[], ${iso(slow.map(b => clip(b.start)))}::timestamptz[],
         ${iso(slow.map(b => clip(b.end)))}::timestamptz[]) AS r(k, s, e)`
