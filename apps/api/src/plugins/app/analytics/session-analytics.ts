@@ -79,6 +79,22 @@ const TYPES = Object.values(StatusType)
 const sumByType = Prisma.raw('jsonb_build_object(' + TYPES.map(t => `'${t}', sum(coalesce((statuses_by_type->>'${t}')::int, 0))::int`).join(', ') + ')')
 const sumHistogram = Prisma.raw('ARRAY[' + Array.from({ length: TIME_TO_VIEW_BOUNDS_MS.length + 1 }, (_, i) => `sum(time_to_view[${i + 1}])::int`).join(', ') + ']')
 
+const DAY_MS = 86_400_000
+
+/**
+ * The rollup rows of [from, split): hour rows, or for days in UTC the day rows of the whole days
+ * (ten times fewer rows over a year) and hour rows at the edges.
+ */
+function rolledUp (range: AnalyticsRange, split: Date): Prisma.Sql {
+  const hours = (a: number, b: number) => Prisma.sql`(grain = 'hour' AND bucket >= ${new Date(a)} AND bucket < ${new Date(b)})`
+  const from = range.from.getTime()
+  const end = split.getTime()
+  if (range.interval === 'hour' || range.tz !== 'UTC') return hours(from, end)
+  const lo = Math.min(Math.ceil(from / DAY_MS) * DAY_MS, end)
+  const hi = Math.max(Math.floor(end / DAY_MS) * DAY_MS, lo)
+  return Prisma.sql`(${hours(from, lo)} OR (grain = 'day' AND bucket >= ${new Date(lo)} AND bucket < ${new Date(hi)}) OR ${hours(hi, end)})`
+}
+
 /** Figures per series bucket: rollup hour rows before `split`, the same computed from raw rows after it. */
 async function seriesRows (prisma: PrismaClient, sessionId: string, range: AnalyticsRange, split: Date): Promise<HourRow[]> {
   const raw = rawBucketsSql('hour', Prisma.sql`s.session_id = ${sessionId} AND s.sent_at >= ${split} AND s.sent_at < ${range.to}`)
@@ -86,7 +102,7 @@ async function seriesRows (prisma: PrismaClient, sessionId: string, range: Analy
       sum(audience)::int AS audience, sum(views)::int AS views, max(unique_viewers)::int AS unique_viewers, ${sumHistogram} AS time_to_view
     FROM (SELECT ${seriesBucket(range, Prisma.sql`bucket`)} AS start, statuses_by_type, statuses, audience, views, unique_viewers, time_to_view FROM (
       SELECT bucket, statuses_by_type, statuses, audience, views, unique_viewers, time_to_view FROM analytics_buckets
-        WHERE session_id = ${sessionId} AND grain = 'hour' AND bucket >= ${range.from} AND bucket < ${split}
+        WHERE session_id = ${sessionId} AND ${rolledUp(range, split)}
       UNION ALL
       SELECT bucket, statuses_by_type, statuses, audience, views, unique_viewers, time_to_view FROM (${raw}) r
     ) x) y GROUP BY start`
