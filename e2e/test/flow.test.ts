@@ -126,6 +126,11 @@ t.test('the whole flow through the API, a worker and the simulator', async t => 
   ], 'viewers by phone number with their first view time, oldest first')
   const list = await stack.api('GET', `/api/sessions/${sessionId}/statuses`)
   t.equal(list.body.data.find((s: any) => s.id === statusId)?.viewCount, 2)
+  // Analytics of the same rows: both recipients (the own number left out) viewed it.
+  const statusAnalytics = await stack.api('GET', `/api/sessions/${sessionId}/statuses/${statusId}/analytics`)
+  t.match(statusAnalytics.body.data, { statusId, audience: 2, viewers: 2, reach: 1 }, 'status analytics')
+  const sessionAnalytics = await stack.api('GET', `/api/sessions/${sessionId}/analytics?interval=hour&from=${new Date(Date.now() - 7_200_000).toISOString()}`)
+  t.same(sessionAnalytics.body.data.topViewers.map((v: any) => v.viewerNumber).sort(), [alice, bob].sort(), 'the session\'s top viewers')
 
   // Delete.
   const del = await stack.api('DELETE', `/api/sessions/${sessionId}/statuses/${statusId}`)

@@ -17,3 +17,20 @@ export {
   type MigrateOptions,
   type MigrateResult,
 } from './migrate.ts'
+export {
+  TIME_TO_VIEW_BOUNDS_MS,
+  histogramQuantile,
+  rawBucketsSql,
+  rawViewerBucketsSql,
+  rollupWatermark,
+  viewersOf,
+  type AnalyticsGrainName,
+  type BucketFigures,
+} from './analytics.ts'
+export {
+  ROLLUP_DELAY_DAYS,
+  deleteRawPastRetention,
+  pruneAnalytics,
+  rollupAnalytics,
+  type RollupResult,
+} from './analytics-rollup.ts'

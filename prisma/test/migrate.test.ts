@@ -33,6 +33,9 @@ t.test('migrate creates the database and applies every committed migration', asy
   )
   t.same(tables.map((r) => r.tablename), [
     '_prisma_migrations',
+    'analytics_buckets',
+    'analytics_rollup_runs',
+    'analytics_viewer_buckets',
     'api_keys',
     'auth_creds',
     'auth_keys',

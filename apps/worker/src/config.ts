@@ -29,6 +29,7 @@ export const EnvSchema = Type.Object({
   RECONNECT_MAX_MS: Type.Integer({ minimum: 100, default: 60000 }),
   PAIRING_MAX_ATTEMPTS: Type.Integer({ minimum: 1, default: 5, description: 'Fresh codes/QRs before an unlinked session stops' }),
   RETENTION_DAYS: Type.Number({ exclusiveMinimum: 0, default: 30 }),
+  ANALYTICS_RETENTION_DAYS: Type.Number({ exclusiveMinimum: 0, default: 400, description: 'Days the daily analytics rollups are kept, after RETENTION_DAYS deleted the raw statuses and viewers' }),
   MAINTENANCE_INTERVAL_MS: Type.Integer({ minimum: 5000, default: 600000, description: 'How often one worker of the deployment deletes what outlived the retention' }),
   FETCH_ALLOW_PRIVATE: Type.Boolean({ default: false, description: 'Allow media/preview fetches to private, loopback and link-local addresses' }),
   FETCH_MAX_MB: Type.Number({ exclusiveMinimum: 0, default: 16 }),

@@ -1,4 +1,4 @@
-import type { PrismaClient } from '@wss/db'
+import { deleteRawPastRetention, pruneAnalytics, rollupAnalytics, type PrismaClient } from '@wss/db'
 import type { OwnerRegistry } from '@wss/shared'
 import type { Logger } from 'pino'
 
@@ -7,6 +7,8 @@ export interface MaintenanceDeps {
   prisma: PrismaClient
   registry: OwnerRegistry
   retentionDays: number
+  /** Days the analytics rollups are kept (they outlive the raw rows). */
+  analyticsRetentionDays: number
   /** How often the deployment runs maintenance (once per interval, on whichever worker takes the lock). */
   intervalMs: number
   log: Logger
@@ -15,9 +17,10 @@ export interface MaintenanceDeps {
 const LOCK = 'maintenance'
 
 /**
- * Deployment-wide upkeep: statuses (and their viewers) past the retention, and uploads that
- * expired or that no live status needs, are deleted. Every worker tries each interval; a Redis
- * lock held for the interval (not released) lets exactly one of them run it.
+ * Deployment-wide upkeep: the analytics rollup (once per UTC day), then rollups past their
+ * retention, statuses (and their viewers) past the retention, and uploads that expired or that
+ * no live status needs, are deleted. Every worker tries each interval; a Redis lock held for the
+ * interval (not released) lets exactly one of them run it.
  */
 export function createMaintenance (deps: MaintenanceDeps) {
   const { prisma, log } = deps
@@ -25,12 +28,15 @@ export function createMaintenance (deps: MaintenanceDeps) {
   let running: Promise<unknown> = Promise.resolve()
 
   /** Deletes what outlived the retention, now, whoever else runs it. */
-  async function run () {
-    const cutoff = new Date(Date.now() - deps.retentionDays * 86_400_000)
-    const statuses = await prisma.status.deleteMany({ where: { createdAt: { lt: cutoff } } })
+  async function run (now: Date = new Date()) {
+    // Before the raw retention, which never deletes a posted status the rollup does not hold yet.
+    const rollup = await rollupAnalytics(prisma, now)
+      .catch((err: unknown) => { log.warn({ err: (err as Error).message }, 'analytics rollup failed'); return null })
+    const analytics = await pruneAnalytics(prisma, new Date(now.getTime() - deps.analyticsRetentionDays * 86_400_000))
+    const statuses = await deleteRawPastRetention(prisma, new Date(now.getTime() - deps.retentionDays * 86_400_000))
     const uploads = await prisma.$executeRaw`DELETE FROM uploads u WHERE (u.expires_at IS NOT NULL AND u.expires_at < now())
       OR (u.expires_at IS NULL AND NOT EXISTS (SELECT 1 FROM statuses s WHERE s.upload_id = u.id AND s.state IN ('pending', 'sent') AND (s.expires_at IS NULL OR s.expires_at > now())))`
-    log.info({ statuses: statuses.count, uploads }, 'maintenance done')
+    log.info({ statuses, uploads, analytics, rollup: rollup?.ran ?? false }, 'maintenance done')
   }
 
   /** Runs maintenance if no worker of the deployment did in this interval; true when this one ran it. */

@@ -12,6 +12,7 @@ import {
 } from '../../../schemas/sessions.ts'
 import { readPage } from '../../../lib/cursor.ts'
 import statuses from './statuses.ts'
+import analytics from './analytics.ts'
 
 const params = SessionIdParamsSchema
 const tags = ['sessions']
@@ -152,6 +153,7 @@ const sessions: FastifyPluginAsyncTypebox = async fastify => {
   sessionActionRoutes(fastify)
   pairingCodeRoutes(fastify)
   await fastify.register(statuses)
+  await fastify.register(analytics)
 }
 
 export default sessions

@@ -4,6 +4,9 @@ import { apiResponses } from '../../../schemas/responses.ts'
 import { OkList } from '../../../schemas/lists.ts'
 import { SendStatusBodySchema, SendStatusHeadersSchema } from '../../../schemas/statuses.ts'
 import { readPage } from '../../../lib/cursor.ts'
+import { sendCsv } from '../../../lib/csv.ts'
+import { ViewerListQuerySchema } from '../../../schemas/analytics.ts'
+import { allPages } from '../../../plugins/app/analytics/viewer-export.ts'
 
 const tags = ['statuses']
 
@@ -63,12 +66,18 @@ const statuses: FastifyPluginAsyncTypebox = async fastify => {
     schema: {
       tags,
       summary: 'Who viewed a status, oldest view first',
+      description: '`format=csv` streams every viewer as `text/csv` (paging ignored).',
       params: StatusIdParamsSchema,
-      querystring: ListQuerySchema,
+      querystring: ViewerListQuerySchema,
       response: apiResponses({ 200: OkList(ViewerSchema) }, [400, 404, 503])
     }
-  }, async request => {
+  }, async (request, reply) => {
     const { sessionId, statusId } = request.params
+    if (request.query.format === 'csv') {
+      const pages = allPages(page => service.viewers(sessionId, statusId, page))
+      const rows = (async function * () { for await (const items of pages) yield items.map(v => [v.viewerNumber, v.viewedAt]) })()
+      return await sendCsv(reply, `viewers-${statusId}.csv`, ['viewerNumber', 'viewedAt'], rows)
+    }
     const { items, nextCursor } = await service.viewers(sessionId, statusId, readPage(request.query))
     return { success: true as const, data: items, ...(nextCursor === undefined ? {} : { nextCursor }) }
   })
