@@ -3,8 +3,8 @@ import type { PrismaClient } from '@wss/db'
 import { signDelivery, UrlNotAllowedError, type Resolver, type WebhookJob } from '@wss/webhooks'
 import type { EventPublisher } from '../events.ts'
 import { metrics } from '../lib/metrics.ts'
-import { postWebhook, PostError, type PostAnswer } from './post.ts'
-import { retryDelay } from './schedule.ts'
+import { postWebhook, PostError } from './post.ts'
+import { createDeliveryOutcomes, type AttemptResult } from './outcome.ts'
 
 export interface DeliveryAttemptDeps {
   prisma: PrismaClient
@@ -20,10 +20,7 @@ export interface DeliveryAttemptDeps {
 }
 
 /** Thrown to have BullMQ run the job again after `delayMs` (the delivery worker's backoff reads it). */
-export class RetryLater extends Error {
-  override readonly name = 'RetryLater'
-  constructor (readonly delayMs: number, message: string) { super(message) }
-}
+export { RetryLater } from './outcome.ts'
 
 interface Claimed {
   event: string
@@ -34,15 +31,14 @@ interface Claimed {
   endpoint_id: string
 }
 
-type Result = { ok: true, answer: PostAnswer } | { ok: false, answer?: PostAnswer, error: string, refused?: true }
-
 /**
  * One attempt of one delivery: claimed in Postgres before it is sent (attempt `n` is claimed only
  * where `attempts = n - 1`, so a job run again after a worker died cannot send the same attempt
  * twice), sent, and its outcome recorded. A failure to retry throws {@link RetryLater}.
  */
 export function createDeliveryAttempts (deps: DeliveryAttemptDeps) {
-  const { prisma, log } = deps
+  const { prisma } = deps
+  const { fail, retryOrFail, record } = createDeliveryOutcomes(deps)
 
   async function claim (deliveryId: string, attempt: number): Promise<Claimed | null> {
     const rows = await prisma.$queryRaw<Claimed[]>`
@@ -60,8 +56,7 @@ export function createDeliveryAttempts (deps: DeliveryAttemptDeps) {
     const row = rows[0]
     if (row === undefined || row.state !== 'pending') return
     if (!row.enabled) {
-      await prisma.webhookDelivery.update({ where: { id: deliveryId }, data: { state: 'failed', lastError: 'the endpoint is disabled', nextAttemptAt: null } })
-      metrics.webhookDeliveries.inc({ outcome: 'failed' })
+      await fail(deliveryId, { ok: false, error: 'the endpoint is disabled' })
       return
     }
     if (row.attempts >= attempt) {
@@ -71,7 +66,7 @@ export function createDeliveryAttempts (deps: DeliveryAttemptDeps) {
     }
   }
 
-  async function send (deliveryId: string, attempt: number, claimed: Claimed): Promise<Result> {
+  async function send (deliveryId: string, attempt: number, claimed: Claimed): Promise<AttemptResult> {
     const body = JSON.stringify({ type: claimed.event, timestamp: claimed.created_at.toISOString(), data: claimed.payload })
     const headers = { ...signDelivery(claimed.secret, deliveryId, new Date(), body), 'webhook-attempt': attempt.toString() }
     const stop = metrics.webhookLatency.startTimer()
@@ -87,66 +82,13 @@ export function createDeliveryAttempts (deps: DeliveryAttemptDeps) {
     }
   }
 
-  async function disable (endpointId: string, reason: 'gone' | 'failing'): Promise<void> {
-    const { count } = await prisma.webhookEndpoint.updateMany({ where: { id: endpointId, enabled: true }, data: { enabled: false, disabledReason: reason } })
-    if (count === 0) return
-    log.warn({ webhookId: endpointId, reason }, 'webhook endpoint disabled')
-    await deps.endpointsChanged()
-    deps.events.publish('webhook-disabled', { webhookId: endpointId, reason })
-  }
-
-  const answerFields = (result: Result) => ({ lastStatusCode: result.answer?.status ?? null, lastResponse: result.answer?.excerpt ?? null })
-
-  async function fail (deliveryId: string, result: Result): Promise<void> {
-    await prisma.webhookDelivery.update({ where: { id: deliveryId }, data: { state: 'failed', lastError: result.ok ? null : result.error, nextAttemptAt: null, ...answerFields(result) } })
-    metrics.webhookDeliveries.inc({ outcome: 'failed' })
-  }
-
-  // A failed attempt: the endpoint's failing run starts (or goes on); past the window it is disabled, else the next attempt is scheduled.
-  async function retryOrFail (deliveryId: string, attempt: number, result: Result & { ok: false }, endpointId?: string): Promise<void> {
-    if (endpointId !== undefined) {
-      const [run] = await prisma.$queryRaw<Array<{ expired: boolean }>>`
-        UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, now())
-        WHERE id = ${endpointId}::uuid RETURNING now() - failing_since >= ${deps.disableAfterMs} * interval '1 millisecond' AS expired`
-      if (run?.expired === true) {
-        await fail(deliveryId, result)
-        await disable(endpointId, 'failing')
-        return
-      }
-    }
-    const delay = retryDelay(deps.schedule, attempt)
-    if (delay === null) { await fail(deliveryId, result); return }
-    await prisma.webhookDelivery.update({
-      where: { id: deliveryId },
-      data: { lastError: result.error, nextAttemptAt: new Date(Date.now() + delay), ...answerFields(result) }
-    })
-    metrics.webhookDeliveries.inc({ outcome: 'retry' })
-    throw new RetryLater(delay, result.error)
-  }
-
-  async function record (deliveryId: string, attempt: number, claimed: Claimed, result: Result): Promise<void> {
-    if (result.ok) {
-      await prisma.webhookDelivery.update({ where: { id: deliveryId }, data: { state: 'delivered', lastError: null, nextAttemptAt: null, ...answerFields(result) } })
-      await prisma.webhookEndpoint.updateMany({ where: { id: claimed.endpoint_id, failingSince: { not: null } }, data: { failingSince: null } })
-      metrics.webhookDeliveries.inc({ outcome: 'delivered' })
-      return
-    }
-    if (result.refused === true) { await fail(deliveryId, result); return }
-    if (result.answer?.status === 410) {
-      await fail(deliveryId, result)
-      await disable(claimed.endpoint_id, 'gone')
-      return
-    }
-    await retryOrFail(deliveryId, attempt, result, claimed.endpoint_id)
-  }
-
   return {
     /** Runs attempt `base + attemptsMade + 1` of the job's delivery. */
     async run (job: WebhookJob, attemptsMade: number): Promise<void> {
       const attempt = job.base + attemptsMade + 1
       const claimed = await claim(job.deliveryId, attempt)
       if (claimed === null) { await unclaimed(job.deliveryId, attempt); return }
-      await record(job.deliveryId, attempt, claimed, await send(job.deliveryId, attempt, claimed))
+      await record(job.deliveryId, attempt, claimed.endpoint_id, await send(job.deliveryId, attempt, claimed))
     }
   }
 }
