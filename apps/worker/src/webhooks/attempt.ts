@@ -19,7 +19,6 @@ export interface DeliveryAttemptDeps {
   log: Logger
 }
 
-/** Thrown to have BullMQ run the job again after `delayMs` (the delivery worker's backoff reads it). */
 export { RetryLater } from './outcome.ts'
 
 interface Claimed {
