@@ -15,7 +15,7 @@ export interface MaintenanceDeps {
 const LOCK = 'maintenance'
 
 /**
- * Deployment-wide upkeep: statuses (and their viewers) past the retention, and uploads that
+ * Deployment-wide upkeep: statuses (and their viewers) and webhook deliveries past the retention, and uploads that
  * expired or that no live status needs, are deleted. Every worker tries each interval; a Redis
  * lock held for the interval (not released) lets exactly one of them run it.
  */
@@ -30,7 +30,9 @@ export function createMaintenance (deps: MaintenanceDeps) {
     const statuses = await prisma.status.deleteMany({ where: { createdAt: { lt: cutoff } } })
     const uploads = await prisma.$executeRaw`DELETE FROM uploads u WHERE (u.expires_at IS NOT NULL AND u.expires_at < now())
       OR (u.expires_at IS NULL AND NOT EXISTS (SELECT 1 FROM statuses s WHERE s.upload_id = u.id AND s.state IN ('pending', 'sent') AND (s.expires_at IS NULL OR s.expires_at > now())))`
-    log.info({ statuses: statuses.count, uploads }, 'maintenance done')
+    // Webhook deliveries are kept as long as statuses: a delivery ends within its retry schedule (about a day).
+    const deliveries = await prisma.webhookDelivery.deleteMany({ where: { createdAt: { lt: cutoff } } })
+    log.info({ statuses: statuses.count, uploads, webhookDeliveries: deliveries.count }, 'maintenance done')
   }
 
   /** Runs maintenance if no worker of the deployment did in this interval; true when this one ran it. */
