@@ -119,7 +119,8 @@ t.test('test and redeliver queue deliveries; the list pages newest first and fil
   const pages: string[][] = []
   let cursor: string | null = null
   do {
-    const res = await app.inject({ method: 'GET', url: `/api/webhooks/${hook.id}/deliveries?limit=2${cursor === null ? '' : `&cursor=${cursor}`}`, headers: auth })
+    const url: string = `/api/webhooks/${hook.id}/deliveries?limit=2${cursor === null ? '' : `&cursor=${cursor}`}`
+    const res = await app.inject({ method: 'GET', url, headers: auth })
     t.equal(res.statusCode, 200)
     pages.push(res.json().data.map((d: { event: string }) => d.event))
     cursor = res.json().nextCursor
