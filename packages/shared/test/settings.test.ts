@@ -81,5 +81,5 @@ t.test('webhooks refuse private addresses unless told otherwise', async t => {
   const { WebhookSettingsSchema } = await import('../src/settings.ts')
   t.same(loadSettings(WebhookSettingsSchema, {}), { WEBHOOK_ALLOW_PRIVATE: false })
   t.same(loadSettings(WebhookSettingsSchema, { WEBHOOK_ALLOW_PRIVATE: 'true' }), { WEBHOOK_ALLOW_PRIVATE: true })
-  t.throws(() => loadSettings(WebhookSettingsSchema, { WEBHOOK_ALLOW_PRIVATE: 'sometimes' }), { variable: 'WEBHOOK_ALLOW_PRIVATE' })
+  t.throws(() => loadSettings(WebhookSettingsSchema, { WEBHOOK_ALLOW_PRIVATE: 'sometimes' }), new ConfigError('WEBHOOK_ALLOW_PRIVATE', 'must be boolean'))
 })
