@@ -7,6 +7,7 @@ import type { PrismaClient } from '@wss/db'
 import { newWebhookSecret } from '@wss/webhooks'
 import { loadConfig } from '../../src/config.ts'
 import { createWorkerWebhooks } from '../../src/webhooks/worker-webhooks.ts'
+import { registry } from '../../src/lib/metrics.ts'
 import { eventCollector, eventually, migratedPrisma, redisUrl, uniquePrefix } from '../helpers.ts'
 import { startReceiver } from './receiver.ts'
 
@@ -65,6 +66,20 @@ t.test('500 then 200: delivered at the second attempt, one request per attempt, 
   const row = await prisma.webhookDelivery.findFirstOrThrow({ where: { endpointId: hook.id } })
   t.match(row, { state: 'delivered', attempts: 2, lastStatusCode: 200, lastResponse: 'ok' })
   t.equal((await prisma.webhookEndpoint.findUniqueOrThrow({ where: { id: hook.id } })).failingSince, null, 'a success ends the failing run')
+})
+
+t.test('a redirect is not followed: it is a failed attempt', async t => {
+  const elsewhere = await startReceiver(t)
+  const receiver = await startReceiver(t, () => ({ status: 307, body: 'moved', location: elsewhere.url }))
+  const hook = await endpoint(prisma, receiver.url)
+  const parts = await webhooks(t, { env: { WEBHOOK_RETRY_SCHEDULE_MS: '100' } })
+  await parts.fanout.publish('statuses-updated', { sessionId: 's1' })
+  t.ok(await delivered(hook.id))
+  t.match(await prisma.webhookDelivery.findFirstOrThrow({ where: { endpointId: hook.id } }), { state: 'failed', attempts: 2, lastStatusCode: 307, lastError: 'the endpoint answered HTTP 307', lastResponse: 'moved' })
+  t.equal(elsewhere.received.length, 0)
+  const counted = await registry.getSingleMetricAsString('wss_webhook_deliveries_total')
+  t.match(counted, /outcome="retry"\} [1-9]/, 'attempts are counted by outcome')
+  t.match(counted, /outcome="failed"\} [1-9]/)
 })
 
 t.test('410 Gone disables the endpoint and says so on the events channel', async t => {

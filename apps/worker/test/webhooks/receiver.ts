@@ -6,7 +6,7 @@ interface Teardown { teardown (fn: () => unknown): void }
 export interface Received { headers: IncomingHttpHeaders, body: string, id: string, attempt: number }
 
 /** How the receiver answers a request: a status and a body, or `hang` (never answers). */
-export type Answer = { status: number, body?: string } | 'hang'
+export type Answer = { status: number, body?: string, location?: string } | 'hang'
 
 /** A webhook receiver on 127.0.0.1 (node:http) that records what arrives and answers as told. */
 export async function startReceiver (t: Teardown, answer: (r: Received, n: number) => Answer = () => ({ status: 204 })) {
@@ -19,7 +19,7 @@ export async function startReceiver (t: Teardown, answer: (r: Received, n: numbe
       received.push(r)
       const a = answer(r, received.length)
       if (a === 'hang') return
-      res.writeHead(a.status, { 'content-type': 'text/plain' }).end(a.body ?? '')
+      res.writeHead(a.status, { 'content-type': 'text/plain', ...(a.location === undefined ? {} : { location: a.location }) }).end(a.body ?? '')
     })
   })
   await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
