@@ -69,7 +69,8 @@ export async function createWorkerManager (config: WorkerConfig, logger: Logger)
   })
   const sweeper = createSweeper({ workerId, intervalMs: config.SWEEP_INTERVAL_MS, registry, ownership, sessions, queues, prisma, log })
   const maintenance = createMaintenance({
-    workerId, prisma, registry, retentionDays: config.RETENTION_DAYS, intervalMs: config.MAINTENANCE_INTERVAL_MS, log
+    workerId, prisma, registry, retentionDays: config.RETENTION_DAYS, intervalMs: config.MAINTENANCE_INTERVAL_MS, log,
+    requeueDeliveries: (deliveries, name) => webhooks.fanout.enqueue(deliveries, name)
   })
 
   // Shutdown in order: stop intake, stop sessions (each socket closed), flush viewers, hand the

@@ -8,6 +8,8 @@ import { newWebhookSecret } from '@wss/webhooks'
 import { loadConfig } from '../../src/config.ts'
 import { createWorkerWebhooks } from '../../src/webhooks/worker-webhooks.ts'
 import { registry } from '../../src/lib/metrics.ts'
+import { createMaintenance } from '../../src/maintenance/maintenance.ts'
+import { createOwnerRegistry } from '@wss/shared'
 import { eventCollector, eventually, migratedPrisma, redisUrl, uniquePrefix } from '../helpers.ts'
 import { startReceiver } from './receiver.ts'
 
@@ -172,4 +174,23 @@ t.test('a delivery waiting for its retry survives its worker: another one sends 
   t.ok(await delivered(hook.id))
   t.same(receiver.received.map(r => r.attempt), [1, 2], 'each attempt once')
   t.match(await prisma.webhookDelivery.findFirstOrThrow({ where: { endpointId: hook.id } }), { state: 'delivered', attempts: 2 })
+})
+
+t.test('a pending delivery whose job was lost is queued again by maintenance', async t => {
+  const receiver = await startReceiver(t)
+  const hook = await endpoint(prisma, receiver.url)
+  // A row without a job: its process died between the insert and the enqueue, and an hour went by.
+  const id = randomUUID()
+  await prisma.webhookDelivery.create({ data: { id, endpointId: hook.id, event: 'statuses-updated', payload: { sessionId: 's1' }, attempts: 1, nextAttemptAt: new Date(Date.now() - 2 * 3_600_000) } })
+  const parts = await webhooks(t)
+  const unused = new Redis(redisUrl, { lazyConnect: true }) // maintenance.run() takes no lock
+  t.teardown(() => unused.disconnect())
+  const maintenance = createMaintenance({
+    workerId: 'w1', prisma, registry: createOwnerRegistry(unused, parts.prefix), retentionDays: 30, intervalMs: 60_000, log: pino({ level: 'silent' }),
+    requeueDeliveries: (deliveries, name) => parts.fanout.enqueue(deliveries, name)
+  })
+  await maintenance.run()
+  t.ok(await delivered(hook.id))
+  t.same(receiver.received.map(r => r.attempt), [2], 'the next attempt, once')
+  t.match(await prisma.webhookDelivery.findUniqueOrThrow({ where: { id } }), { state: 'delivered', attempts: 2 })
 })
