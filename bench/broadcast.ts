@@ -1,7 +1,11 @@
 // One status to 5,000 recipients (time to done, progress on the events stream), then all 5,000
 // view it in one burst (time until the viewers route shows them all), and the Postgres rows and
-// bytes written per view.
+// bytes written per view. Then a webhook endpoint (a local receiver) is added and the audience views
+// the second status in one burst: the same figure with webhooks on, and the time until the receiver
+// has every viewer.
 //   pnpm --filter @wss/bench broadcast [-- --recipients 5000]
+import { createServer } from 'node:http'
+import { Webhook } from 'standardwebhooks'
 import { cpuMs, fmtBytes, fmtMs, machine, options, pgDelta, pgWrites, printTable, rowsText, sleep, startStack, until } from './src/harness.ts'
 import { ensureFleet, fleetPhone, fleetSessionId } from './src/fleet.ts'
 
@@ -10,7 +14,28 @@ const n = Number(values.recipients)
 
 console.log(`broadcast: one status to ${n} recipients, then ${n} views in one burst; ${machine()}`)
 // The recipients' phones decrypt on demand (when the views are asked for), not while the sender is measured.
-const stack = await startStack({ name: 'broadcast', simArgs: ['--lazy-decrypt'], env: { RATE_LIMIT_MAX: '1000000' } })
+const stack = await startStack({ name: 'broadcast', simArgs: ['--lazy-decrypt'], env: { RATE_LIMIT_MAX: '1000000', WEBHOOK_ALLOW_PRIVATE: 'true' } })
+
+/** A webhook receiver on 127.0.0.1 that verifies each delivery and collects the viewers of one status. */
+async function startReceiver () {
+  const viewers = new Set<string>()
+  const state = { secret: '', statusId: '', deliveries: 0, lastAt: 0 }
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = []
+    req.on('data', (c: Buffer) => chunks.push(c))
+    req.on('end', () => {
+      const payload = new Webhook(state.secret).verify(Buffer.concat(chunks).toString('utf8'), req.headers as Record<string, string>) as { type: string, data: any }
+      state.deliveries++
+      if (payload.type === 'status-viewers-update' && payload.data.statusId === state.statusId) {
+        for (const v of payload.data.viewers) viewers.add(v.viewerNumber)
+        state.lastAt = performance.now()
+      }
+      res.writeHead(204).end()
+    })
+  })
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}/hooks`, viewers, state, close: () => server.close() }
+}
 try {
   await stack.addApi()
   const worker = await stack.addWorker()
@@ -53,19 +78,24 @@ try {
   const received = await stack.sim.status(sender, messageId, 120_000)
   const decrypted = received.recipients.filter(r => r.decrypted && r.phone !== sender).length
 
+  // One burst: every recipient views `statusId` at once; until the API counts them all.
+  const burst = async (statusId: string, statusMessageId: string) => {
+    const cpu0 = cpuMs(worker.pid)
+    const t0 = performance.now()
+    const views = await stack.sim.viewStatus(sender, statusMessageId, { by: 'lid' })
+    const lastReceipt = performance.now()
+    let seen = 0
+    await until(async () => {
+      seen = (await stack.api('GET', `/api/sessions/${sessionId}/statuses/${statusId}`)).body.data.viewCount
+      return seen >= views.viewers
+    }, 60_000, 25) // a client polling every 25 ms (the figure includes up to 25 ms of polling delay)
+    return { views, seen, lastReceipt, sending: lastReceipt - t0, visible: performance.now() - lastReceipt, cpu: cpuMs(worker.pid) - cpu0 }
+  }
+
   await sleep(11_000) // let Postgres report earlier row counts
   const pg0 = await pgWrites(stack.prisma)
-  const viewCpu0 = cpuMs(worker.pid)
-  const t0 = performance.now()
-  const views = await stack.sim.viewStatus(sender, messageId, { by: 'lid' })
-  const lastReceipt = performance.now()
-  let seen = 0
-  await until(async () => {
-    seen = (await stack.api('GET', `/api/sessions/${sessionId}/statuses/${cold.id}`)).body.data.viewCount
-    return seen >= views.viewers
-  }, 60_000, 25) // a client polling every 25 ms (the figure includes up to 25 ms of polling delay)
-  const visible = performance.now() - lastReceipt
-  const viewCpu = cpuMs(worker.pid) - viewCpu0
+  const off = await burst(cold.id, messageId)
+  const { views, visible, seen } = off
   // Every viewer, through the viewers route, page by page.
   const viewers = new Set<string>()
   let cursor: string | null | undefined
@@ -76,6 +106,19 @@ try {
   } while (cursor)
   await sleep(11_000)
   const pg = pgDelta(pg0, await pgWrites(stack.prisma), views.viewers)
+
+  // The same burst with a webhook endpoint taking every event, on the second status.
+  const receiver = await startReceiver()
+  const hook = await stack.api('POST', '/api/webhooks', { url: receiver.url })
+  if (hook.status !== 201) throw new Error(`webhook: ${hook.status} ${JSON.stringify(hook.body)}`)
+  Object.assign(receiver.state, { secret: hook.body.data.secret, statusId: warm.id })
+  const warmMessageId = (await stack.prisma.status.findUniqueOrThrow({ where: { id: warm.id } })).messageId!
+  await stack.sim.status(sender, warmMessageId, 120_000)
+  await sleep(6_000) // every process's endpoint list has expired by now (the API announced the change anyway)
+  const on = await burst(warm.id, warmMessageId)
+  await until(() => receiver.viewers.size >= on.views.viewers, 120_000, 10)
+  const allReceived = receiver.state.lastAt - on.lastReceipt
+  receiver.close()
 
   printTable(`broadcast — one text status to ${n} recipients, then ${n} views in one burst`, [
     ['cold: API request → status sent (all stanzas acknowledged)', fmtMs(cold.done), '≤ 15 s', cold.done <= 15_000],
@@ -88,8 +131,11 @@ try {
     ['views in the burst (read receipts by LID)', `${views.viewers} (delivered to ${views.delivered} device)`],
     ['burst sent (simulator) → all counted by the API', fmtMs(visible), '≤ 1 s', visible <= 1000 && seen >= n],
     ['viewers listed by the viewers route', `${viewers.size} / ${n}`],
-    ['burst: simulator sending all receipts', fmtMs(lastReceipt - t0)],
-    ['burst: worker CPU (per receipt)', `${fmtMs(viewCpu)} (${fmtMs(viewCpu / views.viewers)})`],
+    ['burst: simulator sending all receipts', fmtMs(off.sending)],
+    ['burst: worker CPU (per receipt)', `${fmtMs(off.cpu)} (${fmtMs(off.cpu / views.viewers)})`],
+    ['webhooks on (one endpoint, every event): burst sent → all counted by the API', fmtMs(on.visible), '≤ 1 s', on.visible <= 1000 && on.seen >= n],
+    ['webhooks on: burst sent → the receiver has every viewer (signed deliveries)', `${fmtMs(allReceived)} (${receiver.viewers.size} / ${n} viewers, ${receiver.state.deliveries} deliveries)`],
+    ['webhooks on: worker CPU (per receipt)', `${fmtMs(on.cpu)} (${fmtMs(on.cpu / on.views.viewers)})`],
     ['Postgres rows written per view', `${pg.totalRows.toFixed(2)} (${rowsText(pg.rows)})`],
     ['Postgres WAL bytes per view', fmtBytes(pg.walBytes)],
     ['table + index growth per view', fmtBytes(pg.tableBytes)]

@@ -43,6 +43,8 @@ t.test('migrate creates the database and applies every committed migration', asy
     'status_viewers',
     'statuses',
     'uploads',
+    'webhook_deliveries',
+    'webhook_endpoints',
   ])
 
   // The rows `prisma migrate deploy` would write: checksum = sha256 of the file.

@@ -11,6 +11,7 @@ import metrics from './plugins/app/metrics.ts'
 import auth from './plugins/app/auth.ts'
 import keyAccess from './plugins/app/key-access.ts'
 import eventPublisher from './plugins/app/event-publisher.ts'
+import webhooks from './plugins/app/webhooks.ts'
 import commandBus from './plugins/app/command-bus.ts'
 import sessions from './plugins/app/sessions.ts'
 import statuses from './plugins/app/statuses.ts'
@@ -119,6 +120,7 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions) {
   await fastify.register(keyAccess)
 
   // Services: handlers call these, never Prisma or Redis directly.
+  await fastify.register(webhooks, { subscriber: opts.subscriber })
   await fastify.register(eventPublisher)
   await fastify.register(commandBus, { subscriber: opts.subscriber })
   await fastify.register(sessions, opts.now === undefined ? {} : { now: opts.now })

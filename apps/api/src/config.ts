@@ -1,7 +1,7 @@
 import { isIP } from 'node:net'
 import { Type, type Static } from 'typebox'
 import {
-  ConfigError, DatabaseSettingsSchema, MetricsSettingsSchema, ProcessSettingsSchema, RedisSettingsSchema, SessionStartSettingsSchema, loadSettings
+  ConfigError, DatabaseSettingsSchema, MetricsSettingsSchema, ProcessSettingsSchema, RedisSettingsSchema, SessionStartSettingsSchema, WebhookSettingsSchema, loadSettings
 } from '@wss/shared/settings'
 
 export { ConfigError }
@@ -13,6 +13,7 @@ export const EnvSchema = Type.Object({
   ...ProcessSettingsSchema.properties,
   ...SessionStartSettingsSchema.properties,
   ...MetricsSettingsSchema.properties,
+  ...WebhookSettingsSchema.properties,
   API_KEY: Type.String({ minLength: 1, description: 'Comma-separated list; any one of them is accepted (rotation)' }),
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000 }),
   HOST: Type.String({ minLength: 1, default: '0.0.0.0' }),

@@ -2,7 +2,7 @@ import { hostname } from 'node:os'
 import { randomBytes } from 'node:crypto'
 import { Type, type Static } from 'typebox'
 import {
-  ConfigError, DatabaseSettingsSchema, MetricsSettingsSchema, ProcessSettingsSchema, RedisSettingsSchema, SessionStartSettingsSchema, loadSettings
+  ConfigError, DatabaseSettingsSchema, MetricsSettingsSchema, ProcessSettingsSchema, RedisSettingsSchema, SessionStartSettingsSchema, WebhookSettingsSchema, loadSettings
 } from '@wss/shared/settings'
 import { WATCHDOG_MIN_MS, watchdogBoundMs } from './ownership/lease-timing.ts'
 
@@ -13,6 +13,7 @@ export const EnvSchema = Type.Object({
   ...ProcessSettingsSchema.properties,
   ...SessionStartSettingsSchema.properties,
   ...MetricsSettingsSchema.properties,
+  ...WebhookSettingsSchema.properties,
   METRICS_PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 9464, description: 'Port of the pool\'s /metrics (all its processes aggregated), or of a standalone worker process; 0 = off' }),
   WORKER_ID: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$', description: 'Unique per process; generated when unset' })),
   WA_WS_URL: Type.Optional(Type.String({ pattern: '^wss?://', description: 'WhatsApp WebSocket URL (unset: real WhatsApp)' })),
@@ -35,6 +36,10 @@ export const EnvSchema = Type.Object({
   FETCH_MAX_MB: Type.Number({ exclusiveMinimum: 0, default: 16 }),
   FETCH_TIMEOUT_MS: Type.Integer({ minimum: 100, default: 15000 }),
   KEY_CACHE_MAX: Type.Integer({ minimum: 100, default: 50000 }),
+  WEBHOOK_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 1000, default: 20, description: 'Webhook deliveries sent at once by each worker process' }),
+  WEBHOOK_TIMEOUT_MS: Type.Integer({ minimum: 100, default: 10000, description: 'A webhook receiver that has not answered in this time is a failed attempt' }),
+  WEBHOOK_RETRY_SCHEDULE_MS: Type.String({ pattern: '^\\d+(,\\d+)*$', default: '5000,300000,1800000,7200000,18000000,36000000,36000000', description: 'Delays before each retry of a failed delivery, comma-separated milliseconds (each jittered by up to 20 %)' }),
+  WEBHOOK_DISABLE_AFTER_MS: Type.Integer({ minimum: 0, default: 432000000, description: 'An endpoint whose every attempt has failed for this long is disabled (webhook-disabled event)' }),
   WATCHDOG_MS: Type.Optional(Type.Integer({ minimum: 0, description: 'A process whose event loop is frozen this long kills itself to be restarted (unset: the longest that still beats the lease, see watchdogMs; 0: off, e.g. to pause in a debugger)' })),
   WORKER_PROCESSES: Type.Optional(Type.Integer({ minimum: 1, maximum: 256, description: 'Processes started by the pool, `main.ts` (default: one per CPU core)' })),
   WORKER_HEALTH_FILE: Type.String({ minLength: 1, default: '/tmp/wss-worker-healthy', description: 'Touched every 5 s while this process holds a valid lease (container health check)' })

@@ -23,7 +23,8 @@ export const EventName = {
   SessionCreated: 'session-created',
   SessionDeleted: 'session-deleted',
   StatusFailed: 'status-failed',
-  StatusProgress: 'status-progress'
+  StatusProgress: 'status-progress',
+  WebhookDisabled: 'webhook-disabled'
 } as const
 export type EventName = (typeof EventName)[keyof typeof EventName]
 
@@ -117,6 +118,12 @@ export const StatusProgressPayloadSchema = Type.Object({
   total: Type.Integer({ minimum: 0 })
 })
 
+/** Payload of `webhook-disabled` (addition): the server disabled a webhook endpoint (`gone`: it answered 410; `failing`: every attempt failed for the whole window). */
+export const WebhookDisabledPayloadSchema = Type.Object({
+  webhookId: Type.String({ format: 'uuid' }),
+  reason: Type.Enum(['gone', 'failing'])
+})
+
 /** The payload schema of each event, keyed by event name. */
 export const EventPayloadSchemas = {
   [EventName.ConnectionStatus]: ConnectionStatusPayloadSchema,
@@ -129,7 +136,8 @@ export const EventPayloadSchemas = {
   [EventName.SessionCreated]: SessionCreatedPayloadSchema,
   [EventName.SessionDeleted]: SessionDeletedPayloadSchema,
   [EventName.StatusFailed]: StatusFailedPayloadSchema,
-  [EventName.StatusProgress]: StatusProgressPayloadSchema
+  [EventName.StatusProgress]: StatusProgressPayloadSchema,
+  [EventName.WebhookDisabled]: WebhookDisabledPayloadSchema
 } as const satisfies { [K in EventName]: TSchema }
 
 /** The payload type of event `K`. */
@@ -145,6 +153,7 @@ export type SessionCreatedPayload = EventPayload<'session-created'>
 export type SessionDeletedPayload = EventPayload<'session-deleted'>
 export type StatusFailedPayload = EventPayload<'status-failed'>
 export type StatusProgressPayload = EventPayload<'status-progress'>
+export type WebhookDisabledPayload = EventPayload<'webhook-disabled'>
 
 const busVariant = <K extends EventName, S extends TSchema>(event: K, data: S) =>
   Type.Object({ event: Type.Literal(event), data })
@@ -161,9 +170,15 @@ export const BusEventSchema = Type.Union([
   busVariant(EventName.SessionCreated, SessionCreatedPayloadSchema),
   busVariant(EventName.SessionDeleted, SessionDeletedPayloadSchema),
   busVariant(EventName.StatusFailed, StatusFailedPayloadSchema),
-  busVariant(EventName.StatusProgress, StatusProgressPayloadSchema)
+  busVariant(EventName.StatusProgress, StatusProgressPayloadSchema),
+  busVariant(EventName.WebhookDisabled, WebhookDisabledPayloadSchema)
 ])
 export type BusEvent = Static<typeof BusEventSchema>
+
+/** Whether an event belongs to one session (every event but `webhook-disabled`). */
+export function sessionOf (event: BusEvent): string | null {
+  return 'sessionId' in event.data ? event.data.sessionId : null
+}
 
 /** Default Redis key prefix; deployments (and tests) may choose another one. */
 export const DEFAULT_REDIS_PREFIX = 'wss'

@@ -50,13 +50,15 @@ export {
   SessionDeletedPayloadSchema,
   StatusFailedPayloadSchema,
   StatusProgressPayloadSchema,
+  WebhookDisabledPayloadSchema,
   EventPayloadSchemas,
   BusEventSchema,
   DEFAULT_REDIS_PREFIX,
   EVENTS_CHANNEL,
   eventsChannel,
   parseBusEvent,
-  encodeBusEvent
+  encodeBusEvent,
+  sessionOf
 } from './events.ts'
 export type {
   EventPayload,
@@ -71,6 +73,7 @@ export type {
   SessionDeletedPayload,
   StatusFailedPayload,
   StatusProgressPayload,
+  WebhookDisabledPayload,
   BusEvent
 } from './events.ts'
 

@@ -29,6 +29,8 @@ export interface RedisKeys {
   replies (nodeId: string): string
   /** Pub/sub channel announcing a revoked scoped API key (its id), so every API node drops it at once. */
   readonly keysRevokedChannel: string
+  /** Pub/sub channel announcing that webhook endpoints changed, so every process reloads its endpoint list. */
+  readonly webhooksChangedChannel: string
   /** BullMQ's key prefix. */
   readonly bull: string
   /** Key prefix of the API's rate-limit counters. */
@@ -52,6 +54,7 @@ export function redisKeys (prefix: string): RedisKeys {
     eventsChannel: `${prefix}:events`,
     replies: nodeId => `${prefix}:replies:${nodeId}`,
     keysRevokedChannel: `${prefix}:keys-revoked`,
+    webhooksChangedChannel: `${prefix}:webhooks-changed`,
     bull: `${prefix}:bull`,
     rateLimit: `${prefix}:rate-limit:`
   }

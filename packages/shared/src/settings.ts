@@ -37,6 +37,11 @@ export const MetricsSettingsSchema = Type.Object({
   METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16, maxLength: 1024, description: 'Bearer token a scraper must present at /metrics; unset: no metrics endpoint' }))
 })
 
+/** Webhooks: the API checks endpoint URLs at creation, the workers again at each delivery. */
+export const WebhookSettingsSchema = Type.Object({
+  WEBHOOK_ALLOW_PRIVATE: Type.Boolean({ default: false, description: 'Allow webhook endpoints on private, loopback and link-local addresses (tests, a receiver inside the network)' })
+})
+
 /** Read by `scripts/start.mjs` only: the bundled simulator instead of WhatsApp. */
 export const SandboxSettingsSchema = Type.Object({
   SANDBOX: Type.Enum(['0', '1', 'false', 'true'], { default: '0' }),

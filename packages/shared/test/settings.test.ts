@@ -76,3 +76,10 @@ t.test('a required setting that is missing or empty is named', async t => {
     t.equal(err.message, 'Invalid configuration: API_KEY is required')
   }
 })
+
+t.test('webhooks refuse private addresses unless told otherwise', async t => {
+  const { WebhookSettingsSchema } = await import('../src/settings.ts')
+  t.same(loadSettings(WebhookSettingsSchema, {}), { WEBHOOK_ALLOW_PRIVATE: false })
+  t.same(loadSettings(WebhookSettingsSchema, { WEBHOOK_ALLOW_PRIVATE: 'true' }), { WEBHOOK_ALLOW_PRIVATE: true })
+  t.throws(() => loadSettings(WebhookSettingsSchema, { WEBHOOK_ALLOW_PRIVATE: 'sometimes' }), new ConfigError('WEBHOOK_ALLOW_PRIVATE', 'must be boolean'))
+})

@@ -54,6 +54,13 @@ export const metrics = {
   }),
   viewReceipts: new Counter({ name: 'wss_view_receipts_total', help: 'Viewers recorded (first view of a status by a contact)', registers }),
   viewerFlush: new Histogram({ name: 'wss_viewer_flush_seconds', help: 'Time to write one batch of view receipts', buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers }),
+  webhookDeliveries: new Counter({
+    name: 'wss_webhook_deliveries_total',
+    help: 'Webhook delivery attempts by outcome (delivered; retry: failed, another attempt scheduled; failed: no more attempts; lost: interrupted by a dead worker, not resent)',
+    labelNames: ['outcome'] as const,
+    registers
+  }),
+  webhookLatency: new Histogram({ name: 'wss_webhook_delivery_seconds', help: 'Time from sending a webhook to its receiver\'s answer (or the failure)', buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers }),
   leaseRenewals: new Counter({ name: 'wss_lease_renewals_total', help: 'Liveness renewals of this worker, by result (ok, error)', labelNames: ['result'] as const, registers }),
   takeovers: new Counter({ name: 'wss_lease_takeovers_total', help: 'Sessions moved off a dead or fenced owner (placed by this worker\'s sweep, or let go after a restart or a fence)', registers }),
   selfFencings: new Counter({ name: 'wss_lease_self_fencings_total', help: 'Times this worker stopped its sessions because its lease could not be renewed', registers }),

@@ -16,6 +16,7 @@ import { createSweeper } from '../ownership/sweeper.ts'
 import { createStatusService } from '../statuses/status-service.ts'
 import { createViewerRecorder } from '../statuses/viewer-recorder.ts'
 import { createSocketFactory } from '../wa/socket-factory.ts'
+import { createWorkerWebhooks } from '../webhooks/worker-webhooks.ts'
 import { SessionRegistry } from './session-registry.ts'
 
 /**
@@ -34,7 +35,8 @@ export async function createWorkerManager (config: WorkerConfig, logger: Logger)
   await Promise.all([leaseRedis.connect(), redis.connect()])
 
   const prisma = createPrisma(config.DATABASE_URL, { poolSize: config.DB_POOL_SIZE, idleInTransactionTimeoutMs: config.DB_IDLE_IN_TRANSACTION_MS })
-  const events = createEventPublisher(redis, config.REDIS_PREFIX, log)
+  const webhooks = await createWorkerWebhooks({ config, prisma, redis, log })
+  const events = createEventPublisher(redis, config.REDIS_PREFIX, log, webhooks.fanout)
   const authStore = createAuthStore({ prisma, logger: log, cache: createSharedKeyCache({ max: config.KEY_CACHE_MAX }) })
   const statuses = createStatusService({
     prisma, events, logger: log, config,
@@ -67,7 +69,8 @@ export async function createWorkerManager (config: WorkerConfig, logger: Logger)
   })
   const sweeper = createSweeper({ workerId, intervalMs: config.SWEEP_INTERVAL_MS, registry, ownership, sessions, queues, prisma, log })
   const maintenance = createMaintenance({
-    workerId, prisma, registry, retentionDays: config.RETENTION_DAYS, analyticsRetentionDays: config.ANALYTICS_RETENTION_DAYS, intervalMs: config.MAINTENANCE_INTERVAL_MS, log
+    workerId, prisma, registry, retentionDays: config.RETENTION_DAYS, analyticsRetentionDays: config.ANALYTICS_RETENTION_DAYS, intervalMs: config.MAINTENANCE_INTERVAL_MS, log,
+    requeueDeliveries: (deliveries, name) => webhooks.fanout.enqueue(deliveries, name)
   })
 
   // Shutdown in order: stop intake, stop sessions (each socket closed), flush viewers, hand the
@@ -78,10 +81,11 @@ export async function createWorkerManager (config: WorkerConfig, logger: Logger)
   closer.add('stop metrics', removeMetrics)
   closer.add('stop sweeping and maintenance', () => Promise.all([sweeper.close(), maintenance.close()]))
   closer.add('stop taking commands', () => commands.close())
+  closer.add('stop sending webhooks', () => webhooks.stopDelivering())
   closer.add('stop sessions', () => sessions.stopAll())
   closer.add('flush viewers', () => viewers.flush())
   closer.add('release ownership', () => ownership.stop({ release: true }))
-  closer.add('close queues', () => queues.close())
+  closer.add('close queues', () => Promise.all([queues.close(), webhooks.close()]))
   closer.add('close database', () => prisma.$disconnect())
   closer.add('close redis', () => { redis.disconnect(); leaseRedis.disconnect() })
   closer.add('log', () => log.info('worker stopped'))
@@ -96,6 +100,7 @@ export async function createWorkerManager (config: WorkerConfig, logger: Logger)
     async start () {
       await ownership.start()
       commands.start()
+      webhooks.start()
       sweeper.start()
       maintenance.start()
       log.info('worker started')

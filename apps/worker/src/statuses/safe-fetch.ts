@@ -3,7 +3,7 @@ import type { IncomingMessage } from 'node:http'
 import { request as httpRequest } from 'node:http'
 import { request as httpsRequest } from 'node:https'
 import { isIP } from 'node:net'
-import { isGlobalUnicast } from './address-policy.ts'
+import { isGlobalUnicast } from '@wss/webhooks'
 
 /** Resolves a host name to every address it has (the DNS step of a fetch, replaceable in tests). */
 export type Resolver = (hostname: string) => Promise<Array<{ address: string, family: number }>>

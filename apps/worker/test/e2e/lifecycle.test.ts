@@ -160,7 +160,11 @@ t.test('large audiences, media and previews by URL, retention', async t => {
   await upload('done.png', {})
   await ctx.prisma.status.create({ data: { id: randomUUID(), sessionId, type: 'image', content: 'live.png', uploadId: 'live.png', state: 'sent', expiresAt: new Date(Date.now() + 3_600_000) } })
   await ctx.prisma.status.create({ data: { id: randomUUID(), sessionId, type: 'image', content: 'done.png', uploadId: 'done.png', state: 'sent', expiresAt: new Date(Date.now() - 1000) } })
+  const hook = await ctx.prisma.webhookEndpoint.create({ data: { id: randomUUID(), url: 'https://hooks.example.com/', secret: 'whsec_x', enabled: false } })
+  const delivery = (createdAt: Date) => ctx.prisma.webhookDelivery.create({ data: { id: randomUUID(), endpointId: hook.id, event: 'statuses-updated', payload: { sessionId }, state: 'delivered', createdAt } })
+  const [oldDelivery, newDelivery] = [await delivery(new Date(Date.now() - 31 * 86_400_000)), await delivery(new Date())]
   await ctx.manager.maintenance.run()
+  t.same((await ctx.prisma.webhookDelivery.findMany({ where: { endpointId: hook.id } })).map(d => d.id), [newDelivery.id], `webhook deliveries past retention go (${oldDelivery.id.slice(0, 8)})`)
   t.equal(await ctx.prisma.status.count({ where: { id: old } }), 0, 'a status past retention is gone')
   t.equal(await ctx.prisma.statusViewer.count({ where: { statusId: old } }), 0, 'with its viewers')
   t.same((await ctx.prisma.upload.findMany({ select: { id: true }, orderBy: { id: 'asc' } })).map(u => u.id), ['fresh.png', 'live.png'], 'uploads: kept while fresh or needed')

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { createServer } from 'node:http'
-import { isGlobalUnicast } from '../../src/statuses/address-policy.ts'
+import { isGlobalUnicast } from '@wss/webhooks'
 import { safeFetch } from '../../src/statuses/safe-fetch.ts'
 
 t.test('fetches made for users are capped and stay off private networks', async t => {

@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
 import type { FastifyBaseLogger } from 'fastify'
 import type { WebSocket } from '@fastify/websocket'
+import { sessionOf } from '@wss/shared'
 import { parseSessionIds, SessionFilter, MAX_FILTER_SESSIONS } from '../../lib/session-filter.ts'
 import { ADMIN_SCOPE, inScope, type KeyScope } from '../../lib/key-scope.ts'
 
@@ -58,8 +59,10 @@ export default fp(async function eventStream (fastify) {
     if (clients.size === 0) return
     const frame = JSON.stringify(event)
     for (const client of clients) {
-      const { sessionId } = event.data
-      if (!client.filter.matches(sessionId) || !inScope(client.scope, sessionId) || client.socket.readyState !== client.socket.OPEN) continue
+      const sessionId = sessionOf(event)
+      // An event of no session (webhook-disabled) goes to admin-key clients that take every session.
+      const wanted = sessionId === null ? client.scope.admin && client.filter.all : client.filter.matches(sessionId) && inScope(client.scope, sessionId)
+      if (!wanted || client.socket.readyState !== client.socket.OPEN) continue
       if (client.socket.bufferedAmount > MAX_BUFFERED_BYTES) {
         client.log.warn('event stream client too slow, disconnecting')
         client.socket.terminate()

@@ -1,7 +1,7 @@
 import fp from 'fastify-plugin'
 import type { FastifyBaseLogger } from 'fastify'
 import type { PrismaClient } from '@wss/db'
-import type { OwnerRegistry, Session } from '@wss/shared'
+import { sessionOf, type OwnerRegistry, type Session } from '@wss/shared'
 import type { CommandBus } from './command-bus.ts'
 import type { PublishEvent } from './event-publisher.ts'
 import type { ConnectionStatus, CreateSessionBody, PairingCode } from '../../schemas/sessions.ts'
@@ -100,7 +100,8 @@ export default fp<SessionsPluginOptions>(async function sessions (fastify, opts)
   fastify.decorate('sessions', service)
   // Every node hears every worker's announcements: a change drops this node's cached status.
   const off = fastify.events.onEvent(event => {
-    if (SESSION_EVENTS.has(event.event)) service.changed(event.data.sessionId)
+    const sessionId = sessionOf(event)
+    if (sessionId !== null && SESSION_EVENTS.has(event.event)) service.changed(sessionId)
   })
   fastify.addHook('onClose', async () => off())
 }, { name: 'sessions', dependencies: ['command-bus', 'event-publisher', 'event-relay'] })

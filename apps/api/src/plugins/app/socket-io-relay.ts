@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin'
 import type { Socket } from 'socket.io'
-import { ErrorMessages, type ErrorCode } from '@wss/shared'
+import { ErrorMessages, sessionOf, type ErrorCode } from '@wss/shared'
 import { extractApiKey } from '../../lib/api-key.ts'
 import { parseSessionIds, SessionFilter, MAX_FILTER_SESSIONS } from '../../lib/session-filter.ts'
 import { inScope, type KeyScope } from '../../lib/key-scope.ts'
@@ -102,11 +102,21 @@ export default fp(async function socketIoRelay (fastify) {
     socket.on('unsubscribe', change('unsubscribe'))
   })
 
-  const stop = fastify.events.onEvent(({ event, data }) => {
-    io.to(ALL_SESSIONS_ROOM).to(sessionRoom(data.sessionId)).emit(event, data)
+  const stop = fastify.events.onEvent(busEvent => {
+    const { event, data } = busEvent
+    const sessionId = sessionOf(busEvent)
+    if (sessionId === null) {
+      // An event of no session (webhook-disabled) goes to admin-key clients that take every session.
+      for (const id of io.sockets.adapter.rooms.get(ALL_SESSIONS_ROOM) ?? []) {
+        const socket = io.sockets.sockets.get(id)
+        if (socket?.data.scope.admin === true) socket.emit(event, data)
+      }
+      return
+    }
+    io.to(ALL_SESSIONS_ROOM).to(sessionRoom(sessionId)).emit(event, data)
     for (const id of io.sockets.adapter.rooms.get(SCOPED_ALL_ROOM) ?? []) {
       const socket = io.sockets.sockets.get(id)
-      if (socket !== undefined && inScope(socket.data.scope, data.sessionId)) socket.emit(event, data)
+      if (socket !== undefined && inScope(socket.data.scope, sessionId)) socket.emit(event, data)
     }
   })
   // A revoked key's sockets are disconnected at once.

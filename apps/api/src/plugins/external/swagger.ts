@@ -47,6 +47,7 @@ export default fp(async function swaggerPlugin (fastify) {
         { name: 'health', description: 'Dependencies, stats and storage' },
         { name: 'events', description: 'Realtime event stream' },
         { name: 'keys', description: 'Scoped access keys, managed with an admin key' },
+        { name: 'webhooks', description: 'Endpoints that receive events as signed POSTs (Standard Webhooks), their deliveries and retries' },
         { name: 'probes', description: 'Liveness and readiness, no key' }
       ]
     },

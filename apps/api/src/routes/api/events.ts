@@ -29,7 +29,8 @@ const events: FastifyPluginAsyncTypebox = async fastify => {
         'Send `{"action":"subscribe","sessionId":"ID"}` or `{"action":"unsubscribe","sessionId":"ID"}` to change ' +
         'the filter; each is answered with `{ "success": true, "action", "data": { "all", "sessionIds" } }`. ' +
         'The first subscribe narrows an unfiltered stream to the named sessions. A scoped key receives only its ' +
-        'sessions\' events, whatever it subscribes to. A plain GET answers 426.',
+        'sessions\' events, whatever it subscribes to. `webhook-disabled` `{ webhookId, reason }` (an endpoint the server disabled: ' +
+        '`gone` or `failing`) belongs to no session: it reaches admin-key clients that take every session. A plain GET answers 426.',
       querystring: EventsQuerySchema,
       response: apiResponses({}, [400, 426, 503])
     },

@@ -5,6 +5,7 @@ import sessions from './sessions/index.ts'
 import uploads from './uploads.ts'
 import health from './health.ts'
 import keys from './keys.ts'
+import webhooks from './webhooks/index.ts'
 
 /**
  * The `/api` scope. Its hooks run for every route in it, the WebSocket upgrade and unknown
@@ -23,6 +24,7 @@ const api: FastifyPluginAsyncTypebox = async fastify => {
   await fastify.register(uploads)
   await fastify.register(health)
   await fastify.register(keys, { prefix: '/keys' })
+  await fastify.register(webhooks, { prefix: '/webhooks' })
 }
 
 export default api

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { io as connect, type Socket } from 'socket.io-client'
 import type { FastifyInstance } from 'fastify'
-import { encodeBusEvent, type BusEvent } from '@wss/shared'
+import { encodeBusEvent, sessionOf, type BusEvent } from '@wss/shared'
 import { baseUrl, build, createPublisher, KEY, nextValue, ROTATED_KEY } from '../../helper.ts'
 
 type Tap = Parameters<typeof build>[0]
@@ -109,7 +109,7 @@ t.test('sessionId in the handshake query limits the client to those sessions', a
   for (const id of ['s4', 's2', 's1', 's3']) await publisher.publish(app.events.channel, statusesUpdated(id))
   await done
 
-  const ids = (events: BusEvent[]) => events.map(e => e.data.sessionId)
+  const ids = (events: BusEvent[]) => events.map(e => sessionOf(e))
   t.same(ids(seen.one), ['s1'])
   t.same(ids(seen.two), ['s2', 's3'])
   t.same(ids(seen.all), ['s4', 's2', 's1', 's3'])
@@ -127,7 +127,7 @@ t.test('subscribe and unsubscribe messages change the filter', async t => {
   const socket = client(t, app, { auth: { apiKey: KEY } })
   await connected(socket)
   const seen = record(socket)
-  const ids = () => seen.map(e => e.data.sessionId)
+  const ids = () => seen.map(e => sessionOf(e))
 
   t.same(await socket.emitWithAck('subscribe', 's1'), { success: true, data: { all: false, sessionIds: ['s1'] } })
   let done = eventFor(socket, 's1')

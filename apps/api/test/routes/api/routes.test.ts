@@ -27,10 +27,19 @@ const ROUTES: Array<[string, string]> = [
   ['post', '/api/keys'],
   ['get', '/api/keys'],
   ['get', '/api/keys/{id}'],
-  ['delete', '/api/keys/{id}']
+  ['delete', '/api/keys/{id}'],
+  ['post', '/api/webhooks'],
+  ['get', '/api/webhooks'],
+  ['get', '/api/webhooks/{id}'],
+  ['patch', '/api/webhooks/{id}'],
+  ['delete', '/api/webhooks/{id}'],
+  ['post', '/api/webhooks/{id}/rotate-secret'],
+  ['post', '/api/webhooks/{id}/test'],
+  ['get', '/api/webhooks/{id}/deliveries'],
+  ['post', '/api/webhooks/{id}/deliveries/{deliveryId}/redeliver']
 ]
 
-const concrete = (path: string) => path.replace('{sessionId}', 's1').replace('{statusId}', '00000000-0000-4000-8000-000000000000').replace('{id}', '00000000-0000-4000-8000-000000000001')
+const concrete = (path: string) => path.replace('{sessionId}', 's1').replace('{statusId}', '00000000-0000-4000-8000-000000000000').replace('{id}', '00000000-0000-4000-8000-000000000001').replace('{deliveryId}', '00000000-0000-4000-8000-000000000002')
 
 t.test('every /api route answers 401 without a key or with a wrong one', async t => {
   const app = await build(t)

@@ -1,0 +1,92 @@
+import t from 'tap'
+import { randomUUID } from 'node:crypto'
+import { createServer, type IncomingHttpHeaders } from 'node:http'
+import { Webhook } from 'standardwebhooks'
+import { socketIoClient } from '../src/events.ts'
+import { eventually, startStack } from '../src/stack.ts'
+
+interface Delivery { headers: IncomingHttpHeaders, body: string, id: string, attempt: number }
+
+/** A webhook receiver on 127.0.0.1: records every request, answers as `answer` says. */
+async function receiver (t: { teardown (fn: () => unknown): void }, answer: (d: Delivery) => number = () => 200) {
+  const received: Delivery[] = []
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = []
+    req.on('data', (c: Buffer) => chunks.push(c))
+    req.on('end', () => {
+      const d = { headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), id: String(req.headers['webhook-id']), attempt: Number(req.headers['webhook-attempt']) }
+      received.push(d)
+      res.writeHead(answer(d)).end()
+    })
+  })
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise<void>(resolve => { server.closeAllConnections(); server.close(() => resolve()) }))
+  return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}/hooks`, received }
+}
+
+// Loopback receivers are allowed here only; a short retry schedule stands in for the day-long one.
+const env = { WEBHOOK_ALLOW_PRIVATE: 'true', WEBHOOK_RETRY_SCHEDULE_MS: '3000,3000,3000' }
+
+t.test('a status sent and viewed reaches a receiver as signed deliveries whose data is the socket payload', async t => {
+  const stack = await startStack(t, { apis: 1, workers: 1, env })
+  const { sim } = stack
+  const me = '15557770000'
+  const alice = '15557770001'
+  for (const p of [me, alice]) await sim.client.createAccount(p)
+  const hooks = await receiver(t)
+  const sessionId = `hook-${randomUUID().slice(0, 6)}`
+  const created = await stack.api('POST', '/api/webhooks', { url: hooks.url, events: ['status-sent', 'status-viewers-update'], sessionIds: [sessionId] })
+  t.equal(created.status, 201, JSON.stringify(created.body))
+  const { secret } = created.body.data
+  const sio = await socketIoClient(t, stack.apis[0]!.url, stack.apiKey)
+
+  t.equal((await stack.api('POST', '/api/sessions', { sessionId, sessionName: 'Hooks', authMethod: 'pairing', phoneNumber: me })).status, 201)
+  let code: string | undefined
+  await eventually(async () => { code = (await stack.api('GET', `/api/sessions/${sessionId}/pairing-code`)).body?.data?.pairingCode; return !!code }, 20_000)
+  await sim.client.enterPairingCode(me, code!)
+  await sio.waitFor(e => e.event === 'connection-status' && e.data.sessionId === sessionId && e.data.connected === true)
+
+  const sent = await stack.api('POST', `/api/sessions/${sessionId}/send-status`, { type: 'text', content: 'Hooked', targetNumbers: alice })
+  t.equal(sent.status, 201, JSON.stringify(sent.body))
+  const statusId = sent.body.data.id
+  const sentEvent = await sio.waitFor(e => e.event === 'status-sent' && e.data.id === statusId)
+  let onPhone: any
+  await eventually(async () => { onPhone = (await sim.client.statuses(me)).find((s: any) => s.text === 'Hooked'); return !!onPhone }, 15_000)
+  await sim.client.viewStatus(me, onPhone.id, { viewers: [alice], at: Date.parse('2026-06-01T08:00:00Z') })
+  const viewersEvent = await sio.waitFor(e => e.event === 'status-viewers-update' && e.data.statusId === statusId)
+
+  const verify = (d: Delivery) => new Webhook(secret).verify(d.body, d.headers as Record<string, string>) as { type: string, timestamp: string, data: any }
+  const deliveredAs = (type: string) => hooks.received.map(verify).find(p => p.type === type)
+  t.ok(await eventually(() => deliveredAs('status-sent') !== undefined && deliveredAs('status-viewers-update') !== undefined, 20_000), 'both arrived')
+  t.same(deliveredAs('status-sent')!.data, sentEvent.data, 'status-sent: the socket payload')
+  t.same(deliveredAs('status-viewers-update')!.data, viewersEvent.data, 'status-viewers-update: the socket payload')
+  t.notOk(hooks.received.map(verify).some(p => p.type === 'connection-status'), 'only the events asked for')
+
+  const deliveries = await stack.api('GET', `/api/webhooks/${created.body.data.id}/deliveries?state=delivered`)
+  t.ok(deliveries.body.data.length >= 2)
+  t.match(deliveries.body.data[0], { state: 'delivered', attempts: 1, lastStatusCode: 200 })
+})
+
+t.test('a worker killed while a delivery waits for its retry: another worker sends it, each attempt once', async t => {
+  const stack = await startStack(t, { apis: 1, workers: 1, env })
+  let calls = 0
+  const hooks = await receiver(t, () => ++calls === 1 ? 500 : 200)
+  const created = await stack.api('POST', '/api/webhooks', { url: hooks.url })
+  const id = created.body.data.id
+  const test = await stack.api('POST', `/api/webhooks/${id}/test`)
+  t.equal(test.status, 202)
+  const deliveryId = test.body.data.id
+  const read = async () => (await stack.api('GET', `/api/webhooks/${id}/deliveries`)).body.data.find((d: any) => d.id === deliveryId)
+  t.ok(await eventually(async () => (await read())?.lastStatusCode === 500, 20_000), 'attempt 1 failed')
+  t.match(await read(), { state: 'pending', attempts: 1, lastStatusCode: 500, nextAttemptAt: String }, 'attempt 2 scheduled')
+
+  await stack.addWorker()
+  const first = stack.workers[0]!
+  first.proc.kill('SIGKILL')
+  await first.exited
+  t.ok(await eventually(async () => (await read())?.state === 'delivered', 30_000), 'delivered by the other worker')
+  t.match(await read(), { attempts: 2, lastStatusCode: 200 })
+  t.same(hooks.received.map(d => [d.id, d.attempt]), [[deliveryId, 1], [deliveryId, 2]], 'each attempt once, one webhook-id')
+  const verified = new Webhook(created.body.data.secret).verify(hooks.received[1]!.body, hooks.received[1]!.headers as Record<string, string>) as { type: string }
+  t.equal(verified.type, 'webhook.test')
+})
