@@ -13,6 +13,7 @@ import type { SessionRegistry } from '../sessions/session-registry.ts'
 import type { SessionRuntime } from '../sessions/session-runtime.ts'
 import type { StatusService } from '../statuses/status-service.ts'
 import { giveUp, handlers, runsWithoutStart, type HandlerContext } from './handlers.ts'
+import { TransientRefusal } from './transient-refusal.ts'
 
 export interface CommandRouterDeps {
   workerId: string
@@ -112,9 +113,10 @@ async function processJob (deps: CommandRouterDeps, job: Job): Promise<void> {
       throw err
     }
     jlog.error({ err }, 'command failed on every attempt')
-    const failed = await giveUp(deps.prisma, cmd.name, cmd.payload).catch(e => { jlog.error({ err: e }, 'failed command left no trace'); return null })
+    const refusal = err instanceof TransientRefusal ? err.refusal : null
+    const failed = await giveUp(deps.prisma, cmd.name, cmd.payload, refusal?.message).catch(e => { jlog.error({ err: e }, 'failed command left no trace'); return null })
     if (failed) deps.events.publish('status-failed', failed)
-    await reply(deps, cmd, { ok: false, code: 'INTERNAL', message: 'the worker could not run the command' })
+    await reply(deps, cmd, refusal ? { ok: false, code: refusal.code, message: refusal.message } : { ok: false, code: 'INTERNAL', message: 'the worker could not run the command' })
     throw err
   }
 }
