@@ -21,6 +21,9 @@ const outDir = join(root, 'bench/out')
 const pgServer = () => process.env.BENCH_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres'
 const redisUrl = () => process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379'
 
+// BENCH_START_TIMEOUT_MS: how long an API node or worker may take to start (a loaded machine needs more).
+const startTimeoutMs = () => Number(process.env.BENCH_START_TIMEOUT_MS ?? 30_000)
+
 export const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
 
 /** Polls until the check passes; false when the time is up. */
@@ -167,7 +170,7 @@ export async function startStack (opts: StackOptions) {
       const extra = process.env.BENCH_API_NODE_ARGS?.split(' ').filter(Boolean) ?? []
       const p = launch(`api-${index + 1}`, [join(root, 'apps/api/src/server.ts')], { ...baseEnv, PORT: String(port), HOST: '127.0.0.1', ...env }, [...prof, ...extra])
       const node = { ...p, url: `http://127.0.0.1:${port}` }
-      if (!await until(async () => (await fetch(`${node.url}/readyz`)).ok, 30_000, 200)) throw new Error(`API node did not become ready (log: ${runDir})`)
+      if (!await until(async () => (await fetch(`${node.url}/readyz`)).ok, startTimeoutMs(), 200)) throw new Error(`API node did not become ready (log: ${runDir})`)
       if (index < apis.length) apis[index] = node
       else {
         apis.push(node)
@@ -182,7 +185,7 @@ export async function startStack (opts: StackOptions) {
       // BENCH_CPU_PROF=dir: every worker (and API node) writes a V8 CPU profile there when it exits.
       const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []
       const p = launch(`worker-${id}`, [join(root, 'apps/worker/src/worker-process.ts')], { ...baseEnv, WORKER_ID: id, ...metrics.workerEnv(), ...env }, [...prof, ...nodeArgs])
-      if (!await until(async () => (await redis.exists(redisKeys(prefix).worker(id))) === 1, 30_000, 100)) throw new Error(`worker did not register (log: ${runDir})`)
+      if (!await until(async () => (await redis.exists(redisKeys(prefix).worker(id))) === 1, startTimeoutMs(), 100)) throw new Error(`worker did not register (log: ${runDir})`)
       return { ...p, id }
     },
 

@@ -107,7 +107,7 @@ export async function checkViews (stack: Stack, sends: SendRecord[], rows: Map<s
 }
 
 /** Clients: every status-sent/status-failed once per client, or missed while that client was disconnected. */
-export function checkEvents (listeners: Listener[], rows: Map<string, StoredStatus>): { checks: Check[], lines: string[] } {
+export function checkEvents (listeners: Listener[], rows: Map<string, StoredStatus>, t0: number): { checks: Check[], lines: string[] } {
   const lines: string[] = []
   let bad = 0
   for (const l of listeners) {
@@ -125,7 +125,7 @@ export function checkEvents (listeners: Listener[], rows: Map<string, StoredStat
       if (n > 0) continue
       const t = r.sentAt.getTime()
       if (gaps.some(([a, b]) => a <= t + 5000 && b >= t - 2000)) gap++
-      else { missed++; missedIds.push(r.id) }
+      else { missed++; missedIds.push(`${r.id.slice(0, 8)} sent at +${((t - t0) / 1000).toFixed(1)} s`) }
     }
     if (dup || missed) bad++
     const down = gaps.some(g => g[1] === Infinity) ? ' (disconnected at the end, never reconnected)' : ''
@@ -134,7 +134,7 @@ export function checkEvents (listeners: Listener[], rows: Map<string, StoredStat
   return { lines, checks: [{ name: 'each client got every status event once, or in a gap of its own', ok: bad === 0, detail: `${listeners.length} clients, ${bad} with duplicates or losses` }] }
 }
 
-export function checkRecovery (outcomes: Array<FaultOutcome & { recoveryMs: number }>, boundMs: number): Check {
+export function checkRecovery (outcomes: Array<FaultOutcome & { recoveryMs: number }>, boundMs: number, t0: number): Check {
   const slow = outcomes.filter(o => o.recoveryMs > boundMs)
-  return { name: `every session connected again within ${boundMs / 1000} s of each fault`, ok: slow.length === 0, detail: slow.length ? slow.map(o => `${o.kind} at +${o.at}: ${(o.recoveryMs / 1000).toFixed(1)} s`).join('; ') : `${outcomes.length} faults` }
+  return { name: `every session connected again within ${boundMs / 1000} s of each fault`, ok: slow.length === 0, detail: slow.length ? slow.map(o => `${o.kind} at +${((o.at - t0) / 1000).toFixed(1)} s: ${(o.recoveryMs / 1000).toFixed(1)} s`).join('; ') : `${outcomes.length} faults` }
 }

@@ -123,12 +123,16 @@ async function replaced (ctx: FaultContext, rng: Rng, at: number): Promise<Fault
   const conns = await ctx.stack.sim.connections()
   const fought = victims.filter(s => (conns[`${s.phone}:${s.deviceId}`]?.open ?? 0) > 0).length
   const from = Date.now()
+  const answers: string[] = []
   for (const s of victims) {
+    const mine: number[] = []
     for (let i = 0; i < 5; i++) {
       const res = await ctx.stack.api('POST', `/api/sessions/${s.sessionId}/restart`, undefined, i % ctx.stack.apis.length).catch(() => ({ status: 0 }))
-      if (res.status < 300) break
+      mine.push(res.status)
+      if (res.status > 0 && res.status < 300) break
       await sleep(500)
     }
+    answers.push(mine.join(','))
   }
-  return { kind: 'sim-replaced', at, from, detail: `440 on ${victims.length} sessions; after 5 s ${fought} had reconnected by themselves; then POST /restart`, fought }
+  return { kind: 'sim-replaced', at, from, detail: `440 on ${victims.length} sessions; after 5 s ${fought} had reconnected by themselves; then POST /restart (answers ${answers.join(' / ')})`, fought }
 }

@@ -16,7 +16,7 @@ export interface Listener {
   close (): void
 }
 
-function tracker (name: string): Listener & { up (): void, down (): void } {
+function tracker (name: string): Listener & { up (): void, down (): void, closing: boolean } {
   let downSince: number | null = Date.now()
   const l = {
     name,
@@ -24,13 +24,15 @@ function tracker (name: string): Listener & { up (): void, down (): void } {
     closedGaps: [] as Array<[number, number]>,
     gaps: (): Array<[number, number]> => downSince !== null && l.connects > 0 ? [...l.closedGaps, [downSince, Infinity]] : l.closedGaps,
     connects: 0,
+    /** Set when the run closes the client: that close is no gap. */
+    closing: false,
     close () {},
     up () {
       l.connects++
       if (downSince !== null && l.connects > 1) l.closedGaps.push([downSince, Date.now()])
       downSince = null
     },
-    down () { if (downSince === null) downSince = Date.now() }
+    down () { if (downSince === null && !l.closing) downSince = Date.now() }
   }
   return l
 }
@@ -42,7 +44,7 @@ function socketIoListener (stack: Stack, node: number): Listener {
   socket.on('connect', () => l.up())
   socket.on('disconnect', () => l.down())
   socket.onAny((event: string, data: unknown) => { l.events.push({ event, data, at: Date.now() }) })
-  l.close = () => { socket.close() }
+  l.close = () => { l.closing = true; socket.close() }
   return l
 }
 
@@ -60,7 +62,7 @@ function webSocketListener (stack: Stack, node: number): Listener {
     })
     ws.on('error', () => undefined)
     ws.on('close', () => { l.down(); setTimeout(open, 200) })
-    l.close = () => { closed = true; ws.close() }
+    l.close = () => { closed = true; l.closing = true; ws.close() }
   }
   open()
   return l

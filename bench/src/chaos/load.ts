@@ -86,13 +86,13 @@ async function view (stack: Stack, rec: SendRecord, messageId: string, rng: Rng)
 export function startLoad (stack: Stack, opts: LoadOptions) {
   const sends: SendRecord[] = []
   const inflight = new Set<Promise<void>>()
-  let stopped = false
+  const state = { stopped: false }
   let i = 0
   const messageIdOf = async (statusId: string) => (await stack.prisma.status.findUnique({ where: { id: statusId }, select: { messageId: true } }))?.messageId
   const loop = (async () => {
     const interval = 1000 / opts.perSecond
     const t0 = Date.now()
-    while (!stopped) {
+    while (!state.stopped) {
       const sender = opts.senders[i % opts.senders.length]!
       const targets = opts.rng.pick(opts.recipients, 3)
       const key = randomUUID()
@@ -116,7 +116,7 @@ export function startLoad (stack: Stack, opts: LoadOptions) {
   return {
     sends,
     async stop () {
-      stopped = true
+      state.stopped = true
       await loop
       while (inflight.size) await Promise.all([...inflight])
       return sends

@@ -25,9 +25,9 @@ async function apiConnected (stack: Stack): Promise<Set<string> | null> {
 
 export function startMonitor (stack: Stack, sessions: Array<{ sessionId: string, device: string }>) {
   const samples: Sample[] = []
-  let stopped = false
+  const state = { stopped: false }
   const loop = (async () => {
-    while (!stopped) {
+    while (!state.stopped) {
       const at = Date.now()
       const [api, sim] = await Promise.all([apiConnected(stack), stack.sim.connections().catch(() => null)])
       if (api && sim) {
@@ -59,7 +59,7 @@ export function startMonitor (stack: Stack, sessions: Array<{ sessionId: string,
       }
       return { ms: streakStart - t0, fewest, missing }
     },
-    async stop () { stopped = true; await loop }
+    async stop () { state.stopped = true; await loop }
   }
 }
 

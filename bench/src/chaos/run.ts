@@ -48,6 +48,7 @@ export async function runChaos (opts: ChaosOptions): Promise<{ ok: boolean, fire
   const redis = await startOwnRedis()
   process.env.BENCH_DATABASE_URL = pg.url
   process.env.BENCH_REDIS_URL = redis.url
+  process.env.BENCH_START_TIMEOUT_MS ??= '120000' // processes start slowly while faults and the load run
   log(`own Postgres ${pg.url}, own Redis ${redis.url}`)
   const stack = await startStack({ name: 'chaos', env: { RATE_LIMIT_MAX: '1000000', SEND_TIMEOUT_MS: '8000', LEASE_TTL_MS: String(LEASE_MS) } })
   const cleanup = async () => { await stack.stop().catch(() => undefined); await redis.stop(); pg.stop() }
@@ -112,14 +113,14 @@ async function verdict (stack: Stack, opts: ChaosOptions, run: RunData) {
   const found = overlaps(await stack.sim.connections(), sessions.map(s => `${s.phone}:${s.deviceId}`), paused)
   const sendChecks = await checkSends(stack, sends, run.t0)
   const viewChecks = await checkViews(stack, sends, sendChecks.rows)
-  const events = checkEvents(listeners, sendChecks.rows)
+  const events = checkEvents(listeners, sendChecks.rows, run.t0)
   const fought = outcomes.filter(o => (o.fought ?? 0) > 0)
   const checks: Check[] = [
     { name: 'never two connections of one device (outside SIGSTOP windows)', ok: found.every(o => o.inPause), detail: overlapLines(found).join('; ') },
     { name: 'a replaced (440) session does not reconnect by itself', ok: fought.length === 0, detail: fought.length ? fought.map(o => o.detail).join('; ') : `${outcomes.filter(o => o.kind === 'sim-replaced').length} faults` },
     ...sendChecks.checks,
     ...viewChecks,
-    checkRecovery(outcomes, RECOVERY_BOUND_MS),
+    checkRecovery(outcomes, RECOVERY_BOUND_MS, run.t0),
     ...events.checks
   ]
   const answers = new Map<number, number>()
