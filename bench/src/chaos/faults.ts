@@ -55,6 +55,13 @@ export function schedule (rng: Rng, steps: number): FaultKind[][] {
   return out
 }
 
+/** The running worker that owns the most sessions (a replacement that owns none would test nothing). */
+async function busiest (ctx: FaultContext, rng: Rng) {
+  const running = Array.from({ length: 3 }, (_, i) => ctx.pool.pick(rng.int(3) + i)).filter((w, i, all) => w && all.indexOf(w) === i)
+  const owned = await Promise.all(running.map(w => ctx.stack.ownedBy(w!.id).catch(() => 0)))
+  return running[owned.indexOf(Math.max(...owned))]
+}
+
 const few = (ctx: FaultContext, rng: Rng) => rng.pick(ctx.sessions, Math.max(2, Math.ceil(ctx.sessions.length / 10)))
 
 /** Injects one fault; resolves when its action is done (a SIGSTOP after the SIGCONT). */
@@ -63,13 +70,13 @@ export async function inject (kind: FaultKind, ctx: FaultContext, rng: Rng): Pro
   const done = (detail: string, extra: Partial<FaultOutcome> = {}): FaultOutcome => ({ kind, at, from: at, detail, ...extra })
   switch (kind) {
     case 'worker-sigkill': {
-      const w = ctx.pool.pick(rng.int(3))
+      const w = await busiest(ctx, rng)
       if (!w) return done('no running worker')
       w.proc.kill('SIGKILL')
       return done(`SIGKILL ${w.id}`)
     }
     case 'worker-sigstop': {
-      const w = ctx.pool.pick(rng.int(3))
+      const w = await busiest(ctx, rng)
       if (!w) return done('no running worker')
       const pauseMs = ctx.leaseMs + 7000 + rng.int(5000)
       ctx.pool.pause(w)
