@@ -39,6 +39,7 @@ export type {
 export {
   EventName,
   EVENT_NAMES,
+  EVENTS_GAP,
   ConnectionStatusPayloadSchema,
   PairingCodePayloadSchema,
   QrCodePayloadSchema,
@@ -71,6 +72,7 @@ export type {
   SessionDeletedPayload,
   StatusFailedPayload,
   StatusProgressPayload,
+  EventsGapPayload,
   BusEvent
 } from './events.ts'
 

@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
 import type { FastifyBaseLogger } from 'fastify'
 import type { WebSocket } from '@fastify/websocket'
+import { EVENTS_GAP } from '@wss/shared'
 import { parseSessionIds, SessionFilter, MAX_FILTER_SESSIONS } from '../../lib/session-filter.ts'
 import { ADMIN_SCOPE, inScope, type KeyScope } from '../../lib/key-scope.ts'
 
@@ -69,6 +70,12 @@ export default fp(async function eventStream (fastify) {
     }
   })
 
+  // A period this node may have missed events in concerns every client, whatever its filter.
+  const stopGaps = fastify.events.onGap(gap => {
+    const frame = JSON.stringify({ event: EVENTS_GAP, data: gap })
+    for (const client of clients) if (client.socket.readyState === client.socket.OPEN) client.socket.send(frame)
+  })
+
   const heartbeat = setInterval(() => {
     for (const client of clients) {
       if (!client.alive) {
@@ -101,6 +108,7 @@ export default fp(async function eventStream (fastify) {
   fastify.addHook('onClose', async () => {
     stop()
     stopRevoked()
+    stopGaps()
     clearInterval(heartbeat)
     for (const client of clients) client.socket.terminate()
     clients.clear()
