@@ -117,7 +117,9 @@ export function checkEvents (listeners: Listener[], rows: Map<string, StoredStat
     let gap = 0
     let missed = 0
     const missedIds: string[] = []
-    const gaps = l.gaps()
+    // Its own disconnections, and the periods its node announced it could not receive events in.
+    const notices = l.events.filter(e => e.event === 'events-gap').map(e => [Date.parse(e.data.from), Date.parse(e.data.to)] as [number, number])
+    const gaps = [...l.gaps(), ...notices]
     for (const r of rows.values()) {
       if (r.state !== 'sent' || !r.sentAt) continue
       const n = seen.get(`status-sent/${r.id}`) ?? 0
@@ -129,7 +131,7 @@ export function checkEvents (listeners: Listener[], rows: Map<string, StoredStat
     }
     if (dup || missed) bad++
     const down = gaps.some(g => g[1] === Infinity) ? ' (disconnected at the end, never reconnected)' : ''
-    lines.push(`${l.name}: ${l.events.length} events, ${l.connects - 1} reconnects${down}, ${dup} duplicates, ${gap} missed while disconnected (documented gaps), ${missed} missed while connected${missedIds.length ? ` (${missedIds.slice(0, 3).join(', ')})` : ''}`)
+    lines.push(`${l.name}: ${l.events.length} events, ${l.connects - 1} reconnects${down}, ${notices.length} events-gap notices, ${dup} duplicates, ${gap} missed in a gap (disconnected, or announced by events-gap), ${missed} missed otherwise${missedIds.length ? ` (${missedIds.slice(0, 3).join(', ')})` : ''}`)
   }
   return { lines, checks: [{ name: 'each client got every status event once, or in a gap of its own', ok: bad === 0, detail: `${listeners.length} clients, ${bad} with duplicates or losses` }] }
 }
