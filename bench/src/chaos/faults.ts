@@ -125,10 +125,13 @@ export async function inject (kind: FaultKind, ctx: FaultContext, rng: Rng): Pro
  */
 async function replaced (ctx: FaultContext, rng: Rng, at: number): Promise<FaultOutcome> {
   const victims = few(ctx, rng)
+  const replacedAt = Date.now()
   for (const s of victims) await ctx.stack.sim.replaceDevice(s.phone, s.deviceId)
   await sleep(5000)
+  // A session that logged in again after its 440 fought the other client.
   const conns = await ctx.stack.sim.connections()
-  const fought = victims.filter(s => (conns[`${s.phone}:${s.deviceId}`]?.open ?? 0) > 0).length
+  const fighters = victims.filter(s => conns[`${s.phone}:${s.deviceId}`]?.entries.some(e => e.event === 'login' && e.at >= replacedAt))
+  const fought = fighters.length
   const from = Date.now()
   const answers: string[] = []
   for (const s of victims) {
@@ -141,5 +144,5 @@ async function replaced (ctx: FaultContext, rng: Rng, at: number): Promise<Fault
     }
     answers.push(mine.join(','))
   }
-  return { kind: 'sim-replaced', at, from, detail: `440 on ${victims.length} sessions; after 5 s ${fought} had reconnected by themselves; then POST /restart (answers ${answers.join(' / ')})`, fought }
+  return { kind: 'sim-replaced', at, from, detail: `440 on ${victims.length} sessions; after 5 s ${fought} had logged in again by themselves${fought ? ` (${fighters.map(f => f.sessionId).join(', ')})` : ''}; then POST /restart (answers ${answers.join(' / ')})`, fought }
 }
