@@ -47,8 +47,11 @@ async function place ({ workerId, sessions, registry, prisma }: CommandRouterDep
   const { sessionId } = cmd.payload
   const here = sessions.get(sessionId)
   if (here) return { runtime: here }
-  const exists = await prisma.session.findUnique({ where: { id: sessionId }, select: { id: true } })
+  const exists = await prisma.session.findUnique({ where: { id: sessionId }, select: { id: true, state: true } })
   if (!exists) throw new AppError('SESSION_NOT_FOUND', `session ${sessionId} not found`)
+  // A send never brings back a session that ended (440: another client took the device, or logged
+  // out): starting it would fight that client. A dead owner's session still says connected.
+  if (cmd.name === CommandName.SendStatus && exists.state !== 'connected') throw new AppError('SESSION_NOT_CONNECTED', `session ${sessionId} is not connected`)
   const owner = await registry.owner(sessionId)
   if (owner?.alive && owner.workerId !== workerId) return { forwardTo: owner.workerId }
   if (cmd.name === CommandName.DeleteSession && !owner?.alive) return { ownerless: true }
@@ -105,6 +108,11 @@ async function processJob (deps: CommandRouterDeps, job: Job): Promise<void> {
   } catch (err) {
     if (isAppError(err)) {
       jlog.info({ code: err.code }, 'command refused')
+      // A send refused because its session is not connected will not go out: it does not stay pending.
+      if (err.code === 'SESSION_NOT_CONNECTED') {
+        const failed = await giveUp(deps.prisma, cmd.name, cmd.payload, err.message).catch(() => null)
+        if (failed) deps.events.publish('status-failed', failed)
+      }
       return await reply(deps, cmd, { ok: false, code: err.code, message: err.message })
     }
     const attempts = job.opts.attempts ?? 1

@@ -1,6 +1,6 @@
 import { generateMessageIDV2, jidDecode, type WASocket } from '@whiskeysockets/baileys'
 import type { PrismaClient, Status } from '@wss/db'
-import { AppError, isAppError, toStatus } from '@wss/shared'
+import { AppError, toStatus } from '@wss/shared'
 import type { Logger } from 'pino'
 import { TransientRefusal } from '../commands/transient-refusal.ts'
 import type { EventPublisher } from '../events.ts'
@@ -131,8 +131,7 @@ async function sendChunks (deps: StatusServiceDeps, runtime: SessionRuntime, soc
       deps.logger.warn({ sessionId: runtime.sessionId, statusId: status.id, err: (err as Error).message }, 'status send failed')
       throw new TransientRefusal(new AppError('SESSION_NOT_CONNECTED', 'the connection dropped while sending'))
     }
-    // No ack in time (the connection dropped while waiting for it): sent again under the same message id.
-    const error = await ack.promise.catch(err => { throw isAppError(err) ? new TransientRefusal(err) : err })
+    const error = await ack.promise
     if (error) {
       const reason = `WhatsApp refused the status (error ${error})`
       await markFailed(deps, status, reason)

@@ -57,4 +57,20 @@ t.test('a send that meets its session reconnecting goes out once it is back, or 
     t.ok(await eventually(() => events.seen.some(e => e.event === 'status-failed' && e.data.id === statusId), 10_000), 'status-failed announced')
     await sim.client.refuseConnections(0)
   })
+
+  await t.test('replaced (440) by another client: the send fails and does not bring the session back to fight it', async t => {
+    await sim.client.refuseConnections(0)
+    t.ok(await eventually(async () => (await prisma.session.findUniqueOrThrow({ where: { id: sessionId } })).state === 'connected', 30_000), 'connected again')
+    const since = events.seen.length
+    const replacedAt = Date.now()
+    await sim.client.replaceDevice(phone, deviceId)
+    await events.waitFor(e => e.event === 'connection-status' && e.data.sessionId === sessionId && !e.data.connected, 20_000, since)
+    const statusId = await pending()
+    const answer = await bus.send('send-status', { sessionId, statusId }, 60_000)
+    t.equal(answer.code, 'SESSION_NOT_CONNECTED')
+    t.equal((await prisma.status.findUniqueOrThrow({ where: { id: statusId } })).state, 'failed', 'failed, not pending')
+    await new Promise(resolve => setTimeout(resolve, 3000))
+    const log = await sim.client.deviceConnections(phone, deviceId)
+    t.notOk(log.entries.some(e => e.event === 'login' && e.at >= replacedAt), 'no login of the device after the 440')
+  })
 })
