@@ -90,8 +90,16 @@ export async function inject (kind: FaultKind, ctx: FaultContext, rng: Rng): Pro
       api.proc.kill('SIGTERM')
       await Promise.race([api.exited, sleep(10_000)])
       if (api.proc.exitCode === null) api.proc.kill('SIGKILL')
-      await ctx.stack.addApi({}, Number(new URL(api.url).port), index)
-      return done(`api-${index + 1} SIGTERM and started again on its port`)
+      // A node that could not start in time exits; its process manager starts it again.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await ctx.stack.addApi({}, Number(new URL(api.url).port), index)
+          return done(`api-${index + 1} SIGTERM and started again on its port${attempt > 1 ? ` (at attempt ${attempt})` : ''}`)
+        } catch (err) {
+          if (attempt >= 3) throw err
+          ctx.log(`api-${index + 1} did not start (${(err as Error).message}); starting it again`)
+        }
+      }
     }
     case 'redis-restart': await ctx.redis.restart(false); return done('redis-server stopped (SIGTERM) and started on its append-only file')
     case 'redis-flush': await ctx.redis.restart(true); return done('redis-server stopped and started with its files deleted')
