@@ -37,25 +37,15 @@ export async function ensureFleet (stack: Stack, n: number, withWorkers: () => P
   await Promise.all(Array.from({ length: 8 }, async () => {
     while (next < missing.length) {
       const i = missing[next++]!
-      const sessionId = fleetSessionId(i)
-      const phone = fleetPhone(i)
-      await stack.sim.createAccount(phone).catch(() => undefined) // 409: exists
-      await stack.api('DELETE', `/api/sessions/${sessionId}`)
-      await stack.prisma.session.deleteMany({ where: { id: sessionId } })
-      const created = await stack.api('POST', '/api/sessions', { sessionId, sessionName: `Fleet ${i}`, authMethod: 'qrcode' })
-      if (created.status !== 201) throw new Error(`create ${sessionId}: ${created.status} ${JSON.stringify(created.body)}`)
-      let qr: string | null = created.body.data.qrCode
-      if (!qr) {
-        await until(async () => {
-          qr = (await stack.api('GET', `/api/sessions/${sessionId}/connection-status`)).body.data.qrCode
-          return qr !== null
-        }, 30_000, 100)
-      }
-      if (!qr) throw new Error(`${sessionId}: no QR code`)
-      const scanned = await stack.sim.scanQr(phone, qrText(qr))
-      if (!scanned.linked) throw new Error(`${sessionId}: scan failed`)
-      if (!await until(async () => (await stack.api('GET', `/api/sessions/${sessionId}/connection-status`)).body.data.connected === true, 60_000, 200)) {
-        throw new Error(`${sessionId} did not connect`)
+      // On a loaded machine a QR code can rotate between reading and scanning it: link again.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await linkOne(stack, i)
+          break
+        } catch (err) {
+          if (attempt >= 3) throw err
+          log(`fleet: ${fleetSessionId(i)}: ${(err as Error).message}; linking again`)
+        }
       }
       if (++done % 100 === 0) log(`fleet: ${done} / ${missing.length} linked (${Math.round((Date.now() - t0) / 1000)} s)`)
     }
@@ -64,4 +54,28 @@ export async function ensureFleet (stack: Stack, n: number, withWorkers: () => P
   await stack.sim.saveState(stack.statePath)
   log(`fleet: ${missing.length} sessions linked in ${Math.round((Date.now() - t0) / 1000)} s, state saved`)
   return missing.length
+}
+
+/** Links session `i` through the product: create it with a QR code, the simulated phone scans it. */
+async function linkOne (stack: Stack, i: number) {
+  const sessionId = fleetSessionId(i)
+  const phone = fleetPhone(i)
+  await stack.sim.createAccount(phone).catch(() => undefined) // 409: exists
+  await stack.api('DELETE', `/api/sessions/${sessionId}`)
+  await stack.prisma.session.deleteMany({ where: { id: sessionId } })
+  const created = await stack.api('POST', '/api/sessions', { sessionId, sessionName: `Fleet ${i}`, authMethod: 'qrcode' })
+  if (created.status !== 201) throw new Error(`create ${sessionId}: ${created.status} ${JSON.stringify(created.body)}`)
+  let qr: string | null = created.body.data.qrCode
+  if (!qr) {
+    await until(async () => {
+      qr = (await stack.api('GET', `/api/sessions/${sessionId}/connection-status`)).body.data.qrCode
+      return qr !== null
+    }, 30_000, 100)
+  }
+  if (!qr) throw new Error(`${sessionId}: no QR code`)
+  const scanned = await stack.sim.scanQr(phone, qrText(qr))
+  if (!scanned.linked) throw new Error(`${sessionId}: scan failed`)
+  if (!await until(async () => (await stack.api('GET', `/api/sessions/${sessionId}/connection-status`)).body.data.connected === true, 60_000, 200)) {
+    throw new Error(`${sessionId} did not connect`)
+  }
 }

@@ -17,8 +17,12 @@ import { createMetricsScraper } from './metrics-scraper.ts'
 export const root = new URL('../../', import.meta.url).pathname
 const dataDir = join(root, 'bench/.data')
 const outDir = join(root, 'bench/out')
-const pgServer = process.env.BENCH_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres'
-export const redisUrl = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379'
+// Read when a stack starts, so a benchmark may start servers of its own first (the chaos run).
+const pgServer = () => process.env.BENCH_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres'
+const redisUrl = () => process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379'
+
+// BENCH_START_TIMEOUT_MS: how long an API node or worker may take to start (a loaded machine needs more).
+const startTimeoutMs = () => Number(process.env.BENCH_START_TIMEOUT_MS ?? 30_000)
 
 export const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
 
@@ -96,7 +100,7 @@ export async function startStack (opts: StackOptions) {
   mkdirSync(dataDir, { recursive: true })
   const runDir = join(outDir, `${opts.name}-${new Date().toISOString().replace(/[:.]/g, '-')}`)
   mkdirSync(runDir, { recursive: true })
-  const db = new URL(pgServer)
+  const db = new URL(pgServer())
   db.pathname = `/wss_bench_${opts.name.replace(/\W/g, '_')}`
   const databaseUrl = db.toString()
   const statePath = join(dataDir, `${opts.name}.sim.json`)
@@ -104,14 +108,15 @@ export async function startStack (opts: StackOptions) {
   await migrate(databaseUrl)
   const prisma: PrismaClient = createPrisma(databaseUrl, { poolSize: 4 })
   const prefix = `wss-bench-${opts.name}`
-  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 })
+  const redis = new Redis(redisUrl(), { maxRetriesPerRequest: 1 })
+  redis.on('error', () => undefined) // a benchmark that restarts Redis (chaos) sees refusals until it is back
   const stale = await redis.keys(`${prefix}:*`)
   for (let i = 0; i < stale.length; i += 500) await redis.del(...stale.slice(i, i + 500))
   const apiKey = randomBytes(24).toString('base64url')
   const procs = new Set<Proc>()
 
   const launch = (name: string, args: string[], env: Record<string, string>, nodeArgs: string[] = []): Proc => {
-    const log = createWriteStream(join(runDir, `${name}.log`))
+    const log = createWriteStream(join(runDir, `${name}.log`), { flags: 'a' }) // a restarted node appends
     const proc = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', ...args], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
     proc.stdout!.pipe(log)
     proc.stderr!.pipe(log)
@@ -141,7 +146,7 @@ export async function startStack (opts: StackOptions) {
 
   const baseEnv: Record<string, string> = {
     DATABASE_URL: databaseUrl,
-    REDIS_URL: redisUrl,
+    REDIS_URL: redisUrl(),
     REDIS_PREFIX: prefix,
     API_KEY: apiKey,
     LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn', // BENCH_LOG_LEVEL=info: the workers' and API nodes' logs in bench/out
@@ -158,15 +163,16 @@ export async function startStack (opts: StackOptions) {
   const stack = {
     name: opts.name, prisma, redis, prefix, apiKey, databaseUrl, sim, simPid: simProc.pid, statePath, runDir, apis,
 
-    async addApi (env: Record<string, string> = {}) {
-      const port = 20_000 + Math.floor(Math.random() * 20_000)
+    /** An API node; `port` and `index` restart one in place (the same address, its slot in `apis`). */
+    async addApi (env: Record<string, string> = {}, port = 20_000 + Math.floor(Math.random() * 20_000), index = apis.length) {
       const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []
       // BENCH_API_NODE_ARGS: extra node flags for the API nodes (e.g. --perf-basic-prof for `perf record`).
       const extra = process.env.BENCH_API_NODE_ARGS?.split(' ').filter(Boolean) ?? []
-      const p = launch(`api-${apis.length + 1}`, [join(root, 'apps/api/src/server.ts')], { ...baseEnv, PORT: String(port), HOST: '127.0.0.1', ...env }, [...prof, ...extra])
+      const p = launch(`api-${index + 1}`, [join(root, 'apps/api/src/server.ts')], { ...baseEnv, PORT: String(port), HOST: '127.0.0.1', ...env }, [...prof, ...extra])
       const node = { ...p, url: `http://127.0.0.1:${port}` }
-      if (!await until(async () => (await fetch(`${node.url}/readyz`)).ok, 30_000, 200)) throw new Error(`API node did not become ready (log: ${runDir})`)
-      apis.push(node)
+      if (!await until(async () => (await fetch(`${node.url}/readyz`)).ok, startTimeoutMs(), 200)) throw new Error(`API node did not become ready (log: ${runDir})`)
+      if (index < apis.length) apis[index] = node
+      else apis.push(node)
       metrics.addTarget(`${node.url}/metrics`)
       void p.exited.then(() => metrics.removeTarget(`${node.url}/metrics`))
       return node
@@ -179,7 +185,7 @@ export async function startStack (opts: StackOptions) {
       const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []
       const scraped = metrics.worker()
       const p = launch(`worker-${id}`, [join(root, 'apps/worker/src/worker-process.ts')], { ...baseEnv, WORKER_ID: id, ...scraped.env, ...env }, [...prof, ...nodeArgs])
-      if (!await until(async () => (await redis.exists(redisKeys(prefix).worker(id))) === 1, 30_000, 100)) throw new Error(`worker did not register (log: ${runDir})`)
+      if (!await until(async () => (await redis.exists(redisKeys(prefix).worker(id))) === 1, startTimeoutMs(), 100)) throw new Error(`worker did not register (log: ${runDir})`)
       metrics.addTarget(scraped.target)
       void p.exited.then(() => metrics.removeTarget(scraped.target))
       return { ...p, id }

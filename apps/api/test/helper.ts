@@ -35,8 +35,8 @@ export interface BuildOptions {
   now?: () => number
   /** Adds test-only routes or plugins before the app is ready. */
   extend?: (fastify: FastifyInstance) => Promise<void> | void
-  /** Listen on an ephemeral port (socket tests). */
-  listen?: boolean
+  /** Listen on an ephemeral port (socket tests), or on this port (a node started again in place). */
+  listen?: boolean | number
   /** Skip waiting for Redis (tests that point at a closed port). */
   redisDown?: boolean
   /** Log as server.ts does (LOG_LEVEL from env), into this stream. */
@@ -105,7 +105,7 @@ export async function build (t: Tap, options: BuildOptions = {}): Promise<Fastif
   } else {
     await fastify.ready()
   }
-  if (options.listen === true) await fastify.listen({ port: 0, host: '127.0.0.1' })
+  if (options.listen !== undefined && options.listen !== false) await fastify.listen({ port: options.listen === true ? 0 : options.listen, host: '127.0.0.1' })
   return fastify
 }
 

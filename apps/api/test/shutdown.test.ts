@@ -26,3 +26,22 @@ t.test('close() ends Socket.IO and WebSocket clients promptly', async t => {
   await wsGone
   t.not(app.server.listening, true, 'no longer listening')
 })
+
+t.test('a Socket.IO client of a node that shuts down reconnects by itself to the node started in its place', async t => {
+  const first = await build(t, { listen: true })
+  const url = baseUrl(first)
+  const port = Number(new URL(url).port)
+  // A client with Socket.IO's defaults: it reconnects after a transport close, never after a
+  // disconnect the server asked for ("io server disconnect").
+  const socket = connect(url, { transports: ['websocket'], forceNew: true, reconnectionDelay: 100, reconnectionDelayMax: 500, auth: { apiKey: KEY } })
+  t.teardown(() => { socket.disconnect() })
+  await nextValue<void>(cb => socket.once('connect', () => cb()))
+  const gone = nextValue<string>(cb => socket.once('disconnect', cb), 10_000, 'socket.io disconnect')
+  await first.close()
+  t.not(await gone, 'io server disconnect', 'the shutdown closes the transport, it does not dismiss the client')
+
+  const second = await build(t, { listen: port })
+  t.equal(baseUrl(second), url)
+  await nextValue<void>(cb => socket.once('connect', () => cb()), 15_000, 'socket.io reconnect to the new node')
+  t.ok(socket.connected, 'connected to the node that took the old one\'s place')
+})

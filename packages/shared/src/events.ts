@@ -180,6 +180,15 @@ export function sessionOf (event: BusEvent): string | null {
   return 'sessionId' in event.data ? event.data.sessionId : null
 }
 
+/**
+ * `events-gap` (addition): not a bus event but a notice from the API node a client is connected
+ * to. The node's subscription to the events channel was down between `from` and `to` (ISO 8601),
+ * for instance while Redis restarted: events of that period may never arrive, so a client re-reads
+ * the state it follows through the API, as after a reconnect of its own.
+ */
+export const EVENTS_GAP = 'events-gap'
+export interface EventsGapPayload { from: string, to: string }
+
 /** Default Redis key prefix; deployments (and tests) may choose another one. */
 export const DEFAULT_REDIS_PREFIX = 'wss'
 

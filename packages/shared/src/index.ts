@@ -39,6 +39,7 @@ export type {
 export {
   EventName,
   EVENT_NAMES,
+  EVENTS_GAP,
   ConnectionStatusPayloadSchema,
   PairingCodePayloadSchema,
   QrCodePayloadSchema,
@@ -74,6 +75,7 @@ export type {
   StatusFailedPayload,
   StatusProgressPayload,
   WebhookDisabledPayload,
+  EventsGapPayload,
   BusEvent
 } from './events.ts'
 

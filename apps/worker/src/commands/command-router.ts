@@ -13,6 +13,7 @@ import type { SessionRegistry } from '../sessions/session-registry.ts'
 import type { SessionRuntime } from '../sessions/session-runtime.ts'
 import type { StatusService } from '../statuses/status-service.ts'
 import { giveUp, handlers, runsWithoutStart, type HandlerContext } from './handlers.ts'
+import { TransientRefusal } from './transient-refusal.ts'
 
 export interface CommandRouterDeps {
   workerId: string
@@ -46,8 +47,11 @@ async function place ({ workerId, sessions, registry, prisma }: CommandRouterDep
   const { sessionId } = cmd.payload
   const here = sessions.get(sessionId)
   if (here) return { runtime: here }
-  const exists = await prisma.session.findUnique({ where: { id: sessionId }, select: { id: true } })
+  const exists = await prisma.session.findUnique({ where: { id: sessionId }, select: { id: true, state: true } })
   if (!exists) throw new AppError('SESSION_NOT_FOUND', `session ${sessionId} not found`)
+  // A send never brings back a session that ended (440: another client took the device, or logged
+  // out): starting it would fight that client. A dead owner's session still says connected.
+  if (cmd.name === CommandName.SendStatus && exists.state !== 'connected') throw new AppError('SESSION_NOT_CONNECTED', `session ${sessionId} is not connected`)
   const owner = await registry.owner(sessionId)
   if (owner?.alive && owner.workerId !== workerId) return { forwardTo: owner.workerId }
   if (cmd.name === CommandName.DeleteSession && !owner?.alive) return { ownerless: true }
@@ -104,6 +108,11 @@ async function processJob (deps: CommandRouterDeps, job: Job): Promise<void> {
   } catch (err) {
     if (isAppError(err)) {
       jlog.info({ code: err.code }, 'command refused')
+      // A send refused because its session is not connected will not go out: it does not stay pending.
+      if (err.code === 'SESSION_NOT_CONNECTED') {
+        const failed = await giveUp(deps.prisma, cmd.name, cmd.payload, err.message).catch(() => null)
+        if (failed) deps.events.publish('status-failed', failed)
+      }
       return await reply(deps, cmd, { ok: false, code: err.code, message: err.message })
     }
     const attempts = job.opts.attempts ?? 1
@@ -112,9 +121,10 @@ async function processJob (deps: CommandRouterDeps, job: Job): Promise<void> {
       throw err
     }
     jlog.error({ err }, 'command failed on every attempt')
-    const failed = await giveUp(deps.prisma, cmd.name, cmd.payload).catch(e => { jlog.error({ err: e }, 'failed command left no trace'); return null })
+    const refusal = err instanceof TransientRefusal ? err.refusal : null
+    const failed = await giveUp(deps.prisma, cmd.name, cmd.payload, refusal?.message).catch(e => { jlog.error({ err: e }, 'failed command left no trace'); return null })
     if (failed) deps.events.publish('status-failed', failed)
-    await reply(deps, cmd, { ok: false, code: 'INTERNAL', message: 'the worker could not run the command' })
+    await reply(deps, cmd, refusal ? { ok: false, code: refusal.code, message: refusal.message } : { ok: false, code: 'INTERNAL', message: 'the worker could not run the command' })
     throw err
   }
 }

@@ -65,9 +65,9 @@ export const runsWithoutStart: ReadonlySet<CommandName> = new Set([CommandName.D
  * What a command leaves behind when it fails for good (every attempt failed, not a coded refusal):
  * a send the worker could not carry out is marked failed, so no status stays pending forever.
  */
-export async function giveUp (prisma: PrismaClient, name: CommandName, payload: { sessionId: string, statusId?: unknown }): Promise<{ sessionId: string, id: string, error: string } | null> {
+export async function giveUp (prisma: PrismaClient, name: CommandName, payload: { sessionId: string, statusId?: unknown }, reason?: string): Promise<{ sessionId: string, id: string, error: string } | null> {
   if (name !== CommandName.SendStatus || typeof payload.statusId !== 'string') return null
-  const error = 'the worker could not send the status (it failed on every attempt)'
+  const error = `the worker could not send the status (it failed on every attempt${reason === undefined ? '' : `: ${reason}`})`
   const { count } = await prisma.status.updateMany({ where: { id: payload.statusId, state: 'pending' }, data: { state: 'failed', error } })
   return count === 1 ? { sessionId: payload.sessionId, id: payload.statusId, error } : null
 }

@@ -2,6 +2,7 @@ import { generateMessageIDV2, jidDecode, type WASocket } from '@whiskeysockets/b
 import type { PrismaClient, Status } from '@wss/db'
 import { AppError, toStatus } from '@wss/shared'
 import type { Logger } from 'pino'
+import { TransientRefusal } from '../commands/transient-refusal.ts'
 import type { EventPublisher } from '../events.ts'
 import { metrics } from '../lib/metrics.ts'
 import type { SessionRuntime } from '../sessions/session-runtime.ts'
@@ -89,7 +90,7 @@ async function sendOnce (deps: StatusServiceDeps, pace: Pace, runtime: SessionRu
   if (status.state === 'sent' || status.state === 'deleted') return status
   if (status.state === 'failed') throw new AppError('WHATSAPP_REFUSED', status.error ?? 'WhatsApp refused the status')
   const sock = runtime.sock
-  if (!runtime.connected || !sock?.user) throw new AppError('SESSION_NOT_CONNECTED', 'the session is not connected')
+  if (!runtime.connected || !sock?.user) throw new TransientRefusal(new AppError('SESSION_NOT_CONNECTED', 'the session is not connected'))
 
   const own = jidOf(jidDecode(sock.user.id)!.user)
   const audience = [own, ...status.targetNumbers.map(jidOf).filter(j => j !== own)]
@@ -128,7 +129,7 @@ async function sendChunks (deps: StatusServiceDeps, runtime: SessionRuntime, soc
     } catch (err) {
       ack.cancel()
       deps.logger.warn({ sessionId: runtime.sessionId, statusId: status.id, err: (err as Error).message }, 'status send failed')
-      throw new AppError('SESSION_NOT_CONNECTED', 'the connection dropped while sending; retry the request')
+      throw new TransientRefusal(new AppError('SESSION_NOT_CONNECTED', 'the connection dropped while sending'))
     }
     const error = await ack.promise
     if (error) {

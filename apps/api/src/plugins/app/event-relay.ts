@@ -1,8 +1,10 @@
 import fp from 'fastify-plugin'
+import type { FastifyBaseLogger } from 'fastify'
 import type { Redis } from 'ioredis'
-import { eventsChannel, parseBusEvent, type BusEvent } from '@wss/shared'
+import { eventsChannel, parseBusEvent, type BusEvent, type EventsGapPayload } from '@wss/shared'
 
 export type BusListener = (event: BusEvent) => void
+export type GapListener = (gap: EventsGapPayload) => void
 
 export interface EventRelay {
   /** The Redis channel this node listens on. */
@@ -11,6 +13,8 @@ export interface EventRelay {
   onEvent: (listener: BusListener) => () => void
   /** Resolves once the subscription is active (it is retried by ioredis while Redis is down). */
   subscribed: () => Promise<void>
+  /** Registers a listener for the periods the subscription was down (once it is back); returns its remover. */
+  onGap: (listener: GapListener) => () => void
 }
 
 declare module 'fastify' {
@@ -57,18 +61,58 @@ export default fp<EventRelayOptions>(async function eventRelay (fastify, { subsc
   })
   subscription.catch((err: unknown) => log.error({ err }, 'events subscription failed'))
 
+  const gaps = watchGaps(subscriber, channel, log)
+
   fastify.decorate('events', {
     channel,
     onEvent (listener) {
       listeners.add(listener)
       return () => { listeners.delete(listener) }
     },
-    subscribed: () => subscription
+    subscribed: () => subscription,
+    onGap: gaps.onGap
   } satisfies EventRelay)
 
   fastify.addHook('onClose', async () => {
+    gaps.stop()
     subscriber.off('message', onMessage)
     listeners.clear()
     if (subscriber.status === 'ready') await subscriber.unsubscribe(channel).catch(() => {})
   })
 }, { name: 'event-relay' })
+
+/**
+ * Pub/sub delivers to whoever is subscribed at that moment: while this node's subscriber is
+ * disconnected (Redis restarting, a network cut) events are lost for its clients, though their
+ * own connections stay up. Once ioredis has subscribed again, each period is reported so the
+ * relays can tell their clients (`events-gap`) to re-read what they follow.
+ */
+function watchGaps (subscriber: Redis, channel: string, log: FastifyBaseLogger) {
+  const listeners = new Set<GapListener>()
+  let lostAt: number | null = null
+  const onLost = () => { lostAt ??= Date.now() }
+  const onReady = () => {
+    if (lostAt === null) return
+    const from = lostAt
+    lostAt = null
+    // ioredis subscribes again on reconnect; the gap ends once that subscription is confirmed.
+    subscriber.subscribe(channel).then(() => {
+      const gap = { from: new Date(from).toISOString(), to: new Date().toISOString() }
+      log.warn(gap, 'events subscription restored: events of this period may be missing')
+      for (const listener of listeners) listener(gap)
+    }, (err: unknown) => { log.error({ err }, 'events subscription failed'); lostAt ??= from })
+  }
+  subscriber.on('close', onLost)
+  subscriber.on('ready', onReady)
+  return {
+    onGap (listener: GapListener) {
+      listeners.add(listener)
+      return () => { listeners.delete(listener) }
+    },
+    stop () {
+      subscriber.off('close', onLost)
+      subscriber.off('ready', onReady)
+      listeners.clear()
+    }
+  }
+}

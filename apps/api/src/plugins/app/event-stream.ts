@@ -1,7 +1,7 @@
 import fp from 'fastify-plugin'
 import type { FastifyBaseLogger } from 'fastify'
 import type { WebSocket } from '@fastify/websocket'
-import { sessionOf } from '@wss/shared'
+import { EVENTS_GAP, sessionOf } from '@wss/shared'
 import { parseSessionIds, SessionFilter, MAX_FILTER_SESSIONS } from '../../lib/session-filter.ts'
 import { ADMIN_SCOPE, inScope, type KeyScope } from '../../lib/key-scope.ts'
 
@@ -72,6 +72,12 @@ export default fp(async function eventStream (fastify) {
     }
   })
 
+  // A period this node may have missed events in concerns every client, whatever its filter.
+  const stopGaps = fastify.events.onGap(gap => {
+    const frame = JSON.stringify({ event: EVENTS_GAP, data: gap })
+    for (const client of clients) if (client.socket.readyState === client.socket.OPEN) client.socket.send(frame)
+  })
+
   const heartbeat = setInterval(() => {
     for (const client of clients) {
       if (!client.alive) {
@@ -104,6 +110,7 @@ export default fp(async function eventStream (fastify) {
   fastify.addHook('onClose', async () => {
     stop()
     stopRevoked()
+    stopGaps()
     clearInterval(heartbeat)
     for (const client of clients) client.socket.terminate()
     clients.clear()

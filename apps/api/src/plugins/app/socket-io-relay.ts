@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin'
 import type { Socket } from 'socket.io'
-import { ErrorMessages, sessionOf, type ErrorCode } from '@wss/shared'
+import { ErrorMessages, EVENTS_GAP, sessionOf, type ErrorCode } from '@wss/shared'
 import { extractApiKey } from '../../lib/api-key.ts'
 import { parseSessionIds, SessionFilter, MAX_FILTER_SESSIONS } from '../../lib/session-filter.ts'
 import { inScope, type KeyScope } from '../../lib/key-scope.ts'
@@ -123,5 +123,7 @@ export default fp(async function socketIoRelay (fastify) {
   const stopRevoked = fastify.apiKeys.onRevoked(keyId => {
     for (const socket of io.sockets.sockets.values()) if (socket.data.scope?.keyId === keyId) socket.disconnect(true)
   })
-  fastify.addHook('onClose', async () => { stop(); stopRevoked() })
+  // A period this node may have missed events in concerns every client, whatever its filter.
+  const stopGaps = fastify.events.onGap(gap => { io.emit(EVENTS_GAP, gap) })
+  fastify.addHook('onClose', async () => { stop(); stopRevoked(); stopGaps() })
 }, { name: 'socket-io-relay', dependencies: ['websocket', 'event-relay', 'auth', 'api-keys'] })

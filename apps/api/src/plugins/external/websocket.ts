@@ -54,9 +54,11 @@ export default fp(async function websocketPlugin (fastify) {
   fastify.decorate('io', io)
 
   // Before the HTTP server stops accepting: open sockets would otherwise hold close() up.
-  // io.close() is not used, as it would also close Fastify's server behind its back.
+  // io.close() is not used, as it would also close Fastify's server behind its back. Only the
+  // transports are closed: a client then reconnects by itself (to this node once it is back, or
+  // another behind the same address), where disconnectSockets() would tell it the server dismissed
+  // it ("io server disconnect"), after which Socket.IO clients never reconnect.
   fastify.addHook('preClose', async () => {
-    io.disconnectSockets(true)
     io.engine.close()
   })
 }, { name: 'websocket' })
