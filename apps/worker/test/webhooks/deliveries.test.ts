@@ -186,7 +186,7 @@ t.test('a pending delivery whose job was lost is queued again by maintenance', a
   const unused = new Redis(redisUrl, { lazyConnect: true }) // maintenance.run() takes no lock
   t.teardown(() => unused.disconnect())
   const maintenance = createMaintenance({
-    workerId: 'w1', prisma, registry: createOwnerRegistry(unused, parts.prefix), retentionDays: 30, intervalMs: 60_000, log: pino({ level: 'silent' }),
+    workerId: 'w1', prisma, registry: createOwnerRegistry(unused, parts.prefix), retentionDays: 30, analyticsRetentionDays: 400, intervalMs: 60_000, log: pino({ level: 'silent' }),
     requeueDeliveries: (deliveries, name) => parts.fanout.enqueue(deliveries, name)
   })
   await maintenance.run()
