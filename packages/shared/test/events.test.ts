@@ -13,14 +13,18 @@ t.test('EventName lists exactly the contract events', async t => {
   t.same([...EVENT_NAMES].sort(), [
     'connection-status', 'pairing-code', 'qr-code', 'session-created', 'session-deleted',
     'status-deleted', 'status-failed', 'status-progress', 'status-sent', 'status-viewers-update',
-    'statuses-updated'
+    'statuses-updated', 'webhook-disabled'
   ])
   t.same(Object.keys(EventPayloadSchemas).sort(), [...EVENT_NAMES].sort(), 'one payload schema per event')
 })
 
-t.test('every payload requires a valid sessionId', async t => {
+t.test('every session event requires a valid sessionId', async t => {
   for (const name of EVENT_NAMES) {
     const schema = EventPayloadSchemas[name] as { required?: string[] }
+    if (name === EventName.WebhookDisabled) {
+      t.same(schema.required?.sort(), ['reason', 'webhookId'], 'webhook-disabled belongs to no session')
+      continue
+    }
     t.ok(schema.required?.includes('sessionId'), `${name} requires sessionId`)
   }
   t.equal(parseBusEvent(JSON.stringify({ event: 'statuses-updated', data: {} })), null)

@@ -12,7 +12,7 @@ import { createKey, withKey } from '../../key-helper.ts'
 const db = await testDatabase(t)
 const { prisma } = db
 const redis = await createPublisher(t)
-const app = await build(t, { db, env: { START_WAIT_MS: '150', COMMAND_TIMEOUT_MS: '150', SEND_TIMEOUT_MS: '150' } })
+const app = await build(t, { db, env: { START_WAIT_MS: '150', COMMAND_TIMEOUT_MS: '150', SEND_TIMEOUT_MS: '150', WEBHOOK_ALLOW_PRIVATE: 'true' } })
 const prefix = app.config.REDIS_PREFIX
 await registerWorker(redis, prefix, 'w1')
 
@@ -32,6 +32,8 @@ for (const id of [mine, other]) {
 }
 const writer = await createKey(app, { sessions: [`acme_${tag}-*`], access: 'write' })
 const reader = await createKey(app, { sessions: [`acme_${tag}-*`], access: 'read' })
+const adminHook = (await app.inject({ method: 'POST', url: '/api/webhooks', headers: auth, payload: { url: 'http://127.0.0.1:9/hooks', sessionIds: [other] } })).json().data as { id: string }
+const adminDelivery = (await app.inject({ method: 'POST', url: `/api/webhooks/${adminHook.id}/test`, headers: auth })).json().data as { id: string }
 const jpeg = await readFile(new URL('../../fixtures/tiny.jpg', import.meta.url))
 
 /** Bodies the routes under a session need to get past validation. */
@@ -95,7 +97,40 @@ const UNSCOPED: Record<string, (t: Tap) => Promise<void>> = {
   'post /api/keys': async t => forbidden(t, 'POST', '/api/keys'),
   'get /api/keys': async t => forbidden(t, 'GET', '/api/keys'),
   'get /api/keys/{id}': async t => forbidden(t, 'GET', `/api/keys/${reader.id}`),
-  'delete /api/keys/{id}': async t => forbidden(t, 'DELETE', `/api/keys/${reader.id}`)
+  'delete /api/keys/{id}': async t => forbidden(t, 'DELETE', `/api/keys/${reader.id}`),
+  // A scoped key manages only the webhook endpoints it created, for sessions within its scope;
+  // another key's endpoint is not there for it (404, as in webhooks.test.ts).
+  'post /api/webhooks': async t => {
+    const create = (key: string, sessionIds: string[]) => app.inject({ method: 'POST', url: '/api/webhooks', headers: withKey(key), payload: { url: 'http://127.0.0.1:9/hooks', sessionIds } })
+    t.equal((await create(writer.key, [other])).statusCode, 403, 'a session outside its scope: 403')
+    t.equal((await create(writer.key, [lookalike])).statusCode, 403, 'a lookalike of its prefix: 403')
+    t.equal((await create(reader.key, [mine])).statusCode, 403, 'a read key creates nothing')
+    const made = await create(writer.key, [mine])
+    t.equal(made.statusCode, 201, 'inside its scope: created')
+    t.equal(await prisma.webhookEndpoint.count({ where: { id: made.json().data.id, ownerKeyId: writer.id } }), 1, 'owned by the key')
+  },
+  'get /api/webhooks': async t => {
+    for (const key of [writer.key, reader.key]) {
+      const ids = (await app.inject({ method: 'GET', url: '/api/webhooks', headers: withKey(key) })).json().data.map((w: { id: string }) => w.id)
+      t.notOk(ids.includes(adminHook.id), 'another key\'s endpoint is not listed')
+    }
+  },
+  'get /api/webhooks/{id}': async t => notThere(t, 'GET', ''),
+  'patch /api/webhooks/{id}': async t => notThere(t, 'PATCH', '', { enabled: false }),
+  'delete /api/webhooks/{id}': async t => notThere(t, 'DELETE', ''),
+  'post /api/webhooks/{id}/rotate-secret': async t => notThere(t, 'POST', '/rotate-secret'),
+  'post /api/webhooks/{id}/test': async t => notThere(t, 'POST', '/test'),
+  'get /api/webhooks/{id}/deliveries': async t => notThere(t, 'GET', '/deliveries'),
+  'post /api/webhooks/{id}/deliveries/{deliveryId}/redeliver': async t => notThere(t, 'POST', `/deliveries/${adminDelivery.id}/redeliver`)
+}
+
+async function notThere (t: Tap, method: 'GET' | 'POST' | 'PATCH' | 'DELETE', tail: string, payload?: Record<string, unknown>) {
+  for (const key of [writer.key, reader.key]) {
+    const res = await app.inject({ method, url: `/api/webhooks/${adminHook.id}${tail}`, headers: withKey(key), ...(payload === undefined ? {} : { payload }) })
+    t.ok(res.statusCode === 404 || (res.statusCode === 403 && key === reader.key), `${method} …${tail}: ${res.statusCode}`)
+  }
+  const still = await prisma.webhookEndpoint.findUniqueOrThrow({ where: { id: adminHook.id } })
+  t.equal(still.enabled, true, 'the admin endpoint is untouched')
 }
 type Tap = Test
 
