@@ -36,6 +36,8 @@ export interface AddressCheckOptions {
   allowPrivate: boolean
   /** Defaults to the system resolver (`dns.lookup`, every address). */
   resolve?: Resolver
+  /** Which addresses may be connected to; defaults to global unicast only (anything with `allowPrivate`). */
+  isAllowedAddress?: (address: string) => boolean
 }
 
 /**
@@ -55,8 +57,9 @@ export async function allowedAddresses (url: URL, opts: AddressCheckOptions): Pr
     }
   }
   if (addresses.length === 0) throw new UrlNotAllowedError('the host has no address')
+  const allowed = opts.isAllowedAddress ?? (opts.allowPrivate ? () => true : isGlobalUnicast)
   // One private answer refuses the name: which one a connection would use is not ours to pick.
-  if (!opts.allowPrivate && addresses.some(a => !isGlobalUnicast(a.address))) {
+  if (addresses.some(a => !allowed(a.address))) {
     throw new UrlNotAllowedError('the URL points to a private, loopback or link-local address')
   }
   return addresses

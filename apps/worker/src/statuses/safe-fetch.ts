@@ -1,12 +1,9 @@
-import { lookup as dnsLookup } from 'node:dns/promises'
 import type { IncomingMessage } from 'node:http'
 import { request as httpRequest } from 'node:http'
 import { request as httpsRequest } from 'node:https'
-import { isIP } from 'node:net'
-import { isGlobalUnicast } from '@wss/webhooks'
+import { allowedAddresses, UrlNotAllowedError, type Resolver } from '@wss/webhooks'
 
-/** Resolves a host name to every address it has (the DNS step of a fetch, replaceable in tests). */
-export type Resolver = (hostname: string) => Promise<Array<{ address: string, family: number }>>
+export type { Resolver }
 
 export interface SafeFetchOptions {
   maxBytes: number
@@ -28,8 +25,6 @@ export class FetchError extends Error {
 /** A response being read: its body still streaming, size and time caps applied by the reader. */
 export interface OpenResponse { res: IncomingMessage, contentType?: string, finalUrl: string, close (): void }
 
-const systemResolve: Resolver = hostname => dnsLookup(hostname, { all: true, verbatim: true })
-const refused = () => new FetchError('the URL points to a private or local address')
 const tooLarge = (maxBytes: number) => new FetchError(`the URL's content is larger than ${maxBytes} bytes`)
 
 /**
@@ -75,23 +70,13 @@ function parseUrl (url: string, base?: URL): URL {
   }
 }
 
-/** The addresses to connect to: an IP literal as it is, a name through the resolver; each one checked. */
+/** The addresses to connect to, each one checked by the policy every server-side fetch shares. */
 async function targets (url: URL, opts: SafeFetchOptions): Promise<Array<{ address: string, family: number }>> {
-  const allowed = opts.isAllowedAddress ?? (opts.allowPrivate ? () => true : isGlobalUnicast)
-  const literal = url.hostname.replace(/^\[|\]$/g, '')
-  const family = isIP(literal)
-  let addresses: Array<{ address: string, family: number }>
-  if (family !== 0) addresses = [{ address: literal, family }]
-  else {
-    try {
-      addresses = await (opts.resolve ?? systemResolve)(url.hostname)
-    } catch (err) {
-      throw new FetchError(`the host could not be resolved (${(err as NodeJS.ErrnoException).code ?? 'error'})`)
-    }
+  try {
+    return await allowedAddresses(url, opts)
+  } catch (err) {
+    throw err instanceof UrlNotAllowedError ? new FetchError(err.message) : err
   }
-  // One private answer refuses the name: which one a connection would use is not ours to pick.
-  if (!addresses.length || addresses.some(a => !allowed(a.address))) throw refused()
-  return addresses
 }
 
 async function once (url: URL, opts: SafeFetchOptions): Promise<{ redirect: string } | Omit<OpenResponse, 'finalUrl'>> {

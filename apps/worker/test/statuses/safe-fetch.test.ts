@@ -17,9 +17,9 @@ t.test('fetches made for users are capped and stay off private networks', async 
   const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`
   const open = { maxBytes: 1024 * 1024, timeoutMs: 1000, allowPrivate: true }
 
-  await t.rejects(safeFetch(`${base}/small`, { ...open, allowPrivate: false }), /private or local/, 'loopback refused by default')
-  await t.rejects(safeFetch('http://169.254.169.254/latest/meta-data', { ...open, allowPrivate: false }), /private or local/, 'link-local (cloud metadata) refused')
-  await t.rejects(safeFetch('http://10.1.2.3/x', { ...open, allowPrivate: false }), /private or local/, 'private range refused')
+  await t.rejects(safeFetch(`${base}/small`, { ...open, allowPrivate: false }), /private, loopback or link-local/, 'loopback refused by default')
+  await t.rejects(safeFetch('http://169.254.169.254/latest/meta-data', { ...open, allowPrivate: false }), /private, loopback or link-local/, 'link-local (cloud metadata) refused')
+  await t.rejects(safeFetch('http://10.1.2.3/x', { ...open, allowPrivate: false }), /private, loopback or link-local/, 'private range refused')
   await t.rejects(safeFetch('ftp://example.org/file', open), /only http\(s\)/)
   t.equal((await safeFetch(`${base}/small`, open)).body.toString(), 'hello', 'allowed when the setting says so')
   t.equal((await safeFetch(`${base}/redirect`, open)).body.toString(), 'hello', 'redirects are followed, and checked again')
@@ -44,7 +44,7 @@ t.test('only global unicast addresses count as public', async t => {
 t.test('IPv6 literals inside the network are refused', async t => {
   const closed = { maxBytes: 1024, timeoutMs: 1000, allowPrivate: false }
   for (const host of ['[::1]', '[fec0::1]', '[::ffff:127.0.0.1]', '[::ffff:7f00:1]', '[64:ff9b:1::1]', '[::7f00:1]', '[fd00::1]']) {
-    await t.rejects(safeFetch(`http://${host}/`, closed), /private or local/, `${host} refused`)
+    await t.rejects(safeFetch(`http://${host}/`, closed), /private, loopback or link-local/, `${host} refused`)
   }
 })
 
@@ -75,12 +75,12 @@ t.test('a name is checked by every address it resolves to, and every redirect ho
     isAllowedAddress: (address: string) => address === '127.0.0.1' || isGlobalUnicast(address)
   }
   t.equal((await safeFetch(`http://public.example:${port}/ok`, opts)).body.toString(), 'public', 'connects to the checked address')
-  await t.rejects(safeFetch(`http://intranet.example:${port}/ok`, opts), /private or local/, 'a name resolving to a private address')
-  await t.rejects(safeFetch(`http://mixed.example:${port}/ok`, opts), /private or local/, 'one private address among public ones')
-  await t.rejects(safeFetch(`http://v6-internal.example:${port}/ok`, opts), /private or local/, 'a name resolving to site-local IPv6')
-  await t.rejects(safeFetch(`http://public.example:${port}/to-loopback`, opts), /private or local/, 'public to loopback redirect')
-  await t.rejects(safeFetch(`http://public.example:${port}/to-internal-name`, opts), /private or local/, 'redirect to a name resolving inside')
-  await t.rejects(safeFetch(`http://public.example:${port}/to-mapped`, opts), /private or local/, 'redirect to an IPv4-mapped loopback')
+  await t.rejects(safeFetch(`http://intranet.example:${port}/ok`, opts), /private, loopback or link-local/, 'a name resolving to a private address')
+  await t.rejects(safeFetch(`http://mixed.example:${port}/ok`, opts), /private, loopback or link-local/, 'one private address among public ones')
+  await t.rejects(safeFetch(`http://v6-internal.example:${port}/ok`, opts), /private, loopback or link-local/, 'a name resolving to site-local IPv6')
+  await t.rejects(safeFetch(`http://public.example:${port}/to-loopback`, opts), /private, loopback or link-local/, 'public to loopback redirect')
+  await t.rejects(safeFetch(`http://public.example:${port}/to-internal-name`, opts), /private, loopback or link-local/, 'redirect to a name resolving inside')
+  await t.rejects(safeFetch(`http://public.example:${port}/to-mapped`, opts), /private, loopback or link-local/, 'redirect to an IPv4-mapped loopback')
   // The system resolver refuses names resolving to loopback too.
-  await t.rejects(safeFetch(`http://localhost:${port}/ok`, { maxBytes: 1024, timeoutMs: 2000, allowPrivate: false }), /private or local/, 'localhost')
+  await t.rejects(safeFetch(`http://localhost:${port}/ok`, { maxBytes: 1024, timeoutMs: 2000, allowPrivate: false }), /private, loopback or link-local/, 'localhost')
 })
