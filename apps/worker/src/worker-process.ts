@@ -17,7 +17,7 @@ const logger = createLogger(config.LOG_LEVEL)
 guardConsole(logger)
 // One failed promise must not take every session of this process down with it.
 process.on('unhandledRejection', err => logger.error({ err }, 'unhandled rejection'))
-startWatchdog(config.WATCHDOG_MS, config.WORKER_ID, err => logger.error({ err }, 'the watchdog thread failed: a frozen event loop will not be noticed'))
+const watchdog = startWatchdog(config.WATCHDOG_MS, config.WORKER_ID, err => logger.error({ err }, 'the watchdog thread failed: a frozen event loop will not be noticed'))
 
 // Both assigned below, after the stop handlers that read them (a stop may come first).
 // eslint-disable-next-line prefer-const
@@ -65,6 +65,8 @@ metricsServer = !underPool && config.METRICS_PORT > 0 && config.METRICS_TOKEN !=
   : undefined
 
 manager = await createWorkerManager(config, logger)
+// Armed before the first lease: from then on a frozen loop could leave sessions connected twice.
+watchdog.arm()
 if (!stopping) await manager.start()
 
 // Container health: a file touched while this worker holds a valid lease (see docker-compose.yml).

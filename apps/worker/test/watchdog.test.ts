@@ -8,11 +8,12 @@ const watchdogPath = fileURLToPath(new URL('../src/watchdog.ts', import.meta.url
 
 interface Outcome { code: number | null, signal: string | null, stderr: string, stdout: string }
 
-/** Runs `body` in a fresh process after `startWatchdog(timeoutMs)`. */
-function run (timeoutMs: number, body: string): Promise<Outcome> {
+/** Runs `body` in a fresh process after `startWatchdog(timeoutMs)`, armed unless `startTimeoutMs` is given. */
+function run (timeoutMs: number, body: string, startTimeoutMs?: number): Promise<Outcome> {
   const script = `
     const { startWatchdog } = await import(${JSON.stringify(watchdogPath)})
-    startWatchdog(${timeoutMs}, 'w-test')
+    const watchdog = startWatchdog(${timeoutMs}, 'w-test', undefined, ${startTimeoutMs ?? 'undefined'})
+    ${startTimeoutMs === undefined ? 'watchdog.arm()' : ''}
     ${body}`
   return new Promise(resolve => {
     const child = execFile(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { timeout: 30_000, killSignal: 'SIGKILL' },
@@ -44,6 +45,16 @@ t.test('a live process is left alone, and it can still exit by itself', async t 
   t.equal(out.stdout.trim(), 'finished')
 })
 
+t.test('before it is armed (a worker still starting, holding no lease) a longer stall is survived; armed, the same stall kills', async t => {
+  const started = await run(1000, `${freeze(2500)}; console.log('started'); watchdog.arm(); ${freeze('forever')}`, 8000)
+  t.equal(started.stdout.trim(), 'started', 'a 2.5 s stall while starting did not kill it')
+  t.equal(started.signal, 'SIGKILL', 'once armed, a frozen loop is killed')
+  t.match(started.stderr, /event loop frozen/)
+  const frozen = await run(1000, freeze('forever'), 3000)
+  t.equal(frozen.signal, 'SIGKILL', 'a start frozen for good still ends, after the start bound')
+  t.ok(JSON.parse(frozen.stderr.trim().split('\n').at(-1)!).silentMs >= 3000, 'not before it')
+})
+
 t.test('WATCHDOG_MS=0 turns it off', async t => {
   const out = await run(0, `${freeze(2500)}; console.log('thawed')`)
   t.equal(out.signal, null)
@@ -56,7 +67,7 @@ t.test('with the default settings, a worker stuck in a busy loop dies before its
     const { startWatchdog } = await import(${JSON.stringify(watchdogPath)})
     const { loadConfig } = await import(${JSON.stringify(configPath)})
     const config = loadConfig({})
-    startWatchdog(config.WATCHDOG_MS, 'w-busy')
+    startWatchdog(config.WATCHDOG_MS, 'w-busy').arm()
     console.log(JSON.stringify({ at: Date.now(), leaseTtlMs: config.LEASE_TTL_MS }))
     for (;;) {}`
   const out = await new Promise<Outcome & { endedAt: number }>(resolve => {
