@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { UnrecoverableError, Worker, type Job } from 'bullmq'
 import type { Redis } from 'ioredis'
 import type { PrismaClient } from '@wss/db'
@@ -95,8 +96,40 @@ async function run<K extends CommandName> (deps: CommandRouterDeps, cmd: Command
   await reply(deps, cmd, { ok: true, name: cmd.name, data: await execute(deps, cmd, placed.runtime) })
 }
 
+/** First wait, and longest, between tries of a give-up the database refused; tries stop after GIVE_UP_FOR_MS. */
+const GIVE_UP_RETRY_MS = { first: 500, max: 15_000 }
+const GIVE_UP_FOR_MS = 10 * 60_000
+
+/**
+ * Marks a send that will not go out `failed` and says so (`status-failed`), retrying while the
+ * database refuses (a restart can meet the last attempt): a status the API answered 202 for never
+ * stays `pending` because the write that ends it met an outage. Runs beside the job, which answers
+ * its caller at once; the router's close() stops the tries.
+ */
+function settleFailed (deps: CommandRouterDeps, state: RouterState, cmd: CommandJob, reason: string | undefined, jlog: Logger): void {
+  if (cmd.name !== CommandName.SendStatus) return
+  const tries = (async () => {
+    const until = Date.now() + GIVE_UP_FOR_MS
+    for (let wait = GIVE_UP_RETRY_MS.first; ; wait = Math.min(wait * 2, GIVE_UP_RETRY_MS.max)) {
+      try {
+        const failed = await giveUp(deps.prisma, cmd.name, cmd.payload, reason)
+        if (failed) deps.events.publish('status-failed', failed)
+        return
+      } catch (err) {
+        if (state.stop.signal.aborted || Date.now() + wait > until) { jlog.error({ err }, 'failed command left no trace'); return }
+        jlog.warn({ err: (err as Error).message, retryInMs: wait }, 'marking the status failed: the database refused, trying again')
+        await sleep(wait, undefined, { signal: state.stop.signal }).catch(() => undefined)
+      }
+    }
+  })()
+  state.settling.add(tries)
+  void tries.finally(() => state.settling.delete(tries))
+}
+
+interface RouterState { stop: AbortController, settling: Set<Promise<void>> }
+
 /** Runs one job: a coded refusal is an answer; any other failure is rethrown for BullMQ to retry, and answered once the last attempt failed. */
-async function processJob (deps: CommandRouterDeps, job: Job): Promise<void> {
+async function processJob (deps: CommandRouterDeps, state: RouterState, job: Job): Promise<void> {
   const cmd = parseCommandJob(job.data)
   if (!cmd) {
     deps.log.warn({ jobId: job.id }, 'invalid command dropped')
@@ -109,10 +142,7 @@ async function processJob (deps: CommandRouterDeps, job: Job): Promise<void> {
     if (isAppError(err)) {
       jlog.info({ code: err.code }, 'command refused')
       // A send refused because its session is not connected will not go out: it does not stay pending.
-      if (err.code === 'SESSION_NOT_CONNECTED') {
-        const failed = await giveUp(deps.prisma, cmd.name, cmd.payload, err.message).catch(() => null)
-        if (failed) deps.events.publish('status-failed', failed)
-      }
+      if (err.code === 'SESSION_NOT_CONNECTED') settleFailed(deps, state, cmd, err.message, jlog)
       return await reply(deps, cmd, { ok: false, code: err.code, message: err.message })
     }
     const attempts = job.opts.attempts ?? 1
@@ -122,8 +152,7 @@ async function processJob (deps: CommandRouterDeps, job: Job): Promise<void> {
     }
     jlog.error({ err }, 'command failed on every attempt')
     const refusal = err instanceof TransientRefusal ? err.refusal : null
-    const failed = await giveUp(deps.prisma, cmd.name, cmd.payload, refusal?.message).catch(e => { jlog.error({ err: e }, 'failed command left no trace'); return null })
-    if (failed) deps.events.publish('status-failed', failed)
+    settleFailed(deps, state, cmd, refusal?.message, jlog)
     await reply(deps, cmd, refusal ? { ok: false, code: refusal.code, message: refusal.message } : { ok: false, code: 'INTERNAL', message: 'the worker could not run the command' })
     throw err
   }
@@ -136,7 +165,8 @@ async function processJob (deps: CommandRouterDeps, job: Job): Promise<void> {
  * (`COMMAND_JOB_OPTIONS`) and, once every attempt failed, answered `INTERNAL`.
  */
 export function createCommandRouter (deps: CommandRouterDeps) {
-  const worker = new Worker(workerQueueName(deps.workerId), job => processJob(deps, job), {
+  const state: RouterState = { stop: new AbortController(), settling: new Set() }
+  const worker = new Worker(workerQueueName(deps.workerId), job => processJob(deps, state, job), {
     connection: deps.connection,
     prefix: deps.bullPrefix,
     concurrency: deps.concurrency,
@@ -148,7 +178,11 @@ export function createCommandRouter (deps: CommandRouterDeps) {
 
   return {
     start () { void worker.run() },
-    /** Stops taking commands and waits for the running ones. */
-    close () { return worker.close() }
+    /** Stops taking commands and waits for the running ones (and for give-ups being written, which stop trying). */
+    async close () {
+      await worker.close()
+      state.stop.abort()
+      await Promise.all(state.settling)
+    }
   }
 }

@@ -55,6 +55,29 @@ t.test('a command that fails on a transient database error is retried by BullMQ 
   t.same(await onServer(ctx, phone, statusId), { stanzas: 1, audience: [`${phone}@s.whatsapp.net`, `${contact}@s.whatsapp.net`] }, 'posted once')
 })
 
+// The chaos run left a status `pending` for good: the write marking a refused send `failed` met a
+// Postgres restart, once, and was never tried again.
+t.test('a send that will not go out ends failed even when the database refuses that write for a while', async t => {
+  const ctx = await startWorkerStack(t)
+  const sessionId = `s-${randomUUID().slice(0, 8)}`
+  // Ended (a 440 or a logout): a send is refused, never brings it back, and marks the status failed.
+  await ctx.prisma.session.create({ data: { id: sessionId, name: 'ended', authMethod: 'pairing', phoneNumber: '15552030000', state: 'disconnected' } })
+  const statusId = await pendingStatus(ctx, sessionId, '15552030001', 'never sent')
+  // The first three writes that would mark it failed fail, as during a database restart.
+  await ctx.prisma.$executeRawUnsafe('CREATE SEQUENCE give_up_faults')
+  await ctx.prisma.$executeRawUnsafe(`CREATE FUNCTION refuse_give_up() RETURNS trigger AS $$
+    BEGIN IF NEW.state = 'failed' AND nextval('give_up_faults') <= 3 THEN RAISE EXCEPTION 'injected outage'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql`)
+  await ctx.prisma.$executeRawUnsafe('CREATE TRIGGER give_up_fault BEFORE UPDATE ON statuses FOR EACH ROW EXECUTE FUNCTION refuse_give_up()')
+
+  const reply = await ctx.bus.send('send-status', { sessionId, statusId })
+  t.match(reply, { ok: false, code: 'SESSION_NOT_CONNECTED' }, 'the caller is answered at once')
+  const failed = await ctx.events.waitFor(e => e.event === 'status-failed' && e.data.id === statusId, 30_000)
+  t.match(failed.data, { sessionId, id: statusId, error: /not connected/ }, 'status-failed once the database took the write')
+  t.match(await ctx.prisma.status.findUniqueOrThrow({ where: { id: statusId } }), { state: 'failed', error: /not connected/ }, 'not left pending')
+  const [{ tries }] = await ctx.prisma.$queryRawUnsafe<Array<{ tries: bigint }>>('SELECT last_value AS tries FROM give_up_faults')
+  t.equal(tries, 4n, 'three refused writes, then the one that landed')
+})
+
 t.test('forwards: a command reaches the owner through another worker, and a forward loop stops at its own limit', async t => {
   const ctx = await startWorkerStack(t)
   const [phone, contact] = ['15552020000', '15552020001']
