@@ -14,6 +14,9 @@ export interface ConnectionHandlers {
 let nextConnId = 1
 
 /** One client WebSocket: Noise framing, node encoding, and who it turned out to be. */
+/** How long a connection the server ends may take to answer the close handshake before it is dropped. */
+export const END_TIMEOUT_MS = 2000
+
 export class Connection {
   readonly id = nextConnId++
   readonly openedAt = Date.now()
@@ -22,6 +25,12 @@ export class Connection {
   private stage: 'hello' | 'finish' | 'transport' = 'hello'
   private chain: Promise<void> = Promise.resolve()
   closed = false
+  /**
+   * Set when the server ends the connection (a 440, a failure): nothing more is routed to it, and
+   * a client that does not answer the close handshake (a paused process) is dropped after
+   * END_TIMEOUT_MS instead of ws's 30 s, as WhatsApp's servers drop a replaced socket.
+   */
+  ending = false
   /** Set after login: "phone:device". Registration connections have none. */
   deviceKey?: string
   phone?: string
@@ -101,8 +110,10 @@ export class Connection {
 
   /** Sends a node and then closes the socket (stream errors, failures). */
   async sendAndClose (node: BinaryNode) {
+    this.ending = true
     await this.send(node)
     setTimeout(() => this.close(), 20)
+    setTimeout(() => { if (!this.closed) this.terminate() }, END_TIMEOUT_MS).unref()
   }
 
   close () {

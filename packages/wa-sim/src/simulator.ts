@@ -180,7 +180,7 @@ export class Simulator {
   }
 
   private openConns (deviceKey: string) {
-    return [...this.conns].filter(c => c.deviceKey === deviceKey && !c.closed)
+    return [...this.conns].filter(c => c.deviceKey === deviceKey && !c.closed && !c.ending)
   }
 
   private onClose (conn: Connection) {
@@ -565,7 +565,7 @@ export class Simulator {
   // ---------------------------------------------------------------- faults and device management
 
   private deviceConns (phone: string, deviceId?: number) {
-    return [...this.conns].filter(c => c.phone === phone && !c.closed && (deviceId === undefined || c.deviceId === deviceId))
+    return [...this.conns].filter(c => c.phone === phone && !c.closed && !c.ending && (deviceId === undefined || c.deviceId === deviceId))
   }
 
   /** The phone removes a linked device: 401 device_removed on its socket, and it can no longer log in. */

@@ -79,6 +79,38 @@ t.test('faults as the client reports them', async t => {
   })
 })
 
+t.test('a replaced socket whose client cannot answer (a paused process) gets nothing more, and is dropped soon', async t => {
+  const s = await startSimulator()
+  t.teardown(() => s.close())
+  const [sender, viewer] = ['15553350000', '15553350001']
+  for (const p of [sender, viewer]) await s.client.createAccount(p)
+  const client = await linkClient(s.settings, s.client, sender)
+  const deviceId = Number(client.sock.user!.id.split(':')[1]!.split('@')[0])
+  const msg = await client.sock.sendMessage('status@broadcast', { text: 'hello' }, { statusJidList: [`${sender}@s.whatsapp.net`, `${viewer}@s.whatsapp.net`], broadcast: true } as any)
+  const id = msg!.key.id!
+  await s.client.status(sender, id, 30_000)
+
+  // The first client stops reading its socket, as a SIGSTOPped process would: it never sees the 440.
+  ;(client.sock.ws as unknown as { socket: { _socket: { pause (): void } } }).socket._socket.pause()
+  const twin = connectClient(s.settings, cloneAuth(client.auth))
+  t.teardown(() => { twin.end(); client.end() })
+  const seen: MessageUserReceiptUpdate[] = []
+  twin.sock.ev.on('message-receipt.update', updates => seen.push(...updates))
+  await twin.waitFor(u => u.connection === 'open')
+
+  const res = await s.client.viewStatus(sender, id)
+  t.same(res, { viewers: 1, delivered: 1, queued: 0 }, 'the receipt went to a socket')
+  for (let i = 0; i < 100 && seen.length === 0; i++) await new Promise(resolve => setTimeout(resolve, 50))
+  t.equal(seen.length, 1, 'to the live one: the client that took over has the view')
+
+  for (let i = 0; i < 100 && (await s.client.deviceConnections(sender, deviceId)).open > 1; i++) await new Promise(resolve => setTimeout(resolve, 100))
+  const log = await s.client.deviceConnections(sender, deviceId)
+  t.equal(log.open, 1, 'the unanswering socket was dropped')
+  const replaced = log.entries.find(e => e.event === 'replaced')!
+  const gone = log.entries.find(e => e.event === 'disconnect' && e.connId === replaced.connId)!
+  t.ok(gone.at - replaced.at < 20_000, `within seconds of the 440, not after ws's 30 s close timeout (${gone.at - replaced.at} ms)`)
+})
+
 t.test('a burst of read and played receipts for a video, queued while the device is offline', async t => {
   const s = await startSimulator()
   t.teardown(() => s.close())
