@@ -57,7 +57,7 @@ export const SessionSchema = Type.Object({
 export type Session = Static<typeof SessionSchema>
 
 /** Kind of a status post. */
-export const StatusTypeSchema = Type.Enum(['text', 'image', 'video', 'url'])
+export const StatusTypeSchema = Type.Enum(['text', 'image', 'video', 'url', 'audio'])
 export type StatusType = Static<typeof StatusTypeSchema>
 
 /** Delivery state of a status post. */
@@ -128,7 +128,13 @@ export type Viewer = Static<typeof ViewerSchema>
 export const UploadResultSchema = Type.Object({
   filename: Type.String({ examples: ['1730000000-ab12.jpg'] }),
   size: Type.Integer({ minimum: 0 }),
-  mimeType: Type.String({ examples: ['image/jpeg'] })
+  mimeType: Type.String({ examples: ['image/jpeg'] }),
+  seconds: Type.Optional(Type.Integer({ minimum: 0, description: 'Audio only: the voice note\'s length in whole seconds (addition)' })),
+  waveform: Type.Optional(Type.Array(Type.Integer({ minimum: 0, maximum: 100 }), {
+    minItems: 64,
+    maxItems: 64,
+    description: 'Audio only: the loudness over the voice note, 64 values 0–100, as WhatsApp draws it (addition)'
+  }))
 })
 export type UploadResult = Static<typeof UploadResultSchema>
 

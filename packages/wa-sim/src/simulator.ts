@@ -774,7 +774,7 @@ export class Simulator {
     const received = new Set(decrypted)
     for (const v of viewers) if (!received.has(v)) throw new SimError(400, `${v} did not receive status ${statusId}`)
     const t = String(Math.floor((opts.at ?? Date.now()) / 1000))
-    const played = opts.played ?? status.type === 'video'
+    const played = opts.played ?? (status.type === 'video' || status.type === 'audio')
     let delivered = 0
     let queued = 0
     for (const deviceId of Object.keys(account.devices)) {

@@ -42,6 +42,10 @@ export interface MediaInfo {
   width?: number
   height?: number
   seconds?: number
+  /** Audio: sent as a voice note (push-to-talk). */
+  ptt?: boolean
+  /** Audio: the waveform the message carries (values 0–100). */
+  waveform?: number[]
   url?: string
 }
 
@@ -59,7 +63,7 @@ export interface StatusRecord {
   sender: string
   senderDevice: number
   receivedAt: number
-  /** text | image | video | url | other */
+  /** text | image | video | audio | url | other */
   type: string
   text?: string
   caption?: string

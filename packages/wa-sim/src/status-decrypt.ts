@@ -121,19 +121,21 @@ async function describe (record: StatusRecord, message: proto.IMessage, sim: Sim
     if (record.type === 'url') record.url = ext.matchedText ?? text.trim()
     if (ext.backgroundArgb != null) record.backgroundColor = argbToHex(Number(ext.backgroundArgb))
     if (ext.font != null) record.font = Number(ext.font)
-  } else if (message.imageMessage || message.videoMessage) {
-    const media = (message.imageMessage ?? message.videoMessage)!
-    record.type = message.imageMessage ? 'image' : 'video'
-    if (media.caption) record.caption = media.caption
+  } else if (message.imageMessage || message.videoMessage || message.audioMessage) {
+    const media = (message.imageMessage ?? message.videoMessage ?? message.audioMessage)!
+    record.type = message.imageMessage ? 'image' : message.videoMessage ? 'video' : 'audio'
+    if ('caption' in media && media.caption) record.caption = media.caption
     try {
-      record.media = await download(media, record.type as 'image' | 'video', sim)
+      record.media = await download(media, record.type as MediaType, sim)
     } catch (err) {
       record.error = `media download failed: ${(err as Error).message}`
     }
   }
 }
 
-async function download (media: proto.Message.IImageMessage | proto.Message.IVideoMessage, type: 'image' | 'video', sim: Simulator): Promise<MediaInfo> {
+type MediaType = 'image' | 'video' | 'audio'
+
+async function download (media: proto.Message.IImageMessage | proto.Message.IVideoMessage | proto.Message.IAudioMessage, type: MediaType, sim: Simulator): Promise<MediaInfo> {
   if (!media.mediaKey || !media.url) throw new Error('no media key or url')
   const encrypted = await sim.fetchMedia(media.url)
   const { cipherKey, iv } = await getMediaKeys(media.mediaKey, type)
@@ -147,5 +149,7 @@ async function download (media: proto.Message.IImageMessage | proto.Message.IVid
   if ('width' in media && media.width) info.width = media.width
   if ('height' in media && media.height) info.height = media.height
   if ('seconds' in media && media.seconds) info.seconds = media.seconds
+  if ('ptt' in media && media.ptt != null) info.ptt = media.ptt
+  if ('waveform' in media && media.waveform) info.waveform = [...media.waveform]
   return info
 }

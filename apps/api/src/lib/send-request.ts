@@ -8,7 +8,7 @@ export const UPLOAD_NAME = /^\d{1,20}-[0-9a-f]{4,64}\.[a-z0-9]{2,5}$/
 
 /** A send-status request once checked: the fields of the status row it becomes, and its upload. */
 export interface ValidSend extends Pick<StatusRecord, 'type' | 'content' | 'caption' | 'targetNumbers' | 'backgroundColor' | 'font'> {
-  /** The upload named by `content` (image, video), when it is not a URL. */
+  /** The upload named by `content` (image, video, audio), when it is not a URL. */
   upload: string | null
 }
 
@@ -52,10 +52,10 @@ function isHttpUrl (value: string): boolean {
  */
 export function validateSend (body: SendStatusBody, maxAudience: number): ValidSend {
   const { type } = body
-  const media = type === 'image' || type === 'video'
+  const media = type === 'image' || type === 'video' || type === 'audio'
   // An empty caption (also what `null` is coerced to) means none, whatever the type.
   const caption = body.caption === undefined || body.caption === '' ? null : body.caption
-  if (!media && caption !== null) {
+  if ((!media || type === 'audio') && caption !== null) {
     throw fieldError('body.caption', 'is only allowed for image and video statuses')
   }
   if (media && body.backgroundColor !== undefined) {
@@ -70,6 +70,8 @@ export function validateSend (body: SendStatusBody, maxAudience: number): ValidS
   if (type === 'url' && !isHttpUrl(content.trim())) throw fieldError('body.content', 'must be an http(s) URL for url statuses')
   if (media) {
     if (/^[a-z][a-z0-9+.-]*:/i.test(content)) {
+      // Audio is converted to a voice note when uploaded, so it comes from uploads only.
+      if (type === 'audio') throw fieldError('body.content', 'must be a filename answered by POST /api/upload-audio (audio statuses come from uploads only)')
       if (!isHttpUrl(content)) throw fieldError('body.content', 'must be an uploaded filename or an http(s) URL')
     } else if (UPLOAD_NAME.test(content)) {
       upload = content

@@ -7,7 +7,7 @@ export const SendStatusBodySchema = Type.Object({
   content: Type.String({
     minLength: 1,
     maxLength: 65536,
-    description: 'Text (text), an uploaded filename or an http(s) media URL (image, video), a link (url)'
+    description: 'Text (text), an uploaded filename or an http(s) media URL (image, video), a filename from upload-audio (audio), a link (url)'
   }),
   caption: Type.Optional(Type.String({ maxLength: 4096, description: 'image and video only' })),
   targetNumbers: Type.Optional(Type.Union([

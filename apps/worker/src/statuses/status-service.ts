@@ -77,7 +77,9 @@ async function content (status: Status, deps: StatusServiceDeps): Promise<Built>
   if (status.font != null) options.font = status.font
   if (status.type === 'text') return { message: { text: status.content }, options }
   if (status.type === 'url') return { message: { text: status.content, linkPreview: await linkPreview(status.content, deps.fetch) }, options }
-  const { bytes, mimetype } = await loadStatusMedia(status, deps)
+  const { bytes, mimetype, seconds, waveform } = await loadStatusMedia(status, deps)
+  // A voice note (push-to-talk); its length and waveform were read from its samples when uploaded.
+  if (status.type === 'audio') return { message: { audio: bytes, mimetype, ptt: true, seconds, waveform }, options: {} }
   const caption = status.caption ?? undefined
   if (status.type === 'image') return { message: { image: bytes, caption, mimetype }, options }
   return { message: { video: bytes, caption, mimetype }, options }

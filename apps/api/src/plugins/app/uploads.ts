@@ -4,6 +4,7 @@ import { fileTypeFromBuffer } from 'file-type'
 import type { PrismaClient } from '@wss/db'
 import { ACCEPTED_MEDIA_DESCRIPTION, AppError, acceptedMedia, type MediaKind, type UploadResult } from '@wss/shared'
 import { fieldError } from '../../lib/validation.ts'
+import { createVoiceNotes, type VoiceNotes } from '../../lib/voice-note.ts'
 
 export type UploadKind = MediaKind
 
@@ -13,6 +14,8 @@ export interface UploadsDeps {
   ttlMs: number
   /** Bytes one client address may upload within `ttlMs`. */
   quotaBytes: number
+  /** Turns audio uploads into voice notes (ffmpeg). */
+  voiceNotes: VoiceNotes
 }
 
 const MB = 1024 * 1024
@@ -26,14 +29,17 @@ export function createUploadsService (deps: UploadsDeps) {
      * uploader's quota (429 `UPLOAD_QUOTA_EXCEEDED`), owned by the scoped key that sent it
      * (`ownerKeyId`; null for an admin key).
      */
-    async store (kind: UploadKind, bytes: Buffer, clientAddress: string, ownerKeyId: string | null = null): Promise<UploadResult> {
-      if (bytes.length === 0) throw fieldError(`body.${kind}`, 'is an empty file')
-      const detected = await fileTypeFromBuffer(bytes)
+    async store (kind: UploadKind, received: Buffer, clientAddress: string, ownerKeyId: string | null = null): Promise<UploadResult> {
+      if (received.length === 0) throw fieldError(`body.${kind}`, 'is an empty file')
+      const detected = await fileTypeFromBuffer(received)
       const accepted = acceptedMedia(kind, detected?.mime)
       if (accepted === undefined) {
         const seen = detected === undefined ? 'an unknown type' : detected.mime
         throw new AppError('UNSUPPORTED_MEDIA_TYPE', `The ${kind} must be ${ACCEPTED_MEDIA_DESCRIPTION[kind]}; its bytes are ${seen}`)
       }
+      // Converted once, here, so every send of it is a plain upload of stored bytes.
+      const voice = kind === 'audio' ? await deps.voiceNotes.fromUpload(received, detected!.mime) : undefined
+      const bytes = voice?.bytes ?? received
       // Server-chosen: a client's file name never becomes a name here.
       const filename = `${Math.floor(Date.now() / 1000)}-${randomBytes(8).toString('hex')}.${accepted.ext}`
       const data = {
@@ -46,7 +52,9 @@ export function createUploadsService (deps: UploadsDeps) {
         data: bytes as Uint8Array as Uint8Array<ArrayBuffer>,
         expiresAt: new Date(Date.now() + deps.ttlMs),
         clientAddress,
-        ownerKeyId
+        ownerKeyId,
+        seconds: voice?.seconds ?? null,
+        waveform: voice === undefined ? null : Uint8Array.from(voice.waveform)
       }
       await deps.prisma.$transaction(async tx => {
         // One uploader's requests take turns here, so parallel uploads cannot all pass the check.
@@ -59,7 +67,8 @@ export function createUploadsService (deps: UploadsDeps) {
         if (stored + bytes.length > deps.quotaBytes) throw quotaExceeded(stored, deps)
         await tx.upload.create({ data })
       }, { maxWait: 10_000, timeout: 30_000 })
-      return { filename, size: bytes.length, mimeType: accepted.mimeType }
+      const result: UploadResult = { filename, size: bytes.length, mimeType: accepted.mimeType }
+      return voice === undefined ? result : { ...result, seconds: voice.seconds, waveform: voice.waveform }
     }
   }
 }
@@ -84,6 +93,12 @@ export default fp(async function uploads (fastify) {
   fastify.decorate('uploads', createUploadsService({
     prisma: fastify.prisma,
     ttlMs: fastify.config.UPLOAD_TTL_HOURS * 60 * 60 * 1000,
-    quotaBytes: Math.floor(fastify.config.UPLOAD_QUOTA_MB * MB)
+    quotaBytes: Math.floor(fastify.config.UPLOAD_QUOTA_MB * MB),
+    voiceNotes: createVoiceNotes({
+      ffmpegPath: fastify.config.FFMPEG_PATH,
+      timeoutMs: fastify.config.AUDIO_CONVERT_TIMEOUT_MS,
+      maxSeconds: fastify.config.AUDIO_MAX_SECONDS,
+      maxBytes: Math.floor(fastify.config.MAX_UPLOAD_MB * MB)
+    })
   }))
 }, { name: 'uploads' })

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyRequest } from 'fastify'
-import { AppError, Ok, UploadResultSchema } from '@wss/shared'
+import { ACCEPTED_MEDIA_DESCRIPTION, AppError, Ok, UploadResultSchema } from '@wss/shared'
 import { apiResponses } from '../../schemas/responses.ts'
 import { fieldError } from '../../lib/validation.ts'
 import type { UploadKind } from '../../plugins/app/uploads.ts'
@@ -35,22 +35,34 @@ async function readFile (request: FastifyRequest, field: UploadKind): Promise<Bu
   }
 }
 
-/** POST /api/upload-image and /api/upload-video: the bytes decide the type; the server names the file. */
+const ROUTES: Record<UploadKind, { summary: string, description: string }> = {
+  image: { summary: 'Upload an image to post as a status', description: '' },
+  video: { summary: 'Upload a video to post as a status', description: '' },
+  audio: {
+    summary: 'Upload audio to post as a voice-note status (addition)',
+    description: ' The upload becomes a voice note (OGG/Opus, as WhatsApp records one): OGG/Opus is kept as it is, ' +
+      'MP3, M4A/AAC and WAV are converted (ffmpeg), anything else is 415, as is audio that cannot be decoded; longer ' +
+      'than `AUDIO_MAX_SECONDS`, or not converted within `AUDIO_CONVERT_TIMEOUT_MS`, is 413. The answer adds its ' +
+      '`seconds` and `waveform`; `size` and `mimeType` are those of the stored voice note.'
+  }
+}
+
+/** POST /api/upload-image, -video and -audio: the bytes decide the type; the server names the file. */
 const uploads: FastifyPluginAsyncTypebox = async fastify => {
   // Multipart parsing only in this scope: @fastify/multipart adds hooks (two of them async) to
   // every route it is registered for, which cost ~10 % of the throughput of the cheap routes.
   await fastify.register(multipart)
-  for (const kind of ['image', 'video'] as const) {
+  for (const kind of ['image', 'video', 'audio'] as const) {
     fastify.post(`/upload-${kind}`, {
-      config: { multipartFile: { field: kind, description: kind === 'image' ? 'JPEG, PNG or WebP' : 'MP4, 3GPP or QuickTime' } },
+      config: { multipartFile: { field: kind, description: ACCEPTED_MEDIA_DESCRIPTION[kind] } },
       schema: {
         tags: ['uploads'],
-        summary: `Upload ${kind === 'image' ? 'an image' : 'a video'} to post as a status`,
+        summary: ROUTES[kind].summary,
         description: `Multipart field \`${kind}\`, at most \`MAX_UPLOAD_MB\`. The type is read from the bytes (415 ` +
           'otherwise). Pass the answered `filename` as `content` of send-status; an upload no status uses expires ' +
           'after `UPLOAD_TTL_HOURS`. Each client address may upload `UPLOAD_QUOTA_MB` within `UPLOAD_TTL_HOURS` ' +
           '(429 `UPLOAD_QUOTA_EXCEEDED` past it); a malformed multipart body is 400. ' +
-          'An upload made with a scoped key can be posted by that key (and admin keys) only.',
+          'An upload made with a scoped key can be posted by that key (and admin keys) only.' + ROUTES[kind].description,
         consumes: ['multipart/form-data'],
         response: apiResponses({ 201: Ok(UploadResultSchema) }, [400, 408, 413, 415, 503])
       }

@@ -51,7 +51,7 @@ t.test('analytics as CSV: the series with the JSON figures', async t => {
   const res = await get(`/api/sessions/${sessionId}/analytics?${query}&format=csv`)
   t.equal(res.headers['content-type'], 'text/csv; charset=utf-8')
   const records = parse(res.body, { columns: true }) as Array<Record<string, string>>
-  t.same(Object.keys(records[0]!), ['start', 'statuses', 'statuses_text', 'statuses_image', 'statuses_video', 'statuses_url', 'audience', 'views',
+  t.same(Object.keys(records[0]!), ['start', 'statuses', 'statuses_text', 'statuses_image', 'statuses_video', 'statuses_url', 'statuses_audio', 'audience', 'views',
     'uniqueViewers', 'reach', 'medianTimeToFirstViewMs'])
   t.equal(records.length, json.series.length)
   t.match(records[1], {

@@ -66,7 +66,7 @@ t.test('totals, UTC days and top viewers of the statuses posted in the range', a
   const data = await analytics(RANGE)
   t.same(data.totals, {
     statuses: 4,
-    statusesByType: { text: 2, image: 1, video: 1, url: 0 },
+    statusesByType: { text: 2, image: 1, video: 1, url: 0, audio: 0 },
     audience: 11,
     views: 8,
     uniqueViewers: 4,

@@ -22,6 +22,7 @@ const ROUTES: Array<[string, string]> = [
   ['delete', '/api/sessions/{sessionId}/statuses/{statusId}'],
   ['post', '/api/upload-image'],
   ['post', '/api/upload-video'],
+  ['post', '/api/upload-audio'],
   ['get', '/api/health'],
   ['get', '/api/events'],
   ['post', '/api/keys'],
@@ -70,6 +71,10 @@ t.test('the OpenAPI document lists every route with its key requirement and erro
   t.ok(send.parameters.some((p: { in: string, name: string }) => p.in === 'header' && p.name === 'idempotency-key'))
   const upload = doc.paths['/api/upload-image'].post
   t.match(upload.requestBody.content['multipart/form-data'].schema, { properties: { image: { type: 'string', format: 'binary' } } })
+  const audio = doc.paths['/api/upload-audio'].post
+  t.match(audio.requestBody.content['multipart/form-data'].schema, { properties: { audio: { type: 'string', format: 'binary', description: /OGG\/Opus, MP3, M4A\/AAC or WAV/ } } })
+  t.ok(audio.responses['413'] && audio.responses['415'] && audio.responses['503'], 'upload-audio documents 413, 415 and 503')
+  t.match(audio.responses['201'].content['application/json'].schema.properties.data.properties, { seconds: { type: 'integer' }, waveform: { type: 'array' } })
   for (const method of ['get', 'post']) t.ok(doc.paths['/api/keys'][method].responses['403'], `${method} /api/keys documents 403`)
   const list = doc.paths['/api/sessions'].get
   t.ok(list.parameters.some((p: { name: string }) => p.name === 'cursor'), 'lists take a cursor')

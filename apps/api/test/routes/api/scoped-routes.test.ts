@@ -77,6 +77,7 @@ const UNSCOPED: Record<string, (t: Tap) => Promise<void>> = {
   },
   'post /api/upload-image': async t => uploadRoute(t, 'image'),
   'post /api/upload-video': async t => uploadRoute(t, 'video'),
+  'post /api/upload-audio': async t => uploadRoute(t, 'audio'),
   'get /api/health': async t => {
     const res = await app.inject({ method: 'GET', url: '/api/health', headers: withKey(reader.key) })
     t.equal(res.statusCode, 200)
@@ -142,12 +143,12 @@ async function forbidden (t: Tap, method: 'GET' | 'POST' | 'DELETE', url: string
   }
 }
 
-async function uploadRoute (t: Tap, kind: 'image' | 'video') {
+async function uploadRoute (t: Tap, kind: 'image' | 'video' | 'audio') {
   const { payload, headers } = await multipart(kind, jpeg, 'x.jpg', 'image/jpeg')
   const read = await app.inject({ method: 'POST', url: `/api/upload-${kind}`, headers: { ...headers, ...withKey(reader.key) }, payload })
   t.equal(read.statusCode, 403, 'a read key uploads nothing')
   t.equal(read.json().code, 'FORBIDDEN')
-  if (kind === 'video') return // the bytes are an image; ownership is checked on the image route
+  if (kind !== 'image') return // the bytes are an image; ownership is checked on the image route
   const res = await app.inject({ method: 'POST', url: '/api/upload-image', headers: { ...headers, ...withKey(writer.key) }, payload })
   t.equal(res.statusCode, 201)
   const row = await prisma.upload.findUniqueOrThrow({ where: { id: res.json().data.filename } })

@@ -182,7 +182,7 @@ t.test('send-status: validation names the field', async t => {
   const { send, sessionId } = await connected(t)
   const cases: Array<[string, Record<string, unknown>, string]> = [
     ['missing type', { content: 'x' }, 'body.type'],
-    ['bad type', { type: 'audio', content: 'x' }, 'body.type'],
+    ['bad type', { type: 'sticker', content: 'x' }, 'body.type'],
     ['missing content', { type: 'text' }, 'body.content'],
     ['empty content', { type: 'text', content: '' }, 'body.content'],
     ['blank text', { type: 'text', content: '   ' }, 'body.content'],
