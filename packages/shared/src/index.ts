@@ -97,6 +97,7 @@ export {
   parseCommandJob,
   parseCommandReply,
   workerQueueName,
+  sendStatusJobId,
   COMMAND_JOB_OPTIONS,
   MAX_COMMAND_FORWARDS
 } from './commands.ts'

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
 import type { PrismaClient, Status as StatusRow } from '@wss/db'
-import { AppError, CommandName, isAppError, type Status } from '@wss/shared'
+import { AppError, CommandName, isAppError, sendStatusJobId as sendJobId, type Status } from '@wss/shared'
 import type { CommandBus } from '../command-bus.ts'
 import type { PublishEvent } from '../event-publisher.ts'
 import { isConnected, type SessionsService, type SessionView } from '../sessions.ts'
@@ -10,9 +10,6 @@ import { isUniqueViolation } from '../../../lib/db-errors.ts'
 import { mayUseUpload, type KeyScope } from '../../../lib/key-scope.ts'
 import { checkScheduleTime, requestHash, validateSend, type ValidSend } from '../../../lib/send-request.ts'
 import { asStatus, byKey, findInSession, type StatusWithCount } from './status-rows.ts'
-
-/** The job id of a status's send: BullMQ ignores a second one while the first is queued. */
-const sendJobId = (statusId: string) => `send-status-${statusId}`
 
 export interface SendResult {
   status: Status
