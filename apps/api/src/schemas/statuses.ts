@@ -30,15 +30,16 @@ export type SendStatusBody = Static<typeof SendStatusBodySchema>
 
 /**
  * Body of `PATCH /api/sessions/:sessionId/statuses/:statusId` (addition): what changes in a
- * scheduled status; a field left out keeps its value, `null` clears an optional one.
+ * scheduled status; a field left out keeps its value, `null` clears an optional one. Null comes
+ * first in each union: the validator coerces types, and would turn a null into 0 or ''.
  */
 export const PatchStatusBodySchema = Type.Object({
   scheduledAt: Type.Optional(ScheduledAtSchema),
   content: Type.Optional(Type.String({ minLength: 1, maxLength: 65536 })),
-  caption: Type.Optional(Type.Union([Type.String({ maxLength: 4096 }), Type.Null()], { description: 'image and video only' })),
+  caption: Type.Optional(Type.Union([Type.Null(), Type.String({ maxLength: 4096 })], { description: 'image and video only' })),
   targetNumbers: Type.Optional(TargetNumbersSchema),
-  backgroundColor: Type.Optional(Type.Union([Type.String({ pattern: '^#[0-9A-Fa-f]{6}$' }), Type.Null()], { description: 'text and url only' })),
-  font: Type.Optional(Type.Union([Type.Integer({ minimum: 0, maximum: 10 }), Type.Null()], { description: 'text and url only' }))
+  backgroundColor: Type.Optional(Type.Union([Type.Null(), Type.String({ pattern: '^#[0-9A-Fa-f]{6}$' })], { description: 'text and url only' })),
+  font: Type.Optional(Type.Union([Type.Null(), Type.Integer({ minimum: 0, maximum: 10 })], { description: 'text and url only' }))
 }, { minProperties: 1 })
 export type PatchStatusBody = Static<typeof PatchStatusBodySchema>
 
