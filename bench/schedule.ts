@@ -3,7 +3,9 @@
 // workers, default pacing. Lateness = sentAt − scheduledAt, as stored (it includes the firing, the
 // routing to the owner, the send and WhatsApp's ack).
 //   pnpm --filter @wss/bench schedule [-- --sessions 100 --statuses 1000]
+import { readdirSync, readFileSync } from 'node:fs'
 import { loadavg } from 'node:os'
+import { join } from 'node:path'
 import { fmtMs, machine, options, percentile, printTable, sleep, startStack, until } from './src/harness.ts'
 import { ensureFleet, fleetSessionId } from './src/fleet.ts'
 import { tempWorkers } from './src/workers.ts'
@@ -24,8 +26,9 @@ const stack = await startStack({ name: 'schedule', keep: true, env: { RATE_LIMIT
 try {
   await stack.addApi()
   await ensureFleet(stack, n, tempWorkers(stack, 2))
-  await stack.addWorker()
-  await stack.addWorker()
+  // At info, the workers log each firing's lateness (job → send queued to the owner) and lost leases.
+  await stack.addWorker({ LOG_LEVEL: 'info' })
+  await stack.addWorker({ LOG_LEVEL: 'info' })
   if (!await until(async () => (await stack.connectedCount()) >= n, 180_000, 500)) throw new Error('the fleet did not connect')
 
   // Status i: session i mod n, slot ⌊i / n⌋ of that session; sessions offset within a slot, so the
@@ -64,6 +67,11 @@ try {
   const early = late.filter(ms => ms < 0).length
   const within2s = late.filter(ms => ms <= 2000).length
   postTimes.sort((a, b) => a - b)
+  // What the workers logged: when each due status's send was queued (the scheduling part of the
+  // lateness; the rest is the send itself), and sessions lost with a lease (a loaded machine).
+  const lines = readdirSync(stack.runDir).filter(f => f.startsWith('worker-')).flatMap(f => readFileSync(join(stack.runDir, f), 'utf8').split('\n'))
+  const fired = lines.filter(l => l.includes('scheduled status due: send queued')).map(l => (JSON.parse(l) as { lateMs: number }).lateMs).sort((a, b) => a - b)
+  const lost = lines.filter(l => l.includes('"sessions lost"')).reduce((sum, l) => sum + ((JSON.parse(l) as { count?: number }).count ?? 0), 0)
   const p50 = percentile(late, 50)
   const p99 = percentile(late, 99)
   printTable(`schedule — ${total} statuses across ${windowMs / 1000} s over ${n} sessions, 2 workers, default send pacing (each session's statuses ${fmtMs(slotMs)} apart)`, [
@@ -72,6 +80,8 @@ try {
     ['lateness p99', fmtMs(p99), '≤ 2 s', p99 <= 2000],
     ['lateness p90 / max', `${fmtMs(percentile(late, 90))} / ${fmtMs(late.at(-1) ?? NaN)}`],
     ['sent within 2 s / sent before their time', `${within2s} / ${early}`],
+    ['due → send queued to the owner, p50 / p99 / max', `${fmtMs(percentile(fired, 50))} / ${fmtMs(percentile(fired, 99))} / ${fmtMs(fired.at(-1) ?? NaN)} (${fired.length} firings)`],
+    ['sessions lost with a lease during the run', String(lost)],
     ['POST send-status (scheduling) p50 / p99', `${fmtMs(percentile(postTimes, 50))} / ${fmtMs(percentile(postTimes, 99))}`],
     ['load average (1 min) during the window: min / max', `${Math.min(...load).toFixed(1)} / ${Math.max(...load).toFixed(1)}`]
   ])
