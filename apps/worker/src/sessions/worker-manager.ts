@@ -56,7 +56,7 @@ export async function createWorkerManager (config: WorkerConfig, logger: Logger)
     load: () => sessions.size,
     claimGeneration: sessionId => takeSessionGeneration(prisma, sessionId),
     onLost: (ids, reason) => sessions.lost(ids, reason),
-    onRecovered: () => log.info('lease recovered'),
+    onRecovered: () => { log.info('lease recovered'); scheduled.recover(workerId) },
     onError: err => log.debug({ err: (err as Error).message }, 'lease renewal failed')
   })
   const sessions = new SessionRegistry({

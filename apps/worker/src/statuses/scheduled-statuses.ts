@@ -173,6 +173,17 @@ export function createScheduledStatuses (deps: ScheduledStatusesDeps) {
     fire: (data: ScheduledStatusJob, later: (at: number) => Promise<never>) => fire(ctx, data, later),
     /** Queues the job of every scheduled status again (see {@link requeue}); how many rows. */
     requeue: () => requeue(ctx, queue),
+    /**
+     * After this worker's lease recovered from an outage (Redis may have come back without its data,
+     * delayed jobs included): one worker of the deployment queues the jobs again at once, rather than
+     * at the next maintenance run.
+     */
+    recover (workerId: string): void {
+      void (async () => {
+        if (!(await deps.registry.lock('scheduled-requeue', workerId, 30_000))) return
+        log.info({ queued: await requeue(ctx, queue) }, 'scheduled statuses queued again after an outage')
+      })().catch((err: unknown) => log.warn({ err: (err as Error).message }, 'scheduled statuses not queued again after an outage'))
+    },
     start () { void worker.run() },
     /** Stops taking scheduled jobs and waits for the ones firing. */
     async close () {

@@ -134,3 +134,13 @@ t.test('the maintenance sweep queues again the jobs of scheduled statuses, once 
   const ours = ids.filter(id => id?.includes(a.statusId) === true || id?.includes(b.statusId) === true).sort()
   t.same(ours, [scheduledJobId(a.statusId, 0), scheduledJobId(b.statusId, 3)].sort(), 'one job per status, of its current version')
 })
+
+t.test('after an outage one worker queues the lost jobs again at once', async t => {
+  const { scheduled, schedule, status, redis, prefix } = await setup(t)
+  const job = await status(new Date(Date.now() + 10 * MINUTE))
+  const has = async () => (await schedule.getJobs(['delayed', 'waiting'])).some(j => j.id === scheduledJobId(job.statusId, 0))
+  t.notOk(await has(), 'its job was lost (never queued here)')
+  await redis.del(redisKeys(prefix).lock('scheduled-requeue'))
+  scheduled.recover('w1')
+  t.ok(await eventually(has, 20_000), 'queued again')
+})
