@@ -1,9 +1,11 @@
 // Scheduled statuses through the whole stack: the worker that owned the session when the status was
 // scheduled is killed before its time; the status is still sent once, at its time, by the worker that
-// owns the session then. A cancelled one never reaches anyone.
+// owns the session then. A cancelled one never reaches anyone. A Redis restart that loses every key
+// (the delayed job with them) does not lose the status.
 import t from 'tap'
 import { randomUUID } from 'node:crypto'
 import { socketIoClient } from '../src/events.ts'
+import { privateRedis } from '../src/private-redis.ts'
 import { eventually, startStack, type Stack } from '../src/stack.ts'
 
 async function linkSession (stack: Stack, phone: string) {
@@ -68,4 +70,31 @@ t.test('a scheduled status is sent once at its time after its worker was killed;
   t.equal(copies[0]!.stanzas ?? 1, 1, 'sent in one stanza, never again')
   t.same((await sim.client.statuses(phone)).filter(s => s.text === 'cancelled never'), [], 'the cancelled status never reached WhatsApp')
   t.equal((await stack.api('GET', `/api/sessions/${sessionId}/statuses/${drop.body.data.id}`)).body.data.state, 'cancelled')
+})
+
+t.test('a Redis restart that loses every key, delayed jobs included, does not lose a scheduled status', async t => {
+  const redis = await privateRedis(t)
+  const stack = await startStack(t, { workers: 1, redisUrl: redis.url })
+  const { sim } = stack
+  const phone = '15557770002'
+  const contact = '15557770098'
+  for (const p of [phone, contact]) await sim.client.createAccount(p)
+  const sessionId = await linkSession(stack, phone)
+
+  const scheduledAt = new Date(Date.now() + 6000).toISOString()
+  const res = await stack.api('POST', `/api/sessions/${sessionId}/send-status`, { type: 'text', content: 'after the flush', targetNumbers: contact, scheduledAt })
+  t.equal(res.status, 202, JSON.stringify(res.body))
+  await redis.stop()
+  await new Promise(resolve => setTimeout(resolve, 3000))
+  await redis.start()
+
+  const sent = await eventually(async () => (await stack.api('GET', `/api/sessions/${sessionId}/statuses/${res.body.data.id}`)).body?.data?.state === 'sent', 60_000, 250)
+  t.ok(sent, 'sent once the workers were back, from the row')
+  t.match(stack.logs(), /scheduled statuses queued again after an outage/, 'its job was queued again when the lease recovered')
+  const row = (await stack.api('GET', `/api/sessions/${sessionId}/statuses/${res.body.data.id}`)).body.data
+  t.ok(Date.parse(row.sentAt) >= Date.parse(scheduledAt), 'not before its time')
+  await new Promise(resolve => setTimeout(resolve, 2000))
+  const copies = (await sim.client.statuses(phone)).filter(s => s.text === 'after the flush')
+  t.equal(copies.length, 1, 'one status on WhatsApp')
+  t.ok(copies[0]!.recipients.some(r => r.phone === contact && r.decrypted), 'the contact got it')
 })
