@@ -94,7 +94,8 @@ export async function pruneAnalytics (prisma: PrismaClient, cutoff: Date): Promi
 export async function deleteRawPastRetention (prisma: PrismaClient, cutoff: Date): Promise<number> {
   const watermark = await rollupWatermark(prisma)
   if (watermark === null) {
-    return await prisma.$executeRaw`DELETE FROM statuses WHERE created_at < ${cutoff} AND sent_at IS NULL`
+    return await prisma.$executeRaw`DELETE FROM statuses WHERE created_at < ${cutoff} AND sent_at IS NULL AND state <> 'scheduled'`
   }
-  return await prisma.$executeRaw`DELETE FROM statuses WHERE created_at < ${cutoff} AND (sent_at IS NULL OR sent_at < ${watermark})`
+  // A scheduled status may be due up to 30 days after it was created: kept until it is sent or given up.
+  return await prisma.$executeRaw`DELETE FROM statuses WHERE created_at < ${cutoff} AND (sent_at IS NULL OR sent_at < ${watermark}) AND state <> 'scheduled'`
 }

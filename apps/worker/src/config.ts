@@ -29,6 +29,7 @@ export const EnvSchema = Type.Object({
   RECONNECT_BASE_MS: Type.Integer({ minimum: 10, default: 1000 }),
   RECONNECT_MAX_MS: Type.Integer({ minimum: 100, default: 60000 }),
   PAIRING_MAX_ATTEMPTS: Type.Integer({ minimum: 1, default: 5, description: 'Fresh codes/QRs before an unlinked session stops' }),
+  SCHEDULE_GRACE_MINUTES: Type.Number({ minimum: 0, default: 60, description: 'A scheduled status whose session is not connected when due is retried this long, then marked failed' }),
   RETENTION_DAYS: Type.Number({ exclusiveMinimum: 0, default: 30 }),
   ANALYTICS_RETENTION_DAYS: Type.Number({ exclusiveMinimum: 0, default: 400, description: 'Days the daily analytics rollups are kept, after RETENTION_DAYS deleted the raw statuses and viewers' }),
   MAINTENANCE_INTERVAL_MS: Type.Integer({ minimum: 5000, default: 600000, description: 'How often one worker of the deployment deletes what outlived the retention' }),

@@ -61,7 +61,7 @@ export const StatusTypeSchema = Type.Enum(['text', 'image', 'video', 'url', 'aud
 export type StatusType = Static<typeof StatusTypeSchema>
 
 /** Delivery state of a status post. */
-export const StatusStateSchema = Type.Enum(['pending', 'sent', 'failed', 'deleted'])
+export const StatusStateSchema = Type.Enum(['pending', 'sent', 'failed', 'deleted', 'scheduled', 'cancelled'])
 export type StatusState = Static<typeof StatusStateSchema>
 
 /** Status object returned by the statuses routes. */
@@ -78,7 +78,8 @@ export const StatusSchema = Type.Object({
   error: NullableString(),
   sentAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
   expiresAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
-  viewCount: Type.Integer({ minimum: 0 })
+  viewCount: Type.Integer({ minimum: 0 }),
+  scheduledAt: Type.Optional(Type.Union([Type.String({ format: 'date-time' }), Type.Null()], { description: 'When a scheduled status is (or was) due; null when it was sent at once (addition)' }))
 })
 export type Status = Static<typeof StatusSchema>
 
@@ -96,6 +97,7 @@ export interface StatusRecord {
   error: string | null
   sentAt: Date | null
   expiresAt: Date | null
+  scheduledAt?: Date | null
 }
 
 /** The API's status object of a stored status: what the routes answer, the worker replies and `status-sent` carries. */
@@ -113,7 +115,8 @@ export function toStatus (row: StatusRecord, viewCount: number): Status {
     error: row.error,
     sentAt: row.sentAt?.toISOString() ?? null,
     expiresAt: row.expiresAt?.toISOString() ?? null,
-    viewCount
+    viewCount,
+    scheduledAt: row.scheduledAt?.toISOString() ?? null
   }
 }
 

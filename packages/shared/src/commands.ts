@@ -149,6 +149,12 @@ export function parseCommandReply (text: string | Buffer): CommandReply | null {
   }
 }
 
+/**
+ * The job id of a status's send, wherever it is queued (API, a scheduled status firing): BullMQ
+ * ignores a second one while the first is queued.
+ */
+export const sendStatusJobId = (statusId: string) => `send-status-${statusId}`
+
 /** BullMQ queue name of a worker's command queue. */
 export const workerQueueName = (workerId: string) => `cmd-${workerId}`
 

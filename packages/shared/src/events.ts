@@ -24,6 +24,7 @@ export const EventName = {
   SessionDeleted: 'session-deleted',
   StatusFailed: 'status-failed',
   StatusProgress: 'status-progress',
+  StatusCancelled: 'status-cancelled',
   WebhookDisabled: 'webhook-disabled'
 } as const
 export type EventName = (typeof EventName)[keyof typeof EventName]
@@ -118,6 +119,12 @@ export const StatusProgressPayloadSchema = Type.Object({
   total: Type.Integer({ minimum: 0 })
 })
 
+/** Payload of `status-cancelled` (addition): a scheduled status was cancelled before it was sent. */
+export const StatusCancelledPayloadSchema = Type.Object({
+  sessionId: SessionIdSchema,
+  id: StatusIdSchema
+})
+
 /** Payload of `webhook-disabled` (addition): the server disabled a webhook endpoint (`gone`: it answered 410; `failing`: every attempt failed for the whole window). */
 export const WebhookDisabledPayloadSchema = Type.Object({
   webhookId: Type.String({ format: 'uuid' }),
@@ -137,6 +144,7 @@ export const EventPayloadSchemas = {
   [EventName.SessionDeleted]: SessionDeletedPayloadSchema,
   [EventName.StatusFailed]: StatusFailedPayloadSchema,
   [EventName.StatusProgress]: StatusProgressPayloadSchema,
+  [EventName.StatusCancelled]: StatusCancelledPayloadSchema,
   [EventName.WebhookDisabled]: WebhookDisabledPayloadSchema
 } as const satisfies { [K in EventName]: TSchema }
 
@@ -153,6 +161,7 @@ export type SessionCreatedPayload = EventPayload<'session-created'>
 export type SessionDeletedPayload = EventPayload<'session-deleted'>
 export type StatusFailedPayload = EventPayload<'status-failed'>
 export type StatusProgressPayload = EventPayload<'status-progress'>
+export type StatusCancelledPayload = EventPayload<'status-cancelled'>
 export type WebhookDisabledPayload = EventPayload<'webhook-disabled'>
 
 const busVariant = <K extends EventName, S extends TSchema>(event: K, data: S) =>
@@ -171,6 +180,7 @@ export const BusEventSchema = Type.Union([
   busVariant(EventName.SessionDeleted, SessionDeletedPayloadSchema),
   busVariant(EventName.StatusFailed, StatusFailedPayloadSchema),
   busVariant(EventName.StatusProgress, StatusProgressPayloadSchema),
+  busVariant(EventName.StatusCancelled, StatusCancelledPayloadSchema),
   busVariant(EventName.WebhookDisabled, WebhookDisabledPayloadSchema)
 ])
 export type BusEvent = Static<typeof BusEventSchema>

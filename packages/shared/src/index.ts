@@ -51,6 +51,7 @@ export {
   SessionDeletedPayloadSchema,
   StatusFailedPayloadSchema,
   StatusProgressPayloadSchema,
+  StatusCancelledPayloadSchema,
   WebhookDisabledPayloadSchema,
   EventPayloadSchemas,
   BusEventSchema,
@@ -74,6 +75,7 @@ export type {
   SessionDeletedPayload,
   StatusFailedPayload,
   StatusProgressPayload,
+  StatusCancelledPayload,
   WebhookDisabledPayload,
   EventsGapPayload,
   BusEvent
@@ -95,6 +97,7 @@ export {
   parseCommandJob,
   parseCommandReply,
   workerQueueName,
+  sendStatusJobId,
   COMMAND_JOB_OPTIONS,
   MAX_COMMAND_FORWARDS
 } from './commands.ts'
@@ -108,3 +111,5 @@ export { createOwnerRegistry } from './ownership.ts'
 export type { OwnerRecord, LiveWorker, OwnerRegistry } from './ownership.ts'
 export { ACCEPTED_MEDIA_DESCRIPTION, acceptedMedia } from './media-types.ts'
 export type { AcceptedMedia, MediaKind } from './media-types.ts'
+export { SCHEDULE_QUEUE, MAX_SCHEDULE_AHEAD_MS, ScheduledStatusJobSchema, parseScheduledStatusJob, scheduledJobId, SCHEDULE_JOB_OPTIONS } from './scheduled.ts'
+export type { ScheduledStatusJob } from './scheduled.ts'

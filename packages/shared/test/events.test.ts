@@ -12,7 +12,7 @@ import {
 t.test('EventName lists exactly the contract events', async t => {
   t.same([...EVENT_NAMES].sort(), [
     'connection-status', 'pairing-code', 'qr-code', 'session-created', 'session-deleted',
-    'status-deleted', 'status-failed', 'status-progress', 'status-sent', 'status-viewers-update',
+    'status-cancelled', 'status-deleted', 'status-failed', 'status-progress', 'status-sent', 'status-viewers-update',
     'statuses-updated', 'webhook-disabled'
   ])
   t.same(Object.keys(EventPayloadSchemas).sort(), [...EVENT_NAMES].sort(), 'one payload schema per event')

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { AppError, normalizePhoneNumber, type StatusRecord } from '@wss/shared'
+import { AppError, MAX_SCHEDULE_AHEAD_MS, normalizePhoneNumber, type StatusRecord } from '@wss/shared'
 import type { SendStatusBody } from '../schemas/statuses.ts'
 import { fieldError } from './validation.ts'
 
@@ -10,6 +10,8 @@ export const UPLOAD_NAME = /^\d{1,20}-[0-9a-f]{4,64}\.[a-z0-9]{2,5}$/
 export interface ValidSend extends Pick<StatusRecord, 'type' | 'content' | 'caption' | 'targetNumbers' | 'backgroundColor' | 'font'> {
   /** The upload named by `content` (image, video, audio), when it is not a URL. */
   upload: string | null
+  /** When a scheduled status is due; null: sent at once. */
+  scheduledAt: Date | null
 }
 
 /**
@@ -46,9 +48,30 @@ function isHttpUrl (value: string): boolean {
   }
 }
 
+function parseTime (value: string): Date {
+  const at = new Date(value)
+  if (Number.isNaN(at.getTime())) throw fieldError('body.scheduledAt', 'is not an ISO 8601 date-time')
+  return at
+}
+
+/**
+ * A schedule time checked against `now`: in the future and at most 30 days ahead, else a coded 400.
+ * Apart from {@link validateSend}: a retried request (same Idempotency-Key) is answered even once its time has passed.
+ */
+export function checkScheduleTime (at: Date, now: number): Date {
+  const field = 'body.scheduledAt'
+  if (at.getTime() <= now) {
+    throw new AppError('SCHEDULED_AT_PAST', `${field} (${at.toISOString()}) is not in the future: leave it out to send at once`, [{ field, message: 'is not in the future' }])
+  }
+  if (at.getTime() > now + MAX_SCHEDULE_AHEAD_MS) {
+    throw new AppError('SCHEDULED_AT_TOO_FAR', `${field} (${at.toISOString()}) is more than 30 days ahead`, [{ field, message: 'is more than 30 days ahead' }])
+  }
+  return at
+}
+
 /**
  * Checks what the schema cannot express (rules that depend on `type`, the audience's size);
- * throws a 400 naming the field.
+ * throws a 400 naming the field. A schedule time's range is {@link checkScheduleTime}'s.
  */
 export function validateSend (body: SendStatusBody, maxAudience: number): ValidSend {
   const { type } = body
@@ -88,7 +111,8 @@ export function validateSend (body: SendStatusBody, maxAudience: number): ValidS
     targetNumbers,
     backgroundColor: body.backgroundColor?.toLowerCase() ?? null,
     font: body.font ?? null,
-    upload
+    upload,
+    scheduledAt: body.scheduledAt === undefined ? null : parseTime(body.scheduledAt)
   }
 }
 
@@ -97,6 +121,8 @@ export function validateSend (body: SendStatusBody, maxAudience: number): ValidS
  * sorted (it is a set), so equal requests hash alike however their JSON was spelled.
  */
 export function requestHash (send: ValidSend): string {
-  const canonical = [send.type, send.content, send.caption, [...send.targetNumbers].sort(), send.backgroundColor, send.font]
+  const canonical: unknown[] = [send.type, send.content, send.caption, [...send.targetNumbers].sort(), send.backgroundColor, send.font]
+  // Only when set, so a status sent at once hashes as it did before scheduling existed.
+  if (send.scheduledAt !== null) canonical.push(send.scheduledAt.toISOString())
   return createHash('sha256').update(JSON.stringify(canonical)).digest('hex')
 }

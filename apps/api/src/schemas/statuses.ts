@@ -1,5 +1,16 @@
 import { Type, type Static } from 'typebox'
-import { StatusTypeSchema } from '@wss/shared'
+import { ListQuerySchema, StatusStateSchema, StatusTypeSchema } from '@wss/shared'
+
+const ScheduledAtSchema = Type.String({
+  format: 'date-time',
+  description: 'ISO 8601 with a time zone, in the future and at most 30 days ahead: the status is kept `scheduled` and sent then (addition)',
+  examples: ['2026-12-24T18:00:00Z']
+})
+
+const TargetNumbersSchema = Type.Union([
+  Type.String({ maxLength: 1_000_000, description: 'Comma-separated numbers' }),
+  Type.Array(Type.String({ maxLength: 32 }), { maxItems: 50_000 })
+], { description: 'Audience; empty or absent means your own number only. Your own number is always added.' })
 
 /** Body of `POST /api/sessions/:sessionId/send-status`. */
 export const SendStatusBodySchema = Type.Object({
@@ -10,14 +21,33 @@ export const SendStatusBodySchema = Type.Object({
     description: 'Text (text), an uploaded filename or an http(s) media URL (image, video), a filename from upload-audio (audio), a link (url)'
   }),
   caption: Type.Optional(Type.String({ maxLength: 4096, description: 'image and video only' })),
-  targetNumbers: Type.Optional(Type.Union([
-    Type.String({ maxLength: 1_000_000, description: 'Comma-separated numbers' }),
-    Type.Array(Type.String({ maxLength: 32 }), { maxItems: 50_000 })
-  ], { description: 'Audience; empty or absent means your own number only. Your own number is always added.' })),
+  targetNumbers: Type.Optional(TargetNumbersSchema),
   backgroundColor: Type.Optional(Type.String({ pattern: '^#[0-9A-Fa-f]{6}$', description: 'text and url only: `#rrggbb`', examples: ['#25d366'] })),
-  font: Type.Optional(Type.Integer({ minimum: 0, maximum: 10, description: 'text and url only' }))
+  font: Type.Optional(Type.Integer({ minimum: 0, maximum: 10, description: 'text and url only' })),
+  scheduledAt: Type.Optional(ScheduledAtSchema)
 })
 export type SendStatusBody = Static<typeof SendStatusBodySchema>
+
+/**
+ * Body of `PATCH /api/sessions/:sessionId/statuses/:statusId` (addition): what changes in a
+ * scheduled status; a field left out keeps its value, `null` clears an optional one. Null comes
+ * first in each union: the validator coerces types, and would turn a null into 0 or ''.
+ */
+export const PatchStatusBodySchema = Type.Object({
+  scheduledAt: Type.Optional(ScheduledAtSchema),
+  content: Type.Optional(Type.String({ minLength: 1, maxLength: 65536 })),
+  caption: Type.Optional(Type.Union([Type.Null(), Type.String({ maxLength: 4096 })], { description: 'image and video only' })),
+  targetNumbers: Type.Optional(TargetNumbersSchema),
+  backgroundColor: Type.Optional(Type.Union([Type.Null(), Type.String({ pattern: '^#[0-9A-Fa-f]{6}$' })], { description: 'text and url only' })),
+  font: Type.Optional(Type.Union([Type.Null(), Type.Integer({ minimum: 0, maximum: 10 })], { description: 'text and url only' }))
+}, { minProperties: 1 })
+export type PatchStatusBody = Static<typeof PatchStatusBodySchema>
+
+/** Query of the statuses list: paging, and `state` (addition). */
+export const StatusListQuerySchema = Type.Object({
+  ...ListQuerySchema.properties,
+  state: Type.Optional({ ...StatusStateSchema, description: 'Only statuses in this state. `scheduled` lists every scheduled status, soonest first, whatever its age; without `state`, scheduled and cancelled statuses are left out of the 24-hour list (addition)' })
+})
 
 /** Headers of `send-status`. */
 export const SendStatusHeadersSchema = Type.Object({

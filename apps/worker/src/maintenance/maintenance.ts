@@ -15,6 +15,8 @@ export interface MaintenanceDeps {
   log: Logger
   /** Queues webhook deliveries again (the fan-out's `enqueue`). */
   requeueDeliveries?: (deliveries: QueuedDelivery[], name: string) => Promise<void>
+  /** Queues the job of every scheduled status again (those a Redis without its data lost come back); how many rows. */
+  requeueScheduled?: () => Promise<number>
 }
 
 const LOCK = 'maintenance'
@@ -24,7 +26,8 @@ const LOST_DELIVERY_MS = 3_600_000
 /**
  * Deployment-wide upkeep: the analytics rollup (once per UTC day), then rollups past their
  * retention, statuses (and their viewers) and webhook deliveries past the retention, webhook
- * deliveries whose job was lost (queued again), and uploads that expired or that no live status
+ * deliveries whose job was lost (queued again), scheduled statuses' jobs (queued again when a
+ * Redis without its data lost them), and uploads that expired or that no live status
  * needs, are deleted. Every worker tries each interval; a Redis lock held for the interval (not
  * released) lets exactly one of them run it.
  */
@@ -41,11 +44,12 @@ export function createMaintenance (deps: MaintenanceDeps) {
     const analytics = await pruneAnalytics(prisma, new Date(now.getTime() - deps.analyticsRetentionDays * 86_400_000))
     const statuses = await deleteRawPastRetention(prisma, new Date(now.getTime() - deps.retentionDays * 86_400_000))
     const uploads = await prisma.$executeRaw`DELETE FROM uploads u WHERE (u.expires_at IS NOT NULL AND u.expires_at < now())
-      OR (u.expires_at IS NULL AND NOT EXISTS (SELECT 1 FROM statuses s WHERE s.upload_id = u.id AND s.state IN ('pending', 'sent') AND (s.expires_at IS NULL OR s.expires_at > now())))`
+      OR (u.expires_at IS NULL AND NOT EXISTS (SELECT 1 FROM statuses s WHERE s.upload_id = u.id AND s.state IN ('pending', 'sent', 'scheduled') AND (s.expires_at IS NULL OR s.expires_at > now())))`
     // Webhook deliveries are kept as long as statuses: a delivery ends within its retry schedule (about a day).
     const deliveries = await prisma.webhookDelivery.deleteMany({ where: { createdAt: { lt: new Date(now.getTime() - deps.retentionDays * 86_400_000) } } })
     const requeued = await requeueLost()
-    log.info({ statuses, uploads, analytics, rollup: rollup?.ran ?? false, webhookDeliveries: deliveries.count, requeued }, 'maintenance done')
+    const scheduled = await deps.requeueScheduled?.() ?? 0
+    log.info({ statuses, uploads, analytics, rollup: rollup?.ran ?? false, webhookDeliveries: deliveries.count, requeued, scheduled }, 'maintenance done')
   }
 
   // Attempt n + 1 of each lost delivery, under a job id of its own; the attempt claim keeps a job that

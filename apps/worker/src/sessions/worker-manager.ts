@@ -13,6 +13,7 @@ import { createQueueProducers } from '../lib/queues.ts'
 import { createMaintenance } from '../maintenance/maintenance.ts'
 import { createOwnership } from '../ownership/ownership.ts'
 import { createSweeper } from '../ownership/sweeper.ts'
+import { createScheduledStatuses } from '../statuses/scheduled-statuses.ts'
 import { createStatusService } from '../statuses/status-service.ts'
 import { createViewerRecorder } from '../statuses/viewer-recorder.ts'
 import { createSocketFactory } from '../wa/socket-factory.ts'
@@ -55,7 +56,7 @@ export async function createWorkerManager (config: WorkerConfig, logger: Logger)
     load: () => sessions.size,
     claimGeneration: sessionId => takeSessionGeneration(prisma, sessionId),
     onLost: (ids, reason) => sessions.lost(ids, reason),
-    onRecovered: () => log.info('lease recovered'),
+    onRecovered: () => { log.info('lease recovered'); scheduled.recover(workerId) },
     onError: err => log.debug({ err: (err as Error).message }, 'lease renewal failed')
   })
   const sessions = new SessionRegistry({
@@ -67,10 +68,14 @@ export async function createWorkerManager (config: WorkerConfig, logger: Logger)
     workerId, connection: redis, bullPrefix: keys.bull, concurrency: config.COMMAND_CONCURRENCY, startWaitMs: config.START_WAIT_MS,
     sessions, registry, queues, prisma, statuses, events, log
   })
+  const scheduled = createScheduledStatuses({
+    connection: redis, bullPrefix: keys.bull, prisma, registry, queues, events, graceMs: config.SCHEDULE_GRACE_MINUTES * 60_000, log
+  })
   const sweeper = createSweeper({ workerId, intervalMs: config.SWEEP_INTERVAL_MS, registry, ownership, sessions, queues, prisma, log })
   const maintenance = createMaintenance({
     workerId, prisma, registry, retentionDays: config.RETENTION_DAYS, analyticsRetentionDays: config.ANALYTICS_RETENTION_DAYS, intervalMs: config.MAINTENANCE_INTERVAL_MS, log,
-    requeueDeliveries: (deliveries, name) => webhooks.fanout.enqueue(deliveries, name)
+    requeueDeliveries: (deliveries, name) => webhooks.fanout.enqueue(deliveries, name),
+    requeueScheduled: () => scheduled.requeue()
   })
 
   // Shutdown in order: stop intake, stop sessions (each socket closed), flush viewers, hand the
@@ -80,7 +85,7 @@ export async function createWorkerManager (config: WorkerConfig, logger: Logger)
   const closer = createCloser(log)
   closer.add('stop metrics', removeMetrics)
   closer.add('stop sweeping and maintenance', () => Promise.all([sweeper.close(), maintenance.close()]))
-  closer.add('stop taking commands', () => commands.close())
+  closer.add('stop taking commands and scheduled statuses', () => Promise.all([commands.close(), scheduled.close()]))
   closer.add('stop sending webhooks', () => webhooks.stopDelivering())
   closer.add('stop sessions', () => sessions.stopAll())
   closer.add('flush viewers', () => viewers.flush())
@@ -100,6 +105,7 @@ export async function createWorkerManager (config: WorkerConfig, logger: Logger)
     async start () {
       await ownership.start()
       commands.start()
+      scheduled.start()
       webhooks.start()
       sweeper.start()
       maintenance.start()

@@ -89,7 +89,8 @@ async function sendOnce (deps: StatusServiceDeps, pace: Pace, runtime: SessionRu
   const { prisma } = deps
   const status = await prisma.status.findFirst({ where: { id: statusId, sessionId: runtime.sessionId } })
   if (!status) throw new AppError('STATUS_NOT_FOUND', `status ${statusId} not found`)
-  if (status.state === 'sent' || status.state === 'deleted') return status
+  // Sent, deleted, or not due (scheduled) or never to be sent (cancelled): answered as it is.
+  if (status.state === 'sent' || status.state === 'deleted' || status.state === 'scheduled' || status.state === 'cancelled') return status
   if (status.state === 'failed') throw new AppError('WHATSAPP_REFUSED', status.error ?? 'WhatsApp refused the status')
   const sock = runtime.sock
   if (!runtime.connected || !sock?.user) throw new TransientRefusal(new AppError('SESSION_NOT_CONNECTED', 'the session is not connected'))

@@ -11,7 +11,8 @@ import {
   type CommandName,
   type CommandPayload,
   type CommandResult,
-  type OwnerRegistry
+  type OwnerRegistry,
+  type ScheduledStatusJob
 } from '@wss/shared'
 import { watchRedis } from '../../redis.ts'
 import { createProducers, unavailable } from './command-bus/producers.ts'
@@ -45,6 +46,11 @@ export interface CommandBus {
   send: <K extends CommandName>(name: K, payload: CommandPayload<K>, options?: SendOptions) => Promise<CommandResult<K>>
   /** Enqueues a command without waiting for its reply. */
   enqueue: <K extends CommandName>(name: K, payload: CommandPayload<K>, options?: Omit<SendOptions, 'waitMs'>) => Promise<void>
+  /**
+   * Queues the delayed job that fires a scheduled status after `delayMs` on whichever worker takes it
+   * (the deployment's scheduled-statuses queue). `DEPENDENCY_UNAVAILABLE` when Redis is down.
+   */
+  schedule: (job: ScheduledStatusJob, delayMs: number) => Promise<void>
   /** Job counts summed over these workers' queues. */
   queueCounts: (workerIds: string[]) => Promise<QueueCounts>
   /** Resolves once the reply channel is subscribed. */
@@ -135,6 +141,12 @@ export function createCommandBus (deps: CommandBusDeps): CommandBus {
       replies.startTimer(requestId, waitMs, `The worker did not answer ${name} within ${waitMs} ms; the command stays queued`)
       log.debug({ command: name, sessionId: payload.sessionId, workerId: target, requestId }, 'command queued')
       return await reply
+    },
+
+    async schedule (job, delayMs) {
+      if (closed) throw unavailable()
+      await producers.schedule(job, delayMs)
+      log.debug({ sessionId: job.sessionId, statusId: job.statusId, delayMs }, 'scheduled status queued')
     },
 
     queueCounts: producers.counts,

@@ -20,6 +20,7 @@ const ROUTES: Array<[string, string]> = [
   ['get', '/api/sessions/{sessionId}/analytics'],
   ['get', '/api/sessions/{sessionId}/viewers'],
   ['delete', '/api/sessions/{sessionId}/statuses/{statusId}'],
+  ['patch', '/api/sessions/{sessionId}/statuses/{statusId}'],
   ['post', '/api/upload-image'],
   ['post', '/api/upload-video'],
   ['post', '/api/upload-audio'],

@@ -1,7 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 import { Queue } from 'bullmq'
 import type { Redis } from 'ioredis'
-import { AppError, COMMAND_JOB_OPTIONS, workerQueueName, type CommandJob } from '@wss/shared'
+import { AppError, COMMAND_JOB_OPTIONS, SCHEDULE_JOB_OPTIONS, SCHEDULE_QUEUE, scheduledJobId, workerQueueName, type CommandJob, type ScheduledStatusJob } from '@wss/shared'
 import { isRedisUnavailableError } from '../../../redis.ts'
 import type { QueueCounts } from '../command-bus.ts'
 
@@ -62,6 +62,26 @@ export function createProducers ({ connection, bullPrefix, maxQueues, log }: Pro
     }
   }
 
+  let scheduleQueue: Queue | null = null
+
+  /** Adds the delayed job of one version of a scheduled status (the same version twice is one job). */
+  async function schedule (job: ScheduledStatusJob, delayMs: number): Promise<void> {
+    if (connection.status !== 'ready') throw unavailable()
+    if (scheduleQueue === null) {
+      scheduleQueue = new Queue(SCHEDULE_QUEUE, { connection, prefix: bullPrefix })
+      scheduleQueue.on('error', (err: Error) => log.warn({ err }, 'schedule queue error'))
+    }
+    try {
+      await scheduleQueue.add('fire', job, { ...SCHEDULE_JOB_OPTIONS, jobId: scheduledJobId(job.statusId, job.version), delay: Math.max(0, delayMs) })
+    } catch (err) {
+      const broken = scheduleQueue
+      scheduleQueue = null
+      broken.close().catch(() => {})
+      if (isRedisUnavailableError(err)) throw unavailable(err)
+      throw err
+    }
+  }
+
   async function counts (workerIds: string[]): Promise<QueueCounts> {
     const total: QueueCounts = { waiting: 0, active: 0, delayed: 0, failed: 0 }
     if (workerIds.length === 0) return total
@@ -78,10 +98,11 @@ export function createProducers ({ connection, bullPrefix, maxQueues, log }: Pro
   }
 
   async function close (): Promise<void> {
-    const all = [...queues.values()]
+    const all = [...queues.values(), ...(scheduleQueue === null ? [] : [scheduleQueue])]
     queues.clear()
+    scheduleQueue = null
     await Promise.allSettled(all.map(q => q.close()))
   }
 
-  return { add, counts, close }
+  return { add, schedule, counts, close }
 }

@@ -1,17 +1,15 @@
 import { randomUUID } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
 import type { PrismaClient, Status as StatusRow } from '@wss/db'
-import { AppError, CommandName, isAppError, type Status } from '@wss/shared'
+import { AppError, CommandName, isAppError, sendStatusJobId as sendJobId, type Status } from '@wss/shared'
 import type { CommandBus } from '../command-bus.ts'
+import type { PublishEvent } from '../event-publisher.ts'
 import { isConnected, type SessionsService, type SessionView } from '../sessions.ts'
-import type { SendStatusBody } from '../../../schemas/statuses.ts'
+import type { PatchStatusBody, SendStatusBody } from '../../../schemas/statuses.ts'
 import { isUniqueViolation } from '../../../lib/db-errors.ts'
 import { mayUseUpload, type KeyScope } from '../../../lib/key-scope.ts'
-import { requestHash, validateSend, type ValidSend } from '../../../lib/send-request.ts'
+import { checkScheduleTime, requestHash, validateSend, type ValidSend } from '../../../lib/send-request.ts'
 import { asStatus, byKey, findInSession, type StatusWithCount } from './status-rows.ts'
-
-/** The job id of a status's send: BullMQ ignores a second one while the first is queued. */
-const sendJobId = (statusId: string) => `send-status-${statusId}`
 
 export interface SendResult {
   status: Status
@@ -28,6 +26,10 @@ export interface StatusActionsDeps {
   sendTimeoutMs: number
   /** At most this many numbers in `targetNumbers`. */
   maxAudience: number
+  /** Events the API raises itself (`status-cancelled`). */
+  publish: PublishEvent
+  /** The clock schedule times are checked against. */
+  now: () => number
   log: FastifyBaseLogger
 }
 
@@ -65,6 +67,8 @@ async function replay (deps: StatusActionsDeps, view: SessionView, row: StatusWi
   if (row.state === 'failed') {
     throw new AppError('WHATSAPP_REFUSED', row.error ?? 'WhatsApp refused the status', { statusId: row.id })
   }
+  // Answered as the first request was (202): the status waits for its time, or was cancelled since.
+  if (row.state === 'scheduled' || row.state === 'cancelled') return { status: asStatus(row), statusCode: 202, replayed: true }
   if (row.state !== 'pending') return { status: asStatus(row), statusCode: 201, replayed: true }
   const target = view.owner?.alive === true ? view.owner.workerId : undefined
   try {
@@ -95,7 +99,7 @@ async function requireUpload (prisma: PrismaClient, input: ValidSend, scope: Key
   }
 }
 
-// The pending row, and the upload it uses marked used, in one transaction.
+// The row (pending, or scheduled when it has a time), and the upload it uses marked used, in one transaction.
 async function insertStatus (prisma: PrismaClient, sessionId: string, input: ValidSend, idempotencyKey: string | undefined, hash: string): Promise<StatusRow> {
   const now = new Date()
   const [created] = await prisma.$transaction([
@@ -112,7 +116,8 @@ async function insertStatus (prisma: PrismaClient, sessionId: string, input: Val
         uploadId: input.upload,
         idempotencyKey: idempotencyKey ?? null,
         requestHash: idempotencyKey === undefined ? null : hash,
-        state: 'pending'
+        state: input.scheduledAt === null ? 'pending' : 'scheduled',
+        scheduledAt: input.scheduledAt
       }
     }),
     // A used upload no longer expires on its own; the retention sweep removes it with its statuses.
@@ -135,25 +140,138 @@ export async function sendStatus (deps: StatusActionsDeps, sessionId: string, bo
     const earlier = await byKey(deps.prisma, sessionId, idempotencyKey)
     if (earlier !== null) return await replay(deps, view, earlier, hash)
   }
+  if (input.scheduledAt !== null) {
+    // A scheduled status waits whatever the session's connection now: it is checked when due.
+    const at = checkScheduleTime(input.scheduledAt, deps.now())
+    await requireUpload(deps.prisma, input, scope)
+    const created = await insertOrReplay(deps, sessionId, view, input, idempotencyKey, hash)
+    if ('statusCode' in created) return created
+    await queueSchedule(deps, created, at, () => deps.prisma.status.deleteMany({ where: { id: created.id, state: 'scheduled' } }))
+    deps.log.info({ sessionId, statusId: created.id, scheduledAt: at.toISOString() }, 'status scheduled')
+    return { status: asStatus({ ...created, _count: { viewers: 0 } }), statusCode: 202, replayed: false }
+  }
   const owner = connectedOwner(view, sessionId)
   await requireUpload(deps.prisma, input, scope)
-  let created: StatusRow
+  const created = await insertOrReplay(deps, sessionId, view, input, idempotencyKey, hash)
+  if ('statusCode' in created) return created
+  return await dispatch(deps, { ...created, _count: { viewers: 0 } }, owner)
+}
+
+// The new row, or the answer to a concurrent request with the same key that won the insert.
+async function insertOrReplay (deps: StatusActionsDeps, sessionId: string, view: SessionView, input: ValidSend, idempotencyKey: string | undefined, hash: string): Promise<StatusRow | SendResult> {
   try {
-    created = await insertStatus(deps.prisma, sessionId, input, idempotencyKey, hash)
+    return await insertStatus(deps.prisma, sessionId, input, idempotencyKey, hash)
   } catch (err) {
     if (idempotencyKey !== undefined && isUniqueViolation(err)) {
-      // A concurrent request with the same key won the insert.
       const earlier = await byKey(deps.prisma, sessionId, idempotencyKey)
       if (earlier !== null) return await replay(deps, view, earlier, hash)
     }
     throw err
   }
-  return await dispatch(deps, { ...created, _count: { viewers: 0 } }, owner)
 }
 
-/** Revokes the status on WhatsApp (through the owner), which marks it deleted. Deleting twice is a no-op. */
+/**
+ * Queues the delayed job of the row's current version. When Redis refuses it, `undo` runs and the
+ * error is answered (503): nothing was promised. A job lost later (Redis flushed) is queued again by
+ * the workers' maintenance sweep, from the row.
+ */
+async function queueSchedule (deps: StatusActionsDeps, row: StatusRow, at: Date, undo: () => Promise<unknown>): Promise<void> {
+  try {
+    await deps.commands.schedule({ sessionId: row.sessionId, statusId: row.id, version: row.scheduleVersion }, at.getTime() - deps.now())
+  } catch (err) {
+    await undo().catch((e: unknown) => deps.log.warn({ err: e, statusId: row.id }, 'scheduled status left for the maintenance sweep'))
+    throw err
+  }
+}
+
+const notScheduled = (row: StatusRow) =>
+  new AppError('STATUS_NOT_SCHEDULED', `Status ${row.id} is ${row.state}: only a scheduled status can be changed`, { statusId: row.id, state: row.state })
+
+/** The merged request a PATCH makes of a scheduled status: the row's fields, overridden by the body's. */
+function patched (row: StatusRow, body: PatchStatusBody): SendStatusBody {
+  const keep = <T>(given: T | null | undefined, stored: T | null): T | undefined => given === undefined ? (stored ?? undefined) : (given ?? undefined)
+  const caption = keep(body.caption, row.caption)
+  const backgroundColor = keep(body.backgroundColor, row.backgroundColor)
+  const font = keep(body.font, row.font)
+  return {
+    type: row.type,
+    content: body.content ?? row.content,
+    targetNumbers: body.targetNumbers ?? row.targetNumbers,
+    ...(caption === undefined ? {} : { caption }),
+    ...(backgroundColor === undefined ? {} : { backgroundColor }),
+    ...(font === undefined ? {} : { font }),
+    ...(body.scheduledAt === undefined ? {} : { scheduledAt: body.scheduledAt })
+  }
+}
+
+/**
+ * Changes the time or content of a scheduled status (409 `STATUS_NOT_SCHEDULED` once it is not).
+ * The update is conditional on the row still being scheduled (and, for a new time, on the version
+ * read), so it cannot race the job firing; a new time bumps the version and queues a new job, and the
+ * old one, finding its version stale, does nothing.
+ */
+export async function patchStatus (deps: StatusActionsDeps, sessionId: string, statusId: string, body: PatchStatusBody, scope: KeyScope): Promise<Status> {
+  for (let attempt = 0; ; attempt++) {
+    const row = await findInSession(deps, sessionId, statusId)
+    if (row.state !== 'scheduled' || row.scheduledAt === null) throw notScheduled(row)
+    const input = validateSend(patched(row, body), deps.maxAudience)
+    const at = input.scheduledAt === null ? row.scheduledAt : checkScheduleTime(input.scheduledAt, deps.now())
+    if (input.upload !== row.uploadId) await requireUpload(deps.prisma, input, scope)
+    const moved = at.getTime() !== row.scheduledAt.getTime()
+    const version = moved ? row.scheduleVersion + 1 : row.scheduleVersion
+    const { count } = await deps.prisma.status.updateMany({
+      where: { id: row.id, state: 'scheduled', scheduleVersion: row.scheduleVersion },
+      data: {
+        content: input.content,
+        caption: input.caption,
+        targetNumbers: input.targetNumbers,
+        backgroundColor: input.backgroundColor,
+        font: input.font,
+        uploadId: input.upload,
+        scheduledAt: at,
+        scheduleVersion: version
+      }
+    })
+    if (count === 0) {
+      // It fired, was cancelled, or another edit moved it meanwhile: read it again.
+      if (attempt < 2) continue
+      throw notScheduled(await findInSession(deps, sessionId, statusId))
+    }
+    if (input.upload !== null && input.upload !== row.uploadId) {
+      await deps.prisma.upload.update({ where: { id: input.upload }, data: { lastUsedAt: new Date(), expiresAt: null } })
+    }
+    const updated = await findInSession(deps, sessionId, statusId)
+    // The row is committed: a job that could not be queued is queued by the maintenance sweep.
+    if (moved) await queueSchedule(deps, updated, at, async () => {})
+    deps.log.info({ sessionId, statusId, scheduledAt: at.toISOString(), version }, 'scheduled status changed')
+    return asStatus(updated)
+  }
+}
+
+/** Cancels a scheduled status (conditional on it still being scheduled); null when it is not scheduled. */
+async function cancel (deps: StatusActionsDeps, row: StatusWithCount): Promise<Status | null> {
+  if (row.state === 'cancelled') return asStatus(row)
+  if (row.state !== 'scheduled') return null
+  const { count } = await deps.prisma.status.updateMany({ where: { id: row.id, state: 'scheduled' }, data: { state: 'cancelled' } })
+  if (count === 0) return null
+  await deps.publish('status-cancelled', { sessionId: row.sessionId, id: row.id })
+  await deps.publish('statuses-updated', { sessionId: row.sessionId })
+  deps.log.info({ sessionId: row.sessionId, statusId: row.id }, 'scheduled status cancelled')
+  return asStatus({ ...row, state: 'cancelled' })
+}
+
+/**
+ * Cancels a scheduled status; revokes any other on WhatsApp (through the owner), which marks it
+ * deleted. Deleting twice is a no-op.
+ */
 export async function removeStatus (deps: StatusActionsDeps, sessionId: string, statusId: string): Promise<Status> {
-  const row = await findInSession(deps, sessionId, statusId)
+  let row = await findInSession(deps, sessionId, statusId)
+  if (row.state === 'scheduled' || row.state === 'cancelled') {
+    const cancelled = await cancel(deps, row)
+    if (cancelled !== null) return cancelled
+    // It fired meanwhile: revoked like any status.
+    row = await findInSession(deps, sessionId, statusId)
+  }
   const view = await deps.sessions.load(sessionId)
   if (row.state === 'deleted') return asStatus(row)
   const owner = connectedOwner(view, sessionId, ': a status can only be revoked while it is')

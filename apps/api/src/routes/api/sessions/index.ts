@@ -12,6 +12,7 @@ import {
 } from '../../../schemas/sessions.ts'
 import { readPage } from '../../../lib/cursor.ts'
 import statuses from './statuses.ts'
+import statusEdit from './status-edit.ts'
 import analytics from './analytics.ts'
 
 const params = SessionIdParamsSchema
@@ -153,6 +154,7 @@ const sessions: FastifyPluginAsyncTypebox = async fastify => {
   sessionActionRoutes(fastify)
   pairingCodeRoutes(fastify)
   await fastify.register(statuses)
+  await fastify.register(statusEdit)
   await fastify.register(analytics)
 }
 

@@ -1,14 +1,26 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { ListQuerySchema, Ok, SessionIdParamsSchema, StatusIdParamsSchema, StatusSchema, ViewerSchema } from '@wss/shared'
+import { Ok, SessionIdParamsSchema, StatusIdParamsSchema, StatusSchema, ViewerSchema } from '@wss/shared'
 import { apiResponses } from '../../../schemas/responses.ts'
 import { OkList } from '../../../schemas/lists.ts'
-import { SendStatusBodySchema, SendStatusHeadersSchema } from '../../../schemas/statuses.ts'
+import { SendStatusBodySchema, SendStatusHeadersSchema, StatusListQuerySchema } from '../../../schemas/statuses.ts'
 import { readPage } from '../../../lib/cursor.ts'
 import { sendCsv } from '../../../lib/csv.ts'
 import { ViewerListQuerySchema } from '../../../schemas/analytics.ts'
 import { allPages } from '../../../plugins/app/analytics/viewer-export.ts'
 
 const tags = ['statuses']
+
+const SCHEDULING = 'With `scheduledAt` (addition): 202 with the status in state `scheduled`, sent at that time by whichever ' +
+  'worker owns the session then (the session need not be connected now; one not connected when due is retried for ' +
+  '`SCHEDULE_GRACE_MINUTES`, then the status is `failed`). A `scheduledAt` not in the future is 400 `SCHEDULED_AT_PAST`, ' +
+  'more than 30 days ahead 400 `SCHEDULED_AT_TOO_FAR`.'
+
+const LIST = 'Scheduled and cancelled statuses are listed only with `state` (addition): `state=scheduled` lists every ' +
+  'scheduled status, soonest first, whatever its age.'
+
+const DELETE = 'A scheduled status is cancelled (state `cancelled`, event `status-cancelled`; addition) and never sent; ' +
+  'cancelling it again answers it as it is. Any other status is revoked: 409 `SESSION_NOT_CONNECTED` unless the ' +
+  'session is connected. Deleting a deleted status answers it as it is.'
 
 /** `/api/sessions/:sessionId/send-status` and `/api/sessions/:sessionId/statuses/...`. */
 const statuses: FastifyPluginAsyncTypebox = async fastify => {
@@ -25,7 +37,7 @@ const statuses: FastifyPluginAsyncTypebox = async fastify => {
         'are not an accepted image/video type (the status is kept as `failed` with the reason). ' +
         'With `Idempotency-Key`, a retry answers the first request\'s status (header `Idempotent-Replayed: true`); ' +
         'the same key with a different request is 422 `IDEMPOTENCY_KEY_REUSED`. More than `MAX_AUDIENCE` numbers in ' +
-        '`targetNumbers` is 400.',
+        '`targetNumbers` is 400. ' + SCHEDULING,
       params: SessionIdParamsSchema,
       headers: SendStatusHeadersSchema,
       body: SendStatusBodySchema,
@@ -41,12 +53,13 @@ const statuses: FastifyPluginAsyncTypebox = async fastify => {
     schema: {
       tags,
       summary: 'Statuses of the last 24 hours, newest first',
+      description: LIST,
       params: SessionIdParamsSchema,
-      querystring: ListQuerySchema,
+      querystring: StatusListQuerySchema,
       response: apiResponses({ 200: OkList(StatusSchema) }, [400, 404, 503])
     }
   }, async request => {
-    const { items, nextCursor } = await service.list(request.params.sessionId, readPage(request.query))
+    const { items, nextCursor } = await service.list(request.params.sessionId, readPage(request.query), request.query.state)
     return { success: true as const, data: items, ...(nextCursor === undefined ? {} : { nextCursor }) }
   })
 
@@ -85,8 +98,8 @@ const statuses: FastifyPluginAsyncTypebox = async fastify => {
   fastify.delete('/:sessionId/statuses/:statusId', {
     schema: {
       tags,
-      summary: 'Revoke a status on WhatsApp and mark it deleted',
-      description: '409 `SESSION_NOT_CONNECTED` unless the session is connected. Deleting a deleted status answers it as it is.',
+      summary: 'Revoke a status on WhatsApp and mark it deleted, or cancel a scheduled one',
+      description: DELETE,
       params: StatusIdParamsSchema,
       response: apiResponses({ 200: Ok(StatusSchema) }, [400, 404, 409, 503, 504])
     }
