@@ -127,7 +127,7 @@ export async function startStack (t: Teardown, opts: { apis?: number, workers?: 
       const port = await freePort()
       const proc = launch('api', command('api', 'apps/api/src/server.ts', 'dist/server.js'), { ...env, PORT: String(port), HOST: '127.0.0.1' })
       const node = { url: `http://127.0.0.1:${port}`, proc }
-      const up = await eventually(async () => (await fetch(`${node.url}/readyz`)).ok, 30_000, 200)
+      const up = await eventually(async () => (await fetch(`${node.url}/readyz`)).ok, 60_000, 200)
       if (!up) throw new Error('API node did not become ready')
       apis.push(node)
       return node
