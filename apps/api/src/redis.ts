@@ -80,7 +80,12 @@ export async function waitForRedis (client: RedisClient, timeoutMs = 2000): Prom
 const UNAVAILABLE_MESSAGES = new Set([
   "Stream isn't writeable and enableOfflineQueue options is false",
   'Command timed out',
-  'Connection is closed.'
+  'Connection is closed.',
+  // A Redis Cluster (REDIS_URL=redis+cluster://…) not reachable, or between failovers.
+  "Cluster isn't ready and enableOfflineQueue options is false",
+  'Cluster is disconnected.',
+  'None of startup nodes is available',
+  'Node is disconnected'
 ])
 
 /** True for errors that mean "Redis is unreachable" (as opposed to a command Redis rejected). */
