@@ -183,7 +183,7 @@ export async function startStack (opts: StackOptions) {
       return node
     },
 
-    /** A worker process; resolves once it registered its liveness key. */
+    /** A worker process; resolves once it registered in the owner registry. */
     async addWorker (env: Record<string, string> = {}, nodeArgs: string[] = []) {
       const id = `bw${++workerCount}-${randomUUID().slice(0, 6)}`
       // BENCH_CPU_PROF=dir: every worker (and API node) writes a V8 CPU profile there when it exits.

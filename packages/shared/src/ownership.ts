@@ -9,7 +9,7 @@ import { registerScripts } from './redis-scripts.ts'
  */
 export interface OwnerRecord { workerId: string, generation: bigint | null, alive: boolean }
 
-/** A worker whose liveness key exists, with the number of sessions it runs. */
+/** A worker whose lease runs, with the number of sessions it runs. */
 export interface LiveWorker { id: string, load: number, info: Record<string, unknown> }
 
 /** How long an assignment counts toward a worker's load before it must have started the session. */

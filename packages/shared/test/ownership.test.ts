@@ -75,7 +75,7 @@ t.test('a lock is exclusive until its holder releases it or it expires; only the
   t.ok(await registry.lock('sweep', 'w1', 60_000), 'and can be taken again')
 })
 
-t.test('nextLeaseExpiry tells when the first listed liveness key runs out', async t => {
+t.test('nextLeaseExpiry tells when the first running lease ends', async t => {
   const { redis, prefix } = freshPrefix(t)
   const registry = createOwnerRegistry(redis, prefix)
   t.equal(await registry.nextLeaseExpiry(), undefined, 'no workers')
