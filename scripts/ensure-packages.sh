@@ -2,11 +2,12 @@
 # Installs, from Debian's packages, the tools the test suite drives for real when they are absent:
 # docker-compose (validates docker-compose.yml), nginx (the load-balancer test), promtool (from
 # prometheus: checks metrics and alert rules), chromium (the queue dashboard's browser test),
-# pgbouncer (the connection-pooling test), ffmpeg (the API converts audio uploads to voice notes
-# with it: scripts/bootstrap.sh installs it alone, so `pnpm start` has it too).
+# pgbouncer (the connection-pooling test), redis-server (the Redis Cluster tests, scripts/redis-cluster.sh),
+# ffmpeg (the API converts audio uploads to voice notes with it: scripts/bootstrap.sh installs it
+# alone, so `pnpm start` has it too).
 # Usage: scripts/ensure-packages.sh [command ...] (default: all of them).
 set -euo pipefail
-declare -A package=([docker-compose]=docker-compose [nginx]=nginx [promtool]=prometheus [chromium]=chromium [pgbouncer]=pgbouncer [ffmpeg]=ffmpeg)
+declare -A package=([docker-compose]=docker-compose [nginx]=nginx [promtool]=prometheus [chromium]=chromium [pgbouncer]=pgbouncer [redis-server]=redis-server [ffmpeg]=ffmpeg)
 wanted=("$@")
 [ ${#wanted[@]} -gt 0 ] || wanted=("${!package[@]}")
 missing=()

@@ -7,10 +7,9 @@ import { createWriteStream, existsSync, mkdirSync, readFileSync } from 'node:fs'
 import { cpus, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { Redis } from 'ioredis'
 import { WebSocket } from 'ws'
 import { createPrisma, dropDatabase, migrate, type PrismaClient } from '@wss/db'
-import { decodeOwner, redisKeys } from '@wss/shared'
+import { createOwnerRegistry, createRedisConnection, decodeOwner, isCluster, redisKeys } from '@wss/shared'
 import { SimClient, type SimulatorSettings } from '@wss/wa-sim'
 import { createMetricsScraper } from './metrics-scraper.ts'
 
@@ -108,10 +107,16 @@ export async function startStack (opts: StackOptions) {
   await migrate(databaseUrl)
   const prisma: PrismaClient = createPrisma(databaseUrl, { poolSize: 4 })
   const prefix = `wss-bench-${opts.name}`
-  const redis = new Redis(redisUrl(), { maxRetriesPerRequest: 1 })
+  const redis = createRedisConnection(redisUrl(), { maxRetriesPerRequest: 1 })
   redis.on('error', () => undefined) // a benchmark that restarts Redis (chaos) sees refusals until it is back
-  const stale = await redis.keys(`${prefix}:*`)
-  for (let i = 0; i < stale.length; i += 500) await redis.del(...stale.slice(i, i + 500))
+  // On a cluster, every master's keys: the registry's, BullMQ's and the rate limiter's.
+  const masters = () => isCluster(redis) ? redis.nodes('master') : [redis]
+  for (const node of masters()) {
+    for (const pattern of [`{${prefix}}:*`, `{${prefix}:bull}:*`, `${prefix}:*`]) {
+      for (const key of await node.keys(pattern)) await redis.del(key)
+    }
+  }
+  const registry = createOwnerRegistry(redis, prefix)
   const apiKey = randomBytes(24).toString('base64url')
   const procs = new Set<Proc>()
 
@@ -178,14 +183,14 @@ export async function startStack (opts: StackOptions) {
       return node
     },
 
-    /** A worker process; resolves once it registered its liveness key. */
+    /** A worker process; resolves once it registered in the owner registry. */
     async addWorker (env: Record<string, string> = {}, nodeArgs: string[] = []) {
       const id = `bw${++workerCount}-${randomUUID().slice(0, 6)}`
       // BENCH_CPU_PROF=dir: every worker (and API node) writes a V8 CPU profile there when it exits.
       const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []
       const scraped = metrics.worker()
       const p = launch(`worker-${id}`, [join(root, 'apps/worker/src/worker-process.ts')], { ...baseEnv, WORKER_ID: id, ...scraped.env, ...env }, [...prof, ...nodeArgs])
-      if (!await until(async () => (await redis.exists(redisKeys(prefix).worker(id))) === 1, startTimeoutMs(), 100)) throw new Error(`worker did not register (log: ${runDir})`)
+      if (!await until(async () => (await registry.liveWorkers()).some(w => w.id === id), startTimeoutMs(), 100)) throw new Error(`worker did not register (log: ${runDir})`)
       metrics.addTarget(scraped.target)
       void p.exited.then(() => metrics.removeTarget(scraped.target))
       return { ...p, id }
@@ -220,12 +225,14 @@ export async function startStack (opts: StackOptions) {
     /** Sessions whose owner record names this worker. */
     async ownedBy (workerId: string): Promise<number> {
       let n = 0
-      let cursor = '0'
-      do {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', redisKeys(prefix).owner('*'), 'COUNT', 1000)
-        cursor = next
-        if (keys.length) for (const v of await redis.mget(...keys)) if (decodeOwner(v)?.workerId === workerId) n++
-      } while (cursor !== '0')
+      for (const node of masters()) {
+        let cursor = '0'
+        do {
+          const [next, keys] = await node.scan(cursor, 'MATCH', redisKeys(prefix).owner('*'), 'COUNT', 1000)
+          cursor = next
+          if (keys.length) for (const v of await redis.mget(...keys)) if (decodeOwner(v)?.workerId === workerId) n++
+        } while (cursor !== '0')
+      }
       return n
     },
 

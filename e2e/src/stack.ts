@@ -4,9 +4,8 @@ import { createWriteStream, mkdtempSync, readFileSync, readdirSync } from 'node:
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Redis } from 'ioredis'
 import { createPrisma, dropDatabase, migrate, type PrismaClient } from '@wss/db'
-import { decodeOwner, redisKeys } from '@wss/shared'
+import { createOwnerRegistry, createRedisConnection, decodeOwner, isCluster, redisKeys } from '@wss/shared'
 import { startSimulator, type RunningSimulator } from '@wss/wa-sim'
 
 interface Teardown { teardown (fn: () => unknown): void }
@@ -82,12 +81,15 @@ export async function startStack (t: Teardown, opts: { apis?: number, workers?: 
   const procs = new Set<ChildProcess>()
   t.teardown(async () => {
     for (const p of procs) if (p.exitCode === null) p.kill('SIGKILL')
-    const cleanup = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 })
+    const cleanup = createRedisConnection(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 })
     cleanup.on('error', () => undefined)
     try {
       await cleanup.connect()
-      const keys = await cleanup.keys(`${prefix}:*`)
-      for (let i = 0; i < keys.length; i += 500) await cleanup.del(...keys.slice(i, i + 500))
+      // The registry's keys (`{prefix}:…`), BullMQ's (`{prefix:bull}:…`), the rate limiter's (`prefix:…`); on a cluster, each master's.
+      for (const node of isCluster(cleanup) ? cleanup.nodes('master') : [cleanup]) {
+        const keys = await node.keys(`*${prefix}*`)
+        for (const key of keys) await cleanup.del(key)
+      }
     } catch { /* Redis may be down in a failure test */ }
     cleanup.disconnect()
   })
@@ -107,10 +109,15 @@ export async function startStack (t: Teardown, opts: { apis?: number, workers?: 
 
   const apis: ApiNode[] = []
   const workers: WorkerNode[] = []
-  const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false })
+  const redis = createRedisConnection(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false })
   redis.on('error', () => undefined)
   await redis.connect()
   t.teardown(() => redis.disconnect())
+  const registry = createOwnerRegistry(redis, prefix)
+  const registered = async (ids: string[]) => {
+    const live = new Set((await registry.liveWorkers()).map(w => w.id))
+    return ids.every(id => live.has(id))
+  }
 
   const stack = {
     sim, prisma, prefix, apiKey, databaseUrl, redisUrl, apis, workers, logDir,
@@ -120,7 +127,7 @@ export async function startStack (t: Teardown, opts: { apis?: number, workers?: 
       const port = await freePort()
       const proc = launch('api', command('api', 'apps/api/src/server.ts', 'dist/server.js'), { ...env, PORT: String(port), HOST: '127.0.0.1' })
       const node = { url: `http://127.0.0.1:${port}`, proc }
-      const up = await eventually(async () => (await fetch(`${node.url}/readyz`)).ok, 30_000, 200)
+      const up = await eventually(async () => (await fetch(`${node.url}/readyz`)).ok, 60_000, 200)
       if (!up) throw new Error('API node did not become ready')
       apis.push(node)
       return node
@@ -130,7 +137,7 @@ export async function startStack (t: Teardown, opts: { apis?: number, workers?: 
       const id = `w${workers.length + 1}-${randomUUID().slice(0, 6)}`
       const proc = launch('worker', command('worker', 'apps/worker/src/worker-process.ts', 'dist/worker-process.js'), { WORKER_ID: id, WORKER_HEALTH_FILE: join(logDir, `${id}.health`) })
       const exited = new Promise<number | null>(resolve => proc.on('exit', code => resolve(code)))
-      const up = await eventually(async () => (await redis.exists(redisKeys(prefix).worker(id))) === 1, 30_000, 200)
+      const up = await eventually(async () => await registered([id]), 30_000, 200)
       if (!up) throw new Error('worker did not register')
       const node = { id, proc, exited }
       workers.push(node)
@@ -142,7 +149,7 @@ export async function startStack (t: Teardown, opts: { apis?: number, workers?: 
       const id = `pool${workers.length + 1}-${randomUUID().slice(0, 6)}`
       const proc = launch('pool', command('worker', 'apps/worker/src/main.ts', 'dist/main.js'), { WORKER_ID: id, WORKER_PROCESSES: String(processes), WORKER_HEALTH_FILE: join(logDir, `${id}.health`), ...env })
       const ids = Array.from({ length: processes }, (_, slot) => `${id}-${slot}`)
-      const up = await eventually(async () => (await redis.exists(...ids.map(w => redisKeys(prefix).worker(w)))) === processes, 60_000, 200)
+      const up = await eventually(async () => await registered(ids), 60_000, 200)
       if (!up) throw new Error('the worker pool did not register its processes')
       return { proc, ids }
     },

@@ -5,8 +5,7 @@ import t from 'tap'
 import { spawnSync } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { Redis } from 'ioredis'
-import { redisKeys } from '@wss/shared'
+import { createOwnerRegistry, createRedisConnection } from '@wss/shared'
 import { socketIoClient, wsClient } from '../src/events.ts'
 import { eventually, freePort, startStack } from '../src/stack.ts'
 
@@ -153,10 +152,10 @@ t.test('after linking, sending and a view, the API and the worker pool report it
 
   // Last, as it changes what the pool reports: the process running the session dies.
   t.test('a worker of the pool dies: restarted, its session moved, both counted', async t => {
-    const redis = new Redis(stack.redisUrl)
+    const redis = createRedisConnection(stack.redisUrl)
     t.teardown(() => redis.disconnect())
     const owner = await stack.ownerOf(sessionId)
-    const { pid } = JSON.parse((await redis.get(redisKeys(stack.prefix).worker(owner!)))!) as { pid: number }
+    const pid = Number((await createOwnerRegistry(redis, stack.prefix).liveWorkers()).find(w => w.id === owner)?.info.pid)
     process.kill(pid, 'SIGKILL')
     let text = ''
     const moved = await eventually(async () => {

@@ -1,6 +1,6 @@
 import type { Server } from 'node:http'
 import { LogController, type FastifyHttpOptions, type FastifyInstance } from 'fastify'
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '@wss/shared'
 import type { PrismaClient } from '@wss/db'
 import type { Config } from './config.ts'
 import errorHandler from './plugins/app/error-handler.ts'
@@ -36,9 +36,9 @@ import { withTimeout } from './lib/with-timeout.ts'
 export interface AppOptions {
   config: Config
   /** Request-path Redis client (fails fast while Redis is down). */
-  redis: Redis
+  redis: RedisClient
   /** Dedicated Redis connection for the events channel and this node's command replies. */
-  subscriber: Redis
+  subscriber: RedisClient
   /** The database client (`createPrisma(config.DATABASE_URL)`); the schema is migrated beforehand. */
   prisma: PrismaClient
   /** Resolves when the database answers; rejects otherwise. Default: `SELECT 1` through `prisma`. */
@@ -50,7 +50,7 @@ export interface AppOptions {
 declare module 'fastify' {
   interface FastifyInstance {
     config: Config
-    redis: Redis
+    redis: RedisClient
     prisma: PrismaClient
   }
 }
@@ -90,7 +90,7 @@ export function serverOptions (config: Config): FastifyHttpOptions<Server> {
 export default async function app (fastify: FastifyInstance, opts: AppOptions) {
   const { prisma } = opts
   fastify.decorate('config', opts.config)
-  fastify.decorate('redis', opts.redis)
+  fastify.decorate<RedisClient>('redis', opts.redis)
   fastify.decorate('prisma', prisma)
 
   // Failed requests are logged at info, the others at debug: an access log of every success belongs

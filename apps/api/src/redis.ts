@@ -1,11 +1,12 @@
-import { Redis, type RedisOptions } from 'ioredis'
+import type { RedisOptions } from 'ioredis'
+import { createRedisConnection, type RedisClient } from '@wss/shared'
 import type { FastifyBaseLogger } from 'fastify'
 
 export interface RedisClients {
   /** Request-path commands: fails fast while Redis is down instead of queueing. */
-  redis: Redis
+  redis: RedisClient
   /** Dedicated pub/sub connection for the event relay; waits and resubscribes by itself. */
-  subscriber: Redis
+  subscriber: RedisClient
 }
 
 // Reconnect forever with a capped backoff, so the node heals by itself when Redis returns.
@@ -23,8 +24,8 @@ export const REQUEST_PATH_OPTIONS: RedisOptions = {
 /** Creates the API node's two Redis connections; the caller owns them and quits them at shutdown. */
 export function createRedisClients (url: string, log: FastifyBaseLogger): RedisClients {
   // Commands issued in the same tick (every request's rate-limit count) leave in one write.
-  const redis = new Redis(url, { ...REQUEST_PATH_OPTIONS, enableAutoPipelining: true, connectionName: 'wss-api' })
-  const subscriber = new Redis(url, {
+  const redis = createRedisConnection(url, { ...REQUEST_PATH_OPTIONS, enableAutoPipelining: true, connectionName: 'wss-api' })
+  const subscriber = createRedisConnection(url, {
     connectTimeout: 2000,
     maxRetriesPerRequest: null,
     retryStrategy,
@@ -36,7 +37,7 @@ export function createRedisClients (url: string, log: FastifyBaseLogger): RedisC
 }
 
 /** Logs one line per outage and one on recovery, not one per reconnect attempt. */
-export function watchRedis (client: Redis, log: FastifyBaseLogger): void {
+export function watchRedis (client: RedisClient, log: FastifyBaseLogger): void {
   let down = false
   client.on('error', (err: Error) => {
     if (down) return
@@ -51,7 +52,7 @@ export function watchRedis (client: Redis, log: FastifyBaseLogger): void {
 }
 
 /** Closes clients politely, falling back to a hard disconnect; never throws. */
-export async function closeRedisClients (...clients: Redis[]): Promise<void> {
+export async function closeRedisClients (...clients: RedisClient[]): Promise<void> {
   await Promise.all(clients.map(async client => {
     if (client.status === 'end') return
     try {
@@ -64,7 +65,7 @@ export async function closeRedisClients (...clients: Redis[]): Promise<void> {
 }
 
 /** Waits until a client is ready, or rejects after `timeoutMs`. */
-export async function waitForRedis (client: Redis, timeoutMs = 2000): Promise<void> {
+export async function waitForRedis (client: RedisClient, timeoutMs = 2000): Promise<void> {
   if (client.status === 'ready') return
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => { cleanup(); reject(new Error('redis not ready in time')) }, timeoutMs)
@@ -79,7 +80,12 @@ export async function waitForRedis (client: Redis, timeoutMs = 2000): Promise<vo
 const UNAVAILABLE_MESSAGES = new Set([
   "Stream isn't writeable and enableOfflineQueue options is false",
   'Command timed out',
-  'Connection is closed.'
+  'Connection is closed.',
+  // A Redis Cluster (REDIS_URL=redis+cluster://…) not reachable, or between failovers.
+  "Cluster isn't ready and enableOfflineQueue options is false",
+  'Cluster is disconnected.',
+  'None of startup nodes is available',
+  'Node is disconnected'
 ])
 
 /** True for errors that mean "Redis is unreachable" (as opposed to a command Redis rejected). */

@@ -2,10 +2,9 @@ import { randomUUID } from 'node:crypto'
 import type { Writable } from 'node:stream'
 import Fastify, { type FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import { Redis } from 'ioredis'
 import { Queue } from 'bullmq'
 import { createPrisma, dropDatabase, migrate, type PrismaClient } from '@wss/db'
-import { encodeOwner, redisKeys, workerQueueName } from '@wss/shared'
+import { createRedisConnection, encodeOwner, redisKeys, renewWorkerLease, workerQueueName, type RedisClient } from '@wss/shared'
 import app, { serverOptions } from '../src/app.ts'
 import { loadConfig } from '../src/config.ts'
 import { loggerOptions } from '../src/logger.ts'
@@ -117,8 +116,8 @@ export function baseUrl (fastify: FastifyInstance): string {
 }
 
 /** A separate Redis connection standing in for a worker that publishes events. */
-export async function createPublisher (t: Tap): Promise<Redis> {
-  const publisher = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 })
+export async function createPublisher (t: Tap): Promise<RedisClient> {
+  const publisher = createRedisConnection(REDIS_URL, { maxRetriesPerRequest: 1 })
   t.teardown(() => closeRedisClients(publisher))
   await waitForRedis(publisher)
   return publisher
@@ -165,31 +164,26 @@ export const sleep = (ms: number) => new Promise<void>(resolve => setTimeout(res
 export const auth = { 'x-api-key': KEY }
 
 /**
- * Makes `workerId` alive in the owner registry the way a worker's liveness renewal does
- * (`{prefix}:worker:{id}` with a TTL, listed in `{prefix}:workers`). Nothing consumes its
- * queue, so commands sent to it time out.
+ * Makes `workerId` alive in the owner registry with the renewal a worker makes (a 60 s lease).
+ * Nothing consumes its queue, so commands sent to it time out.
  */
-export async function registerWorker (redis: Redis, prefix: string, workerId: string, load = 0): Promise<void> {
-  const keys = redisKeys(prefix)
-  await redis.multi()
-    .set(keys.worker(workerId), JSON.stringify({ load }), 'PX', 60000)
-    .sadd(keys.workers, workerId)
-    .exec()
+export async function registerWorker (redis: RedisClient, prefix: string, workerId: string, load = 0): Promise<void> {
+  await renewWorkerLease(redis, prefix, workerId, 60000, { load })
 }
 
-/** Lets a worker's lease lapse (its liveness key expires; it stays listed, like a dead worker). */
-export async function expireWorker (redis: Redis, prefix: string, workerId: string): Promise<void> {
-  await redis.del(`${prefix}:worker:${workerId}`)
+/** Lets a worker's lease lapse (its lease ended long ago; it stays listed, like a dead worker). */
+export async function expireWorker (redis: RedisClient, prefix: string, workerId: string): Promise<void> {
+  await redis.zadd(redisKeys(prefix).workers, 1, workerId)
 }
 
 /** Records `workerId` as the owner of a session, as a worker's claim does (generation: the one in the session row). */
-export async function setOwner (redis: Redis, prefix: string, sessionId: string, workerId: string, generation = 0): Promise<void> {
+export async function setOwner (redis: RedisClient, prefix: string, sessionId: string, workerId: string, generation = 0): Promise<void> {
   await redis.set(redisKeys(prefix).owner(sessionId), encodeOwner(workerId, BigInt(generation)))
 }
 
 /** A BullMQ handle on a worker's command queue, on its own connection, to inspect what was enqueued. */
 export async function inspectQueue (t: Tap, prefix: string, workerId: string): Promise<Queue> {
-  const connection = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 })
+  const connection = createRedisConnection(REDIS_URL, { maxRetriesPerRequest: 1 })
   await waitForRedis(connection)
   const queue = new Queue(workerQueueName(workerId), { connection, prefix: redisKeys(prefix).bull })
   t.teardown(async () => {

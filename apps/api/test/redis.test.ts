@@ -33,3 +33,19 @@ t.test('Redis down: the rate limiter lets /api requests through', async t => {
   const noKey = await app.inject({ method: 'GET', url: '/api/nothing-here' })
   t.equal(noKey.statusCode, 401, 'auth still applies')
 })
+
+t.test('Redis Cluster down: a Redis-dependent request answers 503 fast, /readyz names redis', async t => {
+  const app = await build(t, {
+    env: { REDIS_URL: 'redis+cluster://127.0.0.1:6390,127.0.0.1:6391' },
+    redisDown: true,
+    extend: fastify => {
+      fastify.get('/test/uses-redis', async () => ({ value: await fastify.redis.get('anything') }))
+    }
+  })
+  const res = await settlesWithin(app.inject({ method: 'GET', url: '/test/uses-redis' }), 10_000)
+  t.equal(res.statusCode, 503)
+  t.same(res.json(), { success: false, error: 'A dependency is unavailable', code: 'DEPENDENCY_UNAVAILABLE' })
+  const ready = await settlesWithin(app.inject({ method: 'GET', url: '/readyz' }), 10_000)
+  t.equal(ready.statusCode, 503)
+  t.match(ready.json(), { checks: { redis: 'down' } })
+})

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '@wss/shared'
 import { encodeBusEvent, eventsChannel, type EventName, type EventPayload } from '@wss/shared'
 import type { WebhookFanout } from '@wss/webhooks'
 import type { Logger } from 'pino'
@@ -7,7 +7,7 @@ import type { Logger } from 'pino'
  * Publishes events on Redis pub/sub, and hands each to the webhook fan-out (durable deliveries).
  * Call it after the data behind the event is committed.
  */
-export function createEventPublisher (redis: Redis, prefix: string, logger: Logger, webhooks?: Pick<WebhookFanout, 'publish'>) {
+export function createEventPublisher (redis: RedisClient, prefix: string, logger: Logger, webhooks?: Pick<WebhookFanout, 'publish'>) {
   const channel = eventsChannel(prefix)
   return {
     publish<K extends EventName> (event: K, data: EventPayload<K>) {

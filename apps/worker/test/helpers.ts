@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { createServer, Socket as NetSocket, type Server, type Socket } from 'node:net'
-import { Redis } from 'ioredis'
+import { createRedisConnection } from '@wss/shared'
 import { createPrisma, dropDatabase, migrate, type PrismaClient } from '@wss/db'
 
 interface Teardown { teardown (fn: () => unknown): void }
@@ -25,7 +25,7 @@ export const uniquePrefix = () => `wss-test-${randomUUID().slice(0, 8)}`
 
 /** An ioredis client that fails fast while Redis is unreachable, closed at teardown. */
 export async function redisClient (t: Teardown, url = redisUrl) {
-  const redis = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: () => 100, lazyConnect: true })
+  const redis = createRedisConnection(url, { enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: () => 100, lazyConnect: true })
   redis.on('error', () => undefined)
   t.teardown(() => redis.disconnect())
   await redis.connect()

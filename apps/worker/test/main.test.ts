@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
+import { createOwnerRegistry, redisKeys } from '@wss/shared'
 import { migratedPrisma, redisClient, redisUrl, uniquePrefix } from './helpers.ts'
 
 const main = fileURLToPath(new URL('../src/main.ts', import.meta.url))
@@ -26,7 +27,7 @@ t.test('the pool restarts a dead worker, and Ctrl-C stops every worker gracefull
   const { databaseUrl } = await migratedPrisma(t)
   const prefix = uniquePrefix()
   const redis = await redisClient(t)
-  t.teardown(async () => { const keys = await redis.keys(`${prefix}:*`); if (keys.length > 0) await redis.del(...keys) })
+  t.teardown(async () => { const keys = await redis.keys(`*${prefix}*`); if (keys.length > 0) await redis.del(...keys) })
   const dir = mkdtempSync(join(tmpdir(), 'wss-pool-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const healthFile = join(dir, 'healthy')
@@ -51,15 +52,9 @@ t.test('the pool restarts a dead worker, and Ctrl-C stops every worker gracefull
   const exited = new Promise<number | null>(resolve => pool.on('exit', code => resolve(code)))
   t.teardown(() => { if (pool.exitCode === null && pool.signalCode === null) process.kill(-pool.pid!, 'SIGKILL') })
 
-  /** The live workers: id -> pid, from their liveness keys. */
-  const workers = async () => {
-    const out = new Map<string, number>()
-    for (const key of await redis.keys(`${prefix}:worker:*`)) {
-      const value = await redis.get(key)
-      if (value !== null) out.set(key.slice(`${prefix}:worker:`.length), (JSON.parse(value) as { pid: number }).pid)
-    }
-    return out
-  }
+  /** The live workers: id -> pid, from the registry. */
+  const registry = createOwnerRegistry(redis, prefix)
+  const workers = async () => new Map((await registry.liveWorkers()).map(w => [w.id, Number(w.info.pid)]))
 
   const [firstId, firstPid] = await eventually(async () => [...await workers()][0], 'the first worker to register')
   await eventually(() => existsSync(healthFile) || undefined, 'the health file, touched while the lease holds')
@@ -72,6 +67,6 @@ t.test('the pool restarts a dead worker, and Ctrl-C stops every worker gracefull
   process.kill(-pool.pid!, 'SIGINT')
   t.equal(await exited, 0, 'the pool exits cleanly')
   t.notOk(alive(secondPid), 'its worker is gone too')
-  t.equal(await redis.exists(`${prefix}:worker:${secondId}`), 0, 'the worker released its lease on the way out (a kill would leave it to expire)')
+  t.equal(await redis.zscore(redisKeys(prefix).workers, secondId), null, 'the worker released its lease on the way out (a kill would leave it to lapse)')
   t.notMatch(output, /second SIGINT|killed by timeout/, 'one stop each, within the grace')
 })

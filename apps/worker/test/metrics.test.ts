@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto'
 import { createServer } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
+import { createOwnerRegistry } from '@wss/shared'
 import { eventually, migratedPrisma, redisClient, redisUrl, uniquePrefix } from './helpers.ts'
 
 const workerProcess = fileURLToPath(new URL('../src/worker-process.ts', import.meta.url))
@@ -24,7 +25,7 @@ async function startWorker (t: Tap, env: Record<string, string>) {
   const { databaseUrl } = await migratedPrisma(t)
   const prefix = uniquePrefix()
   const redis = await redisClient(t)
-  t.teardown(async () => { const keys = await redis.keys(`${prefix}:*`); if (keys.length > 0) await redis.del(...keys) })
+  t.teardown(async () => { const keys = await redis.keys(`*${prefix}*`); if (keys.length > 0) await redis.del(...keys) })
   const workerId = `metrics-${randomUUID().slice(0, 6)}`
   const proc = spawn(process.execPath, ['--import', 'tsx', workerProcess], {
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -34,7 +35,8 @@ async function startWorker (t: Tap, env: Record<string, string>) {
   proc.stdout.on('data', (chunk: Buffer) => { output += chunk.toString() })
   proc.stderr.on('data', (chunk: Buffer) => { output += chunk.toString() })
   t.teardown(() => { if (proc.exitCode === null) proc.kill('SIGKILL') })
-  t.ok(await eventually(async () => (await redis.exists(`${prefix}:worker:${workerId}`)) === 1, 60_000, 200), 'the worker registered')
+  const registry = createOwnerRegistry(redis, prefix)
+  t.ok(await eventually(async () => (await registry.liveWorkers()).some(w => w.id === workerId), 60_000, 200), 'the worker registered')
   return { workerId, proc, output: () => output }
 }
 

@@ -107,9 +107,11 @@ export { redisKeys, encodeOwner, decodeOwner, OWNER_SEPARATOR, PENDING_GENERATIO
 export type { RedisKeys, OwnerValue } from './redis-keys.ts'
 export { registerScripts, ClaimResult } from './redis-scripts.ts'
 
-export { createOwnerRegistry } from './ownership.ts'
+export { createOwnerRegistry, renewWorkerLease } from './ownership.ts'
 export type { OwnerRecord, LiveWorker, OwnerRegistry } from './ownership.ts'
 export { ACCEPTED_MEDIA_DESCRIPTION, acceptedMedia } from './media-types.ts'
 export type { AcceptedMedia, MediaKind } from './media-types.ts'
 export { SCHEDULE_QUEUE, MAX_SCHEDULE_AHEAD_MS, ScheduledStatusJobSchema, parseScheduledStatusJob, scheduledJobId, SCHEDULE_JOB_OPTIONS } from './scheduled.ts'
 export type { ScheduledStatusJob } from './scheduled.ts'
+export { createRedisConnection, duplicateRedisConnection, parseRedisUrl, isCluster } from './redis-connection.ts'
+export type { RedisClient, RedisTarget } from './redis-connection.ts'

@@ -1,49 +1,66 @@
-import type { Redis } from 'ioredis'
+import type { RedisClient } from './redis-connection.ts'
 import { decodeOwner, redisKeys } from './redis-keys.ts'
 import { registerScripts } from './redis-scripts.ts'
 
 /**
  * The read side of session ownership (keys of `redis-keys.ts`, written by the workers' ownership
- * module): each worker's liveness key with its TTL, the set of known workers, each session's owner
- * value, each worker's set of owned sessions.
+ * module): the registered workers with the end of each one's lease and the facts it published,
+ * each session's owner value, each worker's set of owned sessions.
  */
 export interface OwnerRecord { workerId: string, generation: bigint | null, alive: boolean }
 
-/** A worker whose liveness key exists, with the number of sessions it runs. */
+/** A worker whose lease runs, with the number of sessions it runs. */
 export interface LiveWorker { id: string, load: number, info: Record<string, unknown> }
 
 /** How long an assignment counts toward a worker's load before it must have started the session. */
 const PENDING_TTL_MS = 60_000
 
+/** One registered worker as the registry holds it: the ms left on its lease (0 once lapsed), its published facts. */
+interface WorkerEntry { id: string, leftMs: number, info: Record<string, unknown> }
+
+function parseInfo (json: string): Record<string, unknown> {
+  try {
+    const info: unknown = JSON.parse(json)
+    return typeof info === 'object' && info !== null ? info as Record<string, unknown> : {}
+  } catch {
+    return {}
+  }
+}
+
+/**
+ * Renews a worker's lease for `leaseMs` from now (Redis' clock) and publishes its facts, in one
+ * command; creates the registry epoch when absent. True when the lease was still running before.
+ */
+export async function renewWorkerLease (redis: RedisClient, prefix: string, workerId: string, leaseMs: number, info: Record<string, unknown>): Promise<boolean> {
+  const keys = redisKeys(prefix)
+  registerScripts(redis)
+  return (await redis.wssRenew(keys.workers, keys.workerInfo, keys.epoch, workerId, leaseMs, JSON.stringify(info))) === 1
+}
+
 /** Read-only view of the registry, used by the API and by the orphan sweep. */
-export function createOwnerRegistry (redis: Redis, prefix: string) {
+export function createOwnerRegistry (redis: RedisClient, prefix: string) {
   const keys = redisKeys(prefix)
   registerScripts(redis)
 
-  async function liveness (ids: string[]): Promise<Array<string | null>> {
-    return ids.length === 0 ? [] : await redis.mget(ids.map(keys.worker))
+  async function workers (ids?: string[]): Promise<WorkerEntry[]> {
+    if (ids !== undefined && ids.length === 0) return []
+    const flat = await redis.wssWorkers(keys.workers, keys.workerInfo, ...(ids ?? []))
+    const out: WorkerEntry[] = []
+    for (let i = 0; i + 2 < flat.length; i += 3) {
+      out.push({ id: String(flat[i]), leftMs: Number(flat[i + 1]), info: parseInfo(String(flat[i + 2])) })
+    }
+    return out
   }
 
   return {
     /** Live workers with their load (sessions run). */
     async liveWorkers (): Promise<LiveWorker[]> {
-      const ids = await redis.smembers(keys.workers)
-      const values = await liveness(ids)
-      const out: LiveWorker[] = []
-      ids.forEach((id, i) => {
-        const v = values[i]
-        if (!v) return
-        const info = JSON.parse(v) as Record<string, unknown>
-        out.push({ id, load: Number(info.load ?? 0), info })
-      })
-      return out
+      return (await workers()).filter(w => w.leftMs > 0).map(({ id, info }) => ({ id, load: Number(info.load ?? 0), info }))
     },
 
-    /** Workers still listed whose liveness expired. */
+    /** Workers still listed whose lease lapsed. */
     async deadWorkers (): Promise<string[]> {
-      const ids = await redis.smembers(keys.workers)
-      const values = await liveness(ids)
-      return ids.filter((_, i) => !values[i])
+      return (await workers()).filter(w => w.leftMs <= 0).map(w => w.id)
     },
 
     /** The owners of many sessions in two round trips. */
@@ -52,8 +69,7 @@ export function createOwnerRegistry (redis: Redis, prefix: string) {
       if (!sessionIds.length) return out
       const decoded = (await redis.mget(sessionIds.map(keys.owner))).map(decodeOwner)
       const workerIds = [...new Set(decoded.flatMap(o => o === null ? [] : [o.workerId]))]
-      const live = await liveness(workerIds)
-      const alive = new Set(workerIds.filter((_, i) => live[i]))
+      const alive = new Set((await workers(workerIds)).filter(w => w.leftMs > 0).map(w => w.id))
       sessionIds.forEach((id, i) => {
         const owner = decoded[i] ?? null
         out.set(id, owner === null ? null : { ...owner, alive: alive.has(owner.workerId) })
@@ -77,9 +93,14 @@ export function createOwnerRegistry (redis: Redis, prefix: string) {
       return results.map(([err, count]) => { if (err) throw err; return Number(count) })
     },
 
-    /** Forgets a dead worker once its sessions and commands were handed over. */
+    /** Forgets a worker: a dead one once its sessions and commands were handed over, or one that stopped. */
     async forgetWorker (workerId: string) {
-      await redis.multi().srem(keys.workers, workerId).del(keys.owned(workerId)).exec()
+      await redis.multi()
+        .zrem(keys.workers, workerId)
+        .hdel(keys.workerInfo, workerId)
+        .hdel(keys.pending, workerId)
+        .del(keys.owned(workerId))
+        .exec()
     },
 
     /**
@@ -87,12 +108,12 @@ export function createOwnerRegistry (redis: Redis, prefix: string) {
      * it has not started yet (so a burst of new sessions spreads out). Undefined when none is alive.
      */
     async assign (): Promise<string | undefined> {
-      return (await redis.wssAssign(keys.workers, keys.workerKeyPrefix, keys.pendingKeyPrefix, PENDING_TTL_MS)) ?? undefined
+      return (await redis.wssAssign(keys.workers, keys.workerInfo, keys.pending, PENDING_TTL_MS)) ?? undefined
     },
 
     /** A worker started a session it was assigned: one fewer pending. */
     async settle (workerId: string) {
-      await redis.wssSettle(keys.pending(workerId))
+      await redis.wssSettle(keys.pending, workerId)
     },
 
     /** A short exclusive lock (reaping a dead worker, sweeping orphans, maintenance); true when taken. */
@@ -101,11 +122,11 @@ export function createOwnerRegistry (redis: Redis, prefix: string) {
     },
 
     /**
-     * In how many ms the first listed worker's liveness lapses (a dead worker's key runs out; a live
-     * one's is renewed before), or undefined when no key is counting down.
+     * In how many ms the first listed worker's lease lapses (a dead worker's runs out; a live one's
+     * is renewed before), or undefined when no lease is running.
      */
     async nextLeaseExpiry (): Promise<number | undefined> {
-      const left = await redis.wssNextExpiry(keys.workers, keys.workerKeyPrefix)
+      const left = await redis.wssNextExpiry(keys.workers)
       return left > 0 ? left : undefined
     },
 

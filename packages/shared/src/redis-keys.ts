@@ -1,24 +1,21 @@
 /**
  * Every Redis key and channel of a deployment, under its prefix (`REDIS_PREFIX`), in one place.
- * The Lua scripts of `redis-scripts.ts` receive these names (or the prefixes that build them)
- * from here, never spelled again.
+ * The registry's keys share one hash tag, `{prefix}`, so on a Redis Cluster they live in one slot
+ * and every Lua script of `redis-scripts.ts` may touch several of them; each script receives every
+ * key it touches in `KEYS`, built here, never spelled again.
  */
 export interface RedisKeys {
   readonly prefix: string
-  /** Set of every worker id that registered (live or not yet reaped). */
+  /** Sorted set of every registered worker id (live or not yet reaped), scored by its lease's end (ms, Redis clock). */
   readonly workers: string
-  /** A worker's liveness key (JSON `{ load, at, ... }`, TTL = the lease). */
-  worker (workerId: string): string
-  /** What `worker(id)` is `id` appended to (the scripts build liveness keys from it). */
-  readonly workerKeyPrefix: string
+  /** Hash of worker id to the JSON facts it published with its last renewal (`{ load, at, ... }`). */
+  readonly workerInfo: string
   /** The owner of a session: an {@link OwnerValue} string. */
   owner (sessionId: string): string
   /** Set of the sessions a worker owns. */
   owned (workerId: string): string
-  readonly ownedKeyPrefix: string
-  /** Sessions assigned to a worker that it has not started yet. */
-  pending (workerId: string): string
-  readonly pendingKeyPrefix: string
+  /** Hash of worker id to the sessions assigned to it and not started yet (`count:untilMs`). */
+  readonly pending: string
   /** When the registry was (re)created; claims wait a grace after it. */
   readonly epoch: string
   /** A short exclusive lock (reap, sweep, resume, maintenance). */
@@ -31,31 +28,32 @@ export interface RedisKeys {
   readonly keysRevokedChannel: string
   /** Pub/sub channel announcing that webhook endpoints changed, so every process reloads its endpoint list. */
   readonly webhooksChangedChannel: string
-  /** BullMQ's key prefix. */
+  /** BullMQ's key prefix, braced so each queue's keys (and scripts) share one cluster slot. */
   readonly bull: string
-  /** Key prefix of the API's rate-limit counters. */
+  /**
+   * Key prefix of the API's rate-limit counters. Not under the registry's tag: each counter's
+   * script touches that counter only, so the counters spread over the cluster's slots.
+   */
   readonly rateLimit: string
 }
 
 /** The key layout of one deployment. */
 export function redisKeys (prefix: string): RedisKeys {
+  const tag = `{${prefix}}`
   return {
     prefix,
-    workers: `${prefix}:workers`,
-    worker: id => `${prefix}:worker:${id}`,
-    workerKeyPrefix: `${prefix}:worker:`,
-    owner: sessionId => `${prefix}:owner:${sessionId}`,
-    owned: id => `${prefix}:owned:${id}`,
-    ownedKeyPrefix: `${prefix}:owned:`,
-    pending: id => `${prefix}:pending:${id}`,
-    pendingKeyPrefix: `${prefix}:pending:`,
-    epoch: `${prefix}:epoch`,
-    lock: name => `${prefix}:lock:${name}`,
+    workers: `${tag}:workers`,
+    workerInfo: `${tag}:worker-info`,
+    owner: sessionId => `${tag}:owner:${sessionId}`,
+    owned: id => `${tag}:owned:${id}`,
+    pending: `${tag}:pending`,
+    epoch: `${tag}:epoch`,
+    lock: name => `${tag}:lock:${name}`,
     eventsChannel: `${prefix}:events`,
     replies: nodeId => `${prefix}:replies:${nodeId}`,
     keysRevokedChannel: `${prefix}:keys-revoked`,
     webhooksChangedChannel: `${prefix}:webhooks-changed`,
-    bull: `${prefix}:bull`,
+    bull: `{${prefix}:bull}`,
     rateLimit: `${prefix}:rate-limit:`
   }
 }

@@ -1,4 +1,5 @@
-import type { Redis, Result } from 'ioredis'
+import type { Result } from 'ioredis'
+import type { RedisClient } from './redis-connection.ts'
 import { OWNER_SEPARATOR, PENDING_GENERATION } from './redis-keys.ts'
 
 // The worker id of an owner value, in Lua (see encodeOwner / decodeOwner).
@@ -11,51 +12,80 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`
 export const ClaimResult = {
   /** The owner key names this worker now (generation pending until confirmed). */
   Granted: 1,
-  /** Another worker whose liveness key exists owns the session. */
+  /** Another worker whose lease runs owns the session. */
   OwnedElsewhere: 0,
-  /** This worker's own liveness key is gone: it may not claim anything. */
+  /** This worker's own lease has lapsed: it may not claim anything. */
   NotLive: -1,
   /** The registry is new (Redis lost its data): no claim until every old owner had time to stop. */
-  RegistryNew: -2
+  RegistryNew: -2,
+  /** The owner changed since the caller read it (its owned set was not the one passed): read again. */
+  OwnerChanged: -3
 } as const
 export type ClaimResult = (typeof ClaimResult)[keyof typeof ClaimResult]
 
-/** The Lua scripts of the ownership registry, each registered once per connection by {@link registerScripts}. */
+// A worker's lease runs while its score in the workers zset (KEYS[i]) is later than now.
+const LUA_ALIVE = `
+local function alive (workers, id, now)
+  local s = redis.call('ZSCORE', workers, id)
+  return s and tonumber(s) > now
+end`
+
+// A pending entry of the pending hash: `count:untilMs`; past its time it counts nothing.
+const LUA_PENDING = `
+local function pending (value, now)
+  if not value then return 0 end
+  local n, untilMs = string.match(value, '^(%d+):(%d+)$')
+  if not n or tonumber(untilMs) <= now then return 0 end
+  return tonumber(n)
+end`
+
+/**
+ * The Lua scripts of the ownership registry, each registered once per connection by
+ * {@link registerScripts}. Every key a script touches arrives in KEYS (all under the deployment's
+ * hash tag, so one cluster slot); time is Redis' own (`TIME`), never a worker's clock.
+ */
 const SCRIPTS = {
   /**
-   * KEYS: owner key, epoch key. ARGV: worker id, liveness key prefix, owned-set prefix, session id,
-   * epoch grace ms. Takes the owner key when it is free, names this worker already, or names a worker
-   * whose liveness key has expired; marks it pending until the Postgres generation is known. A new
-   * registry (no epoch) grants nothing for the grace, so every old owner notices and stops first.
+   * KEYS: workers zset, worker-info hash, epoch key. ARGV: worker id, lease ms, info JSON.
+   * Renews the worker's lease to now + lease ms, stores its info, creates the registry epoch when
+   * absent. 1 when the lease was still running before this renewal, 0 when it had lapsed or was gone.
+   */
+  wssRenew: {
+    numberOfKeys: 3,
+    lua: `${LUA_NOW}${LUA_ALIVE}
+local was = alive(KEYS[1], ARGV[1], now) and 1 or 0
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+if redis.call('EXISTS', KEYS[3]) == 0 then redis.call('SET', KEYS[3], now) end
+return was`
+  },
+  /**
+   * KEYS: owner key, epoch key, workers zset, this worker's owned set, the current owner's owned set
+   * (this worker's when none). ARGV: worker id, session id, epoch grace ms, the current owner's id as
+   * the caller read it ('' for none). Takes the owner key when it is free, names this worker already,
+   * or names a worker whose lease lapsed; marks it pending until the Postgres generation is known. A
+   * new registry (no epoch) grants nothing for the grace, so every old owner notices and stops first.
    */
   wssClaim: {
-    numberOfKeys: 2,
-    lua: `${LUA_NOW}
+    numberOfKeys: 5,
+    lua: `${LUA_NOW}${LUA_ALIVE}
 local epoch = redis.call('GET', KEYS[2])
 if not epoch then
   redis.call('SET', KEYS[2], now)
   return ${ClaimResult.RegistryNew}
 end
-if now - tonumber(epoch) < tonumber(ARGV[5]) then return ${ClaimResult.RegistryNew} end
+if now - tonumber(epoch) < tonumber(ARGV[3]) then return ${ClaimResult.RegistryNew} end
 local cur = redis.call('GET', KEYS[1])
-if cur then
-  local w = string.match(cur, ${OWNER_WORKER})
-  if w ~= ARGV[1] and redis.call('EXISTS', ARGV[2] .. w) == 1 then return ${ClaimResult.OwnedElsewhere} end
-  if w and w ~= ARGV[1] then redis.call('SREM', ARGV[3] .. w, ARGV[4]) end
+local w = cur and string.match(cur, ${OWNER_WORKER}) or ''
+if w ~= ARGV[4] then return ${ClaimResult.OwnerChanged} end
+if w ~= '' and w ~= ARGV[1] then
+  if alive(KEYS[3], w, now) then return ${ClaimResult.OwnedElsewhere} end
+  redis.call('SREM', KEYS[5], ARGV[2])
 end
-if redis.call('EXISTS', ARGV[2] .. ARGV[1]) == 0 then return ${ClaimResult.NotLive} end
+if not alive(KEYS[3], ARGV[1], now) then return ${ClaimResult.NotLive} end
 redis.call('SET', KEYS[1], ARGV[1] .. '${OWNER_SEPARATOR}${PENDING_GENERATION}')
-redis.call('SADD', ARGV[3] .. ARGV[1], ARGV[4])
+redis.call('SADD', KEYS[4], ARGV[2])
 return ${ClaimResult.Granted}`
-  },
-  /** KEYS: epoch key. Creates the registry epoch from Redis' own clock (claims compare against it). */
-  wssEpoch: {
-    numberOfKeys: 1,
-    lua: `
-if redis.call('EXISTS', KEYS[1]) == 0 then${LUA_NOW}
-  redis.call('SET', KEYS[1], now)
-end
-return 1`
   },
   /** KEYS: owner key. ARGV: worker id, generation. Sets the generation only while this worker holds the claim; 1 when set. */
   wssConfirm: {
@@ -78,47 +108,63 @@ redis.call('SREM', KEYS[2], ARGV[2])
 return 1`
   },
   /**
-   * KEYS: workers set. ARGV: liveness key prefix, pending prefix, pending TTL ms. Picks the live
-   * worker with the fewest sessions, counting those assigned to it and not started yet (its published
-   * load lags behind), and counts this assignment too. Nil when no worker is alive.
+   * KEYS: workers zset, worker-info hash, pending hash. ARGV: pending TTL ms. Picks the live worker
+   * with the fewest sessions, counting those assigned to it and not started yet (its published load
+   * lags behind), and counts this assignment too. Nil when no worker is alive.
    */
   wssAssign: {
-    numberOfKeys: 1,
-    lua: `
-local best, bestLoad = nil, nil
-for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  local v = redis.call('GET', ARGV[1] .. id)
-  if v then
-    local ok, info = pcall(cjson.decode, v)
-    local load = (ok and type(info) == 'table' and tonumber(info.load)) or 0
-    load = load + (tonumber(redis.call('GET', ARGV[2] .. id)) or 0)
-    if bestLoad == nil or load < bestLoad or (load == bestLoad and id < best) then best, bestLoad = id, load end
-  end
+    numberOfKeys: 3,
+    lua: `${LUA_NOW}${LUA_PENDING}
+local best, bestLoad, bestPending = nil, nil, 0
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf')) do
+  local ok, info = pcall(cjson.decode, redis.call('HGET', KEYS[2], id) or '')
+  local n = pending(redis.call('HGET', KEYS[3], id), now)
+  local load = ((ok and type(info) == 'table' and tonumber(info.load)) or 0) + n
+  if bestLoad == nil or load < bestLoad or (load == bestLoad and id < best) then best, bestLoad, bestPending = id, load, n end
 end
-if best then
-  redis.call('INCR', ARGV[2] .. best)
-  redis.call('PEXPIRE', ARGV[2] .. best, ARGV[3])
-end
+if best then redis.call('HSET', KEYS[3], best, (bestPending + 1) .. ':' .. (now + tonumber(ARGV[1]))) end
 return best`
   },
-  /** KEYS: a pending counter. A worker started a session it was assigned: one fewer pending. */
+  /** KEYS: pending hash. ARGV: worker id. A worker started a session it was assigned: one fewer pending. */
   wssSettle: {
     numberOfKeys: 1,
-    lua: `
-local n = tonumber(redis.call('GET', KEYS[1]) or '0')
-if n > 0 then redis.call('DECR', KEYS[1]) end
+    lua: `${LUA_NOW}${LUA_PENDING}
+local value = redis.call('HGET', KEYS[1], ARGV[1])
+local n = pending(value, now)
+if n > 1 then
+  redis.call('HSET', KEYS[1], ARGV[1], (n - 1) .. ':' .. string.match(value, ':(%d+)$'))
+elseif value then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+end
 return n`
   },
-  /** KEYS: workers set. ARGV: liveness key prefix. The ms left on the listed liveness key that expires first; -1 when none counts down. */
+  /** KEYS: workers zset. The ms left on the running lease that ends first; -1 when none runs. */
   wssNextExpiry: {
     numberOfKeys: 1,
-    lua: `
-local best = -1
-for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  local left = redis.call('PTTL', ARGV[1] .. id)
-  if left > 0 and (best < 0 or left < best) then best = left end
+    lua: `${LUA_NOW}
+local first = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
+if #first == 0 then return -1 end
+return tonumber(first[2]) - now`
+  },
+  /**
+   * KEYS: workers zset, worker-info hash. ARGV: worker ids (none: every registered worker).
+   * Answers `[id, ms left on its lease (0 once lapsed), info JSON ('' when none)]` per registered worker.
+   */
+  wssWorkers: {
+    numberOfKeys: 2,
+    lua: `${LUA_NOW}
+local ids = ARGV
+if #ids == 0 then ids = redis.call('ZRANGE', KEYS[1], 0, -1) end
+local out = {}
+for _, id in ipairs(ids) do
+  local s = redis.call('ZSCORE', KEYS[1], id)
+  if s then
+    table.insert(out, id)
+    table.insert(out, math.max(0, tonumber(s) - now))
+    table.insert(out, redis.call('HGET', KEYS[2], id) or '')
+  end
 end
-return best`
+return out`
   },
   /** KEYS: lock key. ARGV: holder. Deletes the lock only while it still names its holder; 1 when deleted. */
   wssUnlock: {
@@ -131,22 +177,23 @@ return 0`
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    wssClaim (ownerKey: string, epochKey: string, workerId: string, workerKeyPrefix: string, ownedKeyPrefix: string, sessionId: string, graceMs: number): Result<ClaimResult, Context>
-    wssEpoch (epochKey: string): Result<1, Context>
+    wssRenew (workersKey: string, workerInfoKey: string, epochKey: string, workerId: string, leaseMs: number, info: string): Result<0 | 1, Context>
+    wssClaim (ownerKey: string, epochKey: string, workersKey: string, ownedKey: string, currentOwnedKey: string, workerId: string, sessionId: string, graceMs: number, currentOwner: string): Result<ClaimResult, Context>
     wssConfirm (ownerKey: string, workerId: string, generation: string): Result<0 | 1, Context>
     wssRelease (ownerKey: string, ownedKey: string, workerId: string, sessionId: string): Result<1, Context>
-    wssAssign (workersKey: string, workerKeyPrefix: string, pendingKeyPrefix: string, pendingTtlMs: number): Result<string | null, Context>
-    wssSettle (pendingKey: string): Result<number, Context>
-    wssNextExpiry (workersKey: string, workerKeyPrefix: string): Result<number, Context>
+    wssAssign (workersKey: string, workerInfoKey: string, pendingKey: string, pendingTtlMs: number): Result<string | null, Context>
+    wssSettle (pendingKey: string, workerId: string): Result<number, Context>
+    wssNextExpiry (workersKey: string): Result<number, Context>
+    wssWorkers (workersKey: string, workerInfoKey: string, ...workerIds: string[]): Result<Array<string | number>, Context>
     wssUnlock (lockKey: string, holder: string): Result<0 | 1, Context>
   }
 }
 
 /**
- * Registers the registry's scripts on a connection (EVALSHA, loaded once per connection by
- * ioredis); a second call on the same connection does nothing.
+ * Registers the registry's scripts on a connection or cluster client (EVALSHA, loaded once per
+ * connection by ioredis); a second call on the same client does nothing.
  */
-export function registerScripts (redis: Redis): Redis {
+export function registerScripts<C extends RedisClient> (redis: C): C {
   for (const [name, definition] of Object.entries(SCRIPTS)) {
     if (typeof (redis as unknown as Record<string, unknown>)[name] !== 'function') redis.defineCommand(name, definition)
   }

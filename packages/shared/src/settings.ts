@@ -17,7 +17,7 @@ export const DatabaseSettingsSchema = Type.Object({
 
 /** Redis: queues, leases, events, rate-limit counters. */
 export const RedisSettingsSchema = Type.Object({
-  REDIS_URL: Type.String({ pattern: '^rediss?://', default: 'redis://127.0.0.1:6379' }),
+  REDIS_URL: Type.String({ pattern: '^rediss?(\\+cluster)?://', default: 'redis://127.0.0.1:6379', description: 'One server (redis://, rediss://) or a Redis Cluster (redis+cluster://host:port,host:port, rediss+cluster://)' }),
   REDIS_PREFIX: Type.String({ pattern: '^[A-Za-z0-9_.:-]{1,64}$', default: DEFAULT_REDIS_PREFIX, description: 'Key prefix: several deployments can share one Redis' })
 })
 

@@ -35,8 +35,8 @@ t.test('owner values: one codec for every reader', async t => {
   t.equal(decodeOwner(null), null)
   t.equal(decodeOwner('no-separator'), null)
   const keys = redisKeys('p')
-  t.equal(keys.owner('s'), 'p:owner:s')
-  t.equal(keys.worker('w'), `${keys.workerKeyPrefix}w`, 'the scripts build liveness keys from the same prefix')
-  t.equal(keys.owned('w'), `${keys.ownedKeyPrefix}w`)
-  t.equal(keys.pending('w'), `${keys.pendingKeyPrefix}w`)
+  t.equal(keys.owner('s'), '{p}:owner:s')
+  const registry = [keys.workers, keys.workerInfo, keys.owner('s'), keys.owned('w'), keys.pending, keys.epoch, keys.lock('sweep')]
+  t.ok(registry.every(k => k.startsWith('{p}:')), 'every registry key under the deployment\'s hash tag (one cluster slot)')
+  t.equal(keys.bull, '{p:bull}', 'BullMQ\'s prefix braced: each queue\'s keys in one slot')
 })

@@ -1,7 +1,6 @@
 import t from 'tap'
 import { randomUUID } from 'node:crypto'
-import { Redis } from 'ioredis'
-import { createOwnerRegistry } from '../src/index.ts'
+import { createOwnerRegistry, createRedisConnection, isCluster, redisKeys, renewWorkerLease, type RedisClient } from '../src/index.ts'
 
 /** Polls until the check holds; false after a generous deadline. */
 async function eventually (check: () => Promise<boolean>, ms = 10_000): Promise<boolean> {
@@ -13,29 +12,33 @@ async function eventually (check: () => Promise<boolean>, ms = 10_000): Promise<
   return true
 }
 
+// TEST_REDIS_URL may name a cluster (redis+cluster://…): cluster.test.ts runs this file against one.
 const redisUrl = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
 
 /** A Redis client and a key prefix of this test's own, both cleaned up at teardown. */
-function freshPrefix (t: { teardown (fn: () => unknown): void }) {
-  const redis = new Redis(redisUrl)
+function freshPrefix (t: { teardown (fn: () => unknown): void }): { redis: RedisClient, prefix: string } {
+  const redis = createRedisConnection(redisUrl)
   const prefix = `wss-test-${randomUUID().slice(0, 8)}`
   t.teardown(async () => {
-    const keys = await redis.keys(`${prefix}:*`)
-    if (keys.length) await redis.del(...keys)
+    for (const node of isCluster(redis) ? redis.nodes('master') : [redis]) {
+      for (const name of await node.keys(`{${prefix}}:*`)) await redis.del(name)
+    }
     redis.disconnect()
   })
   return { redis, prefix }
 }
 
+/** Registers a live worker with a published load, as its renewals do. */
+async function live (redis: RedisClient, prefix: string, id: string, load: number, leaseMs = 60_000) {
+  await renewWorkerLease(redis, prefix, id, leaseMs, { load })
+}
+
 t.test('assign spreads a burst of new sessions over the live workers', async t => {
   const { redis, prefix } = freshPrefix(t)
-  const live = async (id: string, load: number) => {
-    await redis.set(`${prefix}:worker:${id}`, JSON.stringify({ load }), 'PX', 60_000)
-    await redis.sadd(`${prefix}:workers`, id)
-  }
-  await live('a', 3)
-  await live('b', 0)
-  await redis.sadd(`${prefix}:workers`, 'dead') // listed, but its liveness key is gone
+  const keys = redisKeys(prefix)
+  await live(redis, prefix, 'a', 3)
+  await live(redis, prefix, 'b', 0)
+  await redis.zadd(keys.workers, 1, 'dead') // listed, but its lease ended long ago
   const registry = createOwnerRegistry(redis, prefix)
 
   // Six sessions at once, before any worker published a new load: b catches up with a, then they alternate.
@@ -47,12 +50,13 @@ t.test('assign spreads a burst of new sessions over the live workers', async t =
   // b started two of them and published its load: its pending count went down by two.
   await registry.settle('b')
   await registry.settle('b')
-  await live('b', 2)
-  t.equal(Number(await redis.get(`${prefix}:pending:b`)), 2)
+  await live(redis, prefix, 'b', 2)
+  t.match(await redis.hget(keys.pending, 'b'), /^2:/, 'two still pending')
+  t.equal(await registry.assign(), 'b', 'b: 2 running + 2 pending; a: 3 + 2')
   await registry.settle('x') // settling with nothing pending stays at zero
-  t.equal(await redis.get(`${prefix}:pending:x`), null)
+  t.equal(await redis.hget(keys.pending, 'x'), null)
 
-  await redis.del(`${prefix}:worker:a`, `${prefix}:worker:b`)
+  await redis.zadd(keys.workers, 1, 'a', 1, 'b')
   t.equal(await registry.assign(), undefined, 'no live worker: nothing assigned')
 })
 
@@ -66,22 +70,43 @@ t.test('a lock is exclusive until its holder releases it or it expires; only the
   t.notOk(await registry.lock('sweep', 'w2', 60_000), 'still held by w1')
   t.ok(await registry.unlock('sweep', 'w1'), 'w1 releases it')
   t.ok(await registry.lock('sweep', 'w2', 100), 'w2 takes it at once')
-  t.ok(await eventually(async () => await redis.exists(`${prefix}:lock:sweep`) === 0), 'the lock expires by itself')
+  t.ok(await eventually(async () => await redis.exists(redisKeys(prefix).lock('sweep')) === 0), 'the lock expires by itself')
   t.notOk(await registry.unlock('sweep', 'w2'), 'an expired lock is not released twice')
   t.ok(await registry.lock('sweep', 'w1', 60_000), 'and can be taken again')
 })
 
-t.test('nextLeaseExpiry tells when the first listed liveness key runs out', async t => {
+t.test('nextLeaseExpiry tells when the first running lease ends', async t => {
   const { redis, prefix } = freshPrefix(t)
   const registry = createOwnerRegistry(redis, prefix)
   t.equal(await registry.nextLeaseExpiry(), undefined, 'no workers')
-  await redis.sadd(`${prefix}:workers`, 'a', 'b', 'gone')
+  await redis.zadd(redisKeys(prefix).workers, 1, 'gone')
   // Leases minutes apart, so however slow the machine the two answers cannot be confused.
-  await redis.set(`${prefix}:worker:a`, '{}', 'PX', 600_000)
-  await redis.set(`${prefix}:worker:b`, '{}', 'PX', 300_000)
+  await live(redis, prefix, 'a', 0, 600_000)
+  await live(redis, prefix, 'b', 0, 300_000)
   const left = await registry.nextLeaseExpiry()
-  t.ok(left !== undefined && left > 240_000 && left <= 300_000, `b's key first (${left} ms)`)
-  await redis.del(`${prefix}:worker:b`)
+  t.ok(left !== undefined && left > 240_000 && left <= 300_000, `b's lease first (${left} ms)`)
+  await registry.forgetWorker('b')
   const next = await registry.nextLeaseExpiry()
-  t.ok(next !== undefined && next > 540_000 && next <= 600_000, `then a's (${next} ms); a listed worker without a key is skipped`)
+  t.ok(next !== undefined && next > 540_000 && next <= 600_000, `then a's (${next} ms); a lapsed lease is skipped`)
+})
+
+t.test('live and dead workers follow the leases; owners are alive only while their worker\'s lease runs', async t => {
+  const { redis, prefix } = freshPrefix(t)
+  const keys = redisKeys(prefix)
+  const registry = createOwnerRegistry(redis, prefix)
+  t.notOk(await renewWorkerLease(redis, prefix, 'a', 60_000, { load: 1, pid: 7 }), 'a first renewal finds no running lease')
+  t.ok(await renewWorkerLease(redis, prefix, 'a', 60_000, { load: 2, pid: 7 }), 'the next one finds it running')
+  await live(redis, prefix, 'b', 0, 60_000)
+  await redis.zadd(keys.workers, 1, 'b') // b's lease ended
+  t.same(await registry.liveWorkers(), [{ id: 'a', load: 2, info: { load: 2, pid: 7 } }], 'a, with what it published last')
+  t.same(await registry.deadWorkers(), ['b'])
+  await redis.set(keys.owner('s1'), 'a|3')
+  await redis.set(keys.owner('s2'), 'b|4')
+  const owners = await registry.owners(['s1', 's2', 's3'])
+  t.same(owners.get('s1'), { workerId: 'a', generation: 3n, alive: true })
+  t.same(owners.get('s2'), { workerId: 'b', generation: 4n, alive: false })
+  t.equal(owners.get('s3'), null)
+  t.notOk(await renewWorkerLease(redis, prefix, 'b', 60_000, { load: 0 }), 'b\'s renewal after its lease lapsed says so')
+  await registry.forgetWorker('a')
+  t.same((await registry.liveWorkers()).map(w => w.id), ['b'], 'a forgotten')
 })

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { Queue } from 'bullmq'
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '@wss/shared'
 import type { Logger } from 'pino'
 import type { PrismaClient } from '@wss/db'
 import { redisKeys, type EventName, type EventPayload } from '@wss/shared'
@@ -13,9 +13,9 @@ export const ENDPOINT_CACHE_MS = 5000
 export interface WebhookFanoutDeps {
   prisma: PrismaClient
   /** A client for commands (the queue, announcements). */
-  redis: Redis
+  redis: RedisClient
   /** A connection in subscriber mode, shared with other channels; the fan-out adds its own listener. */
-  subscriber: Redis
+  subscriber: RedisClient
   prefix: string
   log: Pick<Logger, 'warn' | 'debug'>
 }

@@ -1,13 +1,13 @@
 import type { FastifyBaseLogger } from 'fastify'
 import { Queue } from 'bullmq'
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '@wss/shared'
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter'
 import { redisKeys, workerQueueName, type OwnerRegistry } from '@wss/shared'
 
 export interface BoardQueuesDeps {
   owners: Pick<OwnerRegistry, 'liveWorkers'>
   /** Connection the dashboard's queue handles share (fail-fast, like the command bus's). */
-  connection: Redis
+  connection: RedisClient
   /** REDIS_PREFIX; the queues live under its BullMQ prefix. */
   prefix: string
   readOnly: boolean

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '@wss/shared'
 
 // Adds a node's increments to the shared window counter; starts the window on its first count.
 // Returns the shared count and the window's remaining time.
@@ -24,13 +24,13 @@ interface Counter {
   first?: Promise<void>
 }
 
-interface RateLimitRedis extends Redis {
+type RateLimitRedis = RedisClient & {
   wssRateSync (key: string, increment: number, windowMs: number): Promise<[number, number]>
 }
 
 export interface RateCount { current: number, ttl: number }
 
-function withSyncCommand (redis: Redis): RateLimitRedis {
+function withSyncCommand (redis: RedisClient): RateLimitRedis {
   const client = redis as RateLimitRedis
   if (typeof client.wssRateSync !== 'function') client.defineCommand('wssRateSync', { numberOfKeys: 1, lua: SYNC })
   return client
@@ -126,7 +126,7 @@ async function syncCounters (client: RateLimitRedis, counters: Map<string, Count
  * count of every node. Across nodes the limit holds to within what they admit in one interval.
  * While Redis is down, each node keeps counting on its own (it does not fail open).
  */
-export function createRateCounters (redis: Redis, syncMs: number, onError: (err: unknown) => void): RateCounters {
+export function createRateCounters (redis: RedisClient, syncMs: number, onError: (err: unknown) => void): RateCounters {
   const client = withSyncCommand(redis)
   const counters = new Map<string, Counter>()
   let timer: NodeJS.Timeout | undefined
@@ -210,7 +210,7 @@ export function batchedStore (counters: RateCounters, namespace: string) {
  * Redis cannot count (down, timed out) is counted in this process instead, so an outage never
  * lifts the limit; each node then limits on its own until Redis answers again.
  */
-export function directStore (redis: Redis, namespace: string, onError: (err: unknown) => void) {
+export function directStore (redis: RedisClient, namespace: string, onError: (err: unknown) => void) {
   const client = withSyncCommand(redis)
   const local = createLocalCounters()
   return class DirectRedisStore {

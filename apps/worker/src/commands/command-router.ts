@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { UnrecoverableError, Worker, type Job } from 'bullmq'
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '@wss/shared'
 import type { PrismaClient } from '@wss/db'
 import {
   AppError, COMMAND_JOB_OPTIONS, CommandName, MAX_COMMAND_FORWARDS, encodeCommandReply, isAppError, parseCommandJob, workerQueueName,
@@ -19,7 +19,7 @@ import { TransientRefusal } from './transient-refusal.ts'
 export interface CommandRouterDeps {
   workerId: string
   /** Connection of the BullMQ worker and of the replies. */
-  connection: Redis
+  connection: RedisClient
   bullPrefix: string
   concurrency: number
   startWaitMs: number

@@ -1,9 +1,9 @@
 import { Queue } from 'bullmq'
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '@wss/shared'
 import { workerQueueName } from '@wss/shared'
 
 /** Producers of the workers' command queues, one per worker id, kept until closed. */
-export function createQueueProducers (connection: Redis, bullPrefix: string) {
+export function createQueueProducers (connection: RedisClient, bullPrefix: string) {
   const queues = new Map<string, Queue>()
   return {
     /** The producer of a worker's command queue. */

@@ -1,7 +1,7 @@
 // The timings derived from a worker's lease (LEASE_TTL_MS), in one place: the ownership renews and
 // fences by them, and the configuration bounds the watchdog by them.
 
-/** How often a worker renews its liveness key. */
+/** How often a worker renews its lease. */
 export const renewEveryMs = (leaseTtlMs: number) => Math.max(250, Math.floor(leaseTtlMs / 4))
 
 /** How long a worker may fail to renew before it stops its sessions itself. */

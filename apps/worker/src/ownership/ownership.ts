@@ -1,26 +1,25 @@
-import type { Redis } from 'ioredis'
-import { ClaimResult, decodeOwner, redisKeys, registerScripts } from '@wss/shared'
+import { ClaimResult, createOwnerRegistry, decodeOwner, redisKeys, registerScripts, renewWorkerLease, type RedisClient } from '@wss/shared'
 import * as leaseTiming from './lease-timing.ts'
 import { metrics } from '../lib/metrics.ts'
 
 /**
  * Session ownership across worker processes and hosts.
  *
- * - Liveness: each worker renews its liveness key (TTL leaseTtlMs). One command per worker per
- *   renewal, whatever its number of sessions.
+ * - Liveness: each worker renews its lease (its score in the workers set: Redis' time + leaseTtlMs).
+ *   One command per worker per renewal, whatever its number of sessions.
  * - Owner registry: each session's owner key names its worker and generation; each worker has the
  *   set of its sessions (keys and scripts: `redis-keys.ts`, `redis-scripts.ts` of @wss/shared). A
- *   session's lease holds while its owner's liveness key exists.
+ *   session's lease holds while its owner's lease runs.
  * - Fencing: the generation comes from Postgres (the caller's claimGeneration), where every write
  *   of session state is checked against it.
  * - Self-fencing: a worker that could not renew for selfFenceAfterMs (< leaseTtlMs) stops all its
  *   sessions before its key can expire, so a new owner never overlaps with it.
  */
 export interface OwnershipOptions {
-  redis: Redis
+  redis: RedisClient
   prefix: string
   workerId: string
-  /** Extra facts published with the liveness key (host, pid). */
+  /** Extra facts published with each renewal (host, pid). */
   info?: Record<string, unknown>
   leaseTtlMs?: number
   renewEveryMs?: number
@@ -50,7 +49,7 @@ interface LeaseState {
 /** One worker's lease: its settings, keys and state. */
 interface Lease {
   opts: OwnershipOptions
-  redis: Redis
+  redis: RedisClient
   workerId: string
   keys: ReturnType<typeof redisKeys>
   leaseTtlMs: number
@@ -58,7 +57,7 @@ interface Lease {
   selfFenceAfterMs: number
   /**
    * Claims wait this long after the registry was (re)created: every live old owner renews within it,
-   * finds its liveness key gone, and stops its sockets first.
+   * finds its lease gone, and stops its sockets first.
    */
   epochGraceMs: number
   state: LeaseState
@@ -80,7 +79,7 @@ export function createOwnership (opts: OwnershipOptions) {
     workerId,
     leaseTtlMs: lease.leaseTtlMs,
 
-    /** Registers this worker and starts renewing its liveness. */
+    /** Registers this worker and starts renewing its lease. */
     async start () {
       await renew(lease)
       state.timer = setTimeout(() => tick(lease), lease.renewEveryMs)
@@ -122,7 +121,7 @@ export function createOwnership (opts: OwnershipOptions) {
       if (opts2.release) {
         const ids = [...owned.keys()]
         for (const id of ids) await this.release(id).catch(() => undefined)
-        await redis.multi().del(keys.worker(workerId)).srem(keys.workers, workerId).del(keys.owned(workerId)).exec().catch(() => undefined)
+        await createOwnerRegistry(redis, opts.prefix).forgetWorker(workerId).catch(() => undefined)
       }
     }
   }
@@ -142,26 +141,20 @@ function createLease (opts: OwnershipOptions): Lease {
   return { opts, redis, workerId, keys, leaseTtlMs, renewEveryMs, selfFenceAfterMs, epochGraceMs, state }
 }
 
-/** Writes the liveness key (with the load); with `checkOwners`, also finds sessions another worker took over. */
+/** Renews the lease (publishing the load); with `checkOwners`, also finds sessions another worker took over. */
 async function renew (lease: Lease, checkOwners = true) {
-  const { opts, redis, workerId, keys, leaseTtlMs, state } = lease
+  const { opts, redis, workerId, leaseTtlMs, state } = lease
   const { owned } = state
-  const value = JSON.stringify({ load: opts.load(), at: Date.now(), ...opts.info })
   const sentAt = Date.now()
-  const results = await redis.multi()
-    .set(keys.worker(workerId), value, 'PX', leaseTtlMs, 'GET')
-    .sadd(keys.workers, workerId)
-    .wssEpoch(keys.epoch)
-    .exec()
-  const previous = results?.[0]?.[1] as string | null | undefined
-  if (state.lastRenewed && previous == null && !state.fenced && owned.size) {
-    // Our liveness key was gone (expired, or Redis lost its data): others may claim our sessions.
+  const wasRunning = await renewWorkerLease(redis, opts.prefix, workerId, leaseTtlMs, { load: opts.load(), at: Date.now(), ...opts.info })
+  if (state.lastRenewed && !wasRunning && !state.fenced && owned.size) {
+    // Our lease had lapsed or was gone (Redis lost its data): others may claim our sessions.
     const ids = [...owned.keys()]
     owned.clear()
     metrics.selfFencings.inc()
     opts.onLost(ids, 'fenced')
   }
-  // The key was set no earlier than the request was sent: the lease runs from then.
+  // The lease was renewed no earlier than the request was sent: it runs from then.
   state.lastRenewed = sentAt
   metrics.leaseRenewals.inc({ result: 'ok' })
   if (state.fenced) {
@@ -185,7 +178,7 @@ async function dropTakenOver (lease: Lease) {
   }
 }
 
-/** Stops every session once renewals failed for selfFenceAfterMs, before the liveness key can expire. */
+/** Stops every session once renewals failed for selfFenceAfterMs, before the lease can lapse. */
 function fence (lease: Lease) {
   const { state } = lease
   if (state.fenced || Date.now() - state.lastRenewed <= lease.selfFenceAfterMs) return
@@ -213,8 +206,12 @@ async function claim (lease: Lease, self: Claimer, sessionId: string): Promise<b
   const { opts, redis, workerId, keys, epochGraceMs, state: { owned } } = lease
   if (!self.healthy()) throw new Error('worker lease is not healthy')
   let result: ClaimResult = ClaimResult.RegistryNew
-  for (let attempt = 0; attempt < 3 && result === ClaimResult.RegistryNew; attempt++) {
-    result = await redis.wssClaim(keys.owner(sessionId), keys.epoch, workerId, keys.workerKeyPrefix, keys.ownedKeyPrefix, sessionId, epochGraceMs)
+  for (let attempt = 0; attempt < 3 && (result === ClaimResult.RegistryNew || result === ClaimResult.OwnerChanged); attempt++) {
+    // The script must be given the current owner's owned set, so it needs the owner read first;
+    // it refuses (OwnerChanged) when the owner changed in between, and we read again.
+    const current = decodeOwner(await redis.get(keys.owner(sessionId)))?.workerId ?? ''
+    result = await redis.wssClaim(keys.owner(sessionId), keys.epoch, keys.workers, keys.owned(workerId), keys.owned(current || workerId),
+      workerId, sessionId, epochGraceMs, current)
     if (result === ClaimResult.RegistryNew) await new Promise(resolve => setTimeout(resolve, epochGraceMs / 2))
   }
   if (result !== ClaimResult.Granted) return null

@@ -1,6 +1,5 @@
-import { Redis } from 'ioredis'
 import { createPrisma, takeSessionGeneration } from '@wss/db'
-import { createOwnerRegistry, redisKeys } from '@wss/shared'
+import { createOwnerRegistry, createRedisConnection, redisKeys } from '@wss/shared'
 import type { Logger } from 'pino'
 import { createAuthStore, createSharedKeyCache } from '../auth/index.ts'
 import { createCommandRouter } from '../commands/command-router.ts'
@@ -30,8 +29,8 @@ export async function createWorkerManager (config: WorkerConfig, logger: Logger)
   const keys = redisKeys(config.REDIS_PREFIX)
   const log = logger.child({ workerId })
   // The lease connection fails fast: a renewal that cannot reach Redis must count as a failure.
-  const leaseRedis = new Redis(config.REDIS_URL, { enableOfflineQueue: false, maxRetriesPerRequest: 0, connectTimeout: 1000, commandTimeout: 1000, retryStrategy: () => 250, lazyConnect: true })
-  const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null, enableOfflineQueue: true, retryStrategy: (n: number) => Math.min(n * 200, 2000), lazyConnect: true })
+  const leaseRedis = createRedisConnection(config.REDIS_URL, { enableOfflineQueue: false, maxRetriesPerRequest: 0, connectTimeout: 1000, commandTimeout: 1000, retryStrategy: () => 250, lazyConnect: true })
+  const redis = createRedisConnection(config.REDIS_URL, { maxRetriesPerRequest: null, enableOfflineQueue: true, retryStrategy: (n: number) => Math.min(n * 200, 2000), lazyConnect: true })
   for (const r of [leaseRedis, redis]) r.on('error', err => log.debug({ err: err.message }, 'redis error'))
   await Promise.all([leaseRedis.connect(), redis.connect()])
 

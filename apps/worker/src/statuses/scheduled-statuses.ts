@@ -1,5 +1,5 @@
 import { DelayedError, Queue, UnrecoverableError, Worker, type Job } from 'bullmq'
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '@wss/shared'
 import type { Logger } from 'pino'
 import type { PrismaClient } from '@wss/db'
 import {
@@ -10,7 +10,7 @@ import type { EventPublisher } from '../events.ts'
 import type { QueueProducers } from '../lib/queues.ts'
 
 export interface ScheduledStatusesDeps {
-  connection: Redis
+  connection: RedisClient
   bullPrefix: string
   prisma: PrismaClient
   registry: OwnerRegistry

@@ -1,11 +1,11 @@
 import { UnrecoverableError, Worker } from 'bullmq'
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '@wss/shared'
 import type { Logger } from 'pino'
 import { parseWebhookJob, WEBHOOK_QUEUE } from '@wss/webhooks'
 import { RetryLater, type DeliveryAttempts } from './attempt.ts'
 
 export interface DeliveryWorkerDeps {
-  connection: Redis
+  connection: RedisClient
   bullPrefix: string
   concurrency: number
   attempts: DeliveryAttempts

@@ -1,7 +1,6 @@
-import { Redis } from 'ioredis'
 import type { Logger } from 'pino'
 import type { PrismaClient } from '@wss/db'
-import { redisKeys } from '@wss/shared'
+import { createRedisConnection, redisKeys, type RedisClient } from '@wss/shared'
 import { createWebhookFanout, type Resolver } from '@wss/webhooks'
 import type { WorkerConfig } from '../config.ts'
 import { createEventPublisher } from '../events.ts'
@@ -13,7 +12,7 @@ export interface WorkerWebhooksDeps {
   config: WorkerConfig
   prisma: PrismaClient
   /** The worker's command connection (queues, announcements). */
-  redis: Redis
+  redis: RedisClient
   log: Logger
   /** DNS for deliveries; the system resolver when unset. */
   resolve?: Resolver
@@ -27,7 +26,7 @@ export async function createWorkerWebhooks (deps: WorkerWebhooksDeps) {
   const { config, prisma, redis } = deps
   const log = deps.log.child({ part: 'webhooks' })
   // Endpoint changes are announced on a channel: a connection of its own, in subscriber mode.
-  const subscriber = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null, retryStrategy: (n: number) => Math.min(n * 200, 2000), lazyConnect: true })
+  const subscriber = createRedisConnection(config.REDIS_URL, { maxRetriesPerRequest: null, retryStrategy: (n: number) => Math.min(n * 200, 2000), lazyConnect: true })
   subscriber.on('error', err => log.debug({ err: err.message }, 'redis error'))
   await subscriber.connect()
   const fanout = createWebhookFanout({ prisma, redis, subscriber, prefix: config.REDIS_PREFIX, log })

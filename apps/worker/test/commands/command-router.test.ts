@@ -113,15 +113,15 @@ t.test('a send retried under one job id across a forward and a reap never posts 
   const first = await ctx.bus.send('send-status', { sessionId, statusId }, 30_000, { to: other.workerId, jobId })
   t.match(first, { ok: true, data: { state: 'sent' } })
 
-  // The same send left in the queue of a worker that died (listed, its liveness gone): a sweep
+  // The same send left in the queue of a worker that died (listed, its lease ended): a sweep
   // hands it to a live worker, which answers the status as sent without posting it again.
   const redis = await redisClient(t)
   const keys = redisKeys(ctx.config.REDIS_PREFIX)
   const dead = `dead-${randomUUID().slice(0, 6)}`
-  await redis.sadd(keys.workers, dead)
+  await redis.zadd(keys.workers, 1, dead)
   const reaped = ctx.bus.send('send-status', { sessionId, statusId }, 30_000, { to: dead, jobId })
   t.match(await reaped, { ok: true, data: { state: 'sent' } }, 'the reaped job ran on a live worker')
-  t.notOk(await redis.sismember(keys.workers, dead), 'the dead worker was forgotten')
+  t.equal(await redis.zscore(keys.workers, dead), null, 'the dead worker was forgotten')
   const deadQueue = new Queue(workerQueueName(dead), { connection: redis, prefix: keys.bull })
   t.teardown(() => deadQueue.close())
   t.equal(await deadQueue.count(), 0, 'its queue is empty')
@@ -134,13 +134,13 @@ t.test('close() called twice at once resolves both after one shutdown', async t 
   const redis = await redisClient(t)
   const keys = redisKeys(ctx.config.REDIS_PREFIX)
   const manager = await ctx.another(`w2-${randomUUID().slice(0, 6)}`)
-  t.equal(await redis.exists(keys.worker(manager.workerId)), 1, 'registered')
+  t.ok(Number(await redis.zscore(keys.workers, manager.workerId)) > 0, 'registered')
   const first = manager.close()
   const second = manager.close()
   t.equal(first, second, 'one shutdown for both callers')
   await second
-  t.equal(await redis.exists(keys.worker(manager.workerId)), 0, 'the second caller resolves only once the worker left the registry')
-  t.notOk(await redis.sismember(keys.workers, manager.workerId))
+  t.equal(await redis.zscore(keys.workers, manager.workerId), null, 'the second caller resolves only once the worker left the registry')
+  t.equal(await redis.hget(keys.workerInfo, manager.workerId), null)
   await manager.close()
 })
 

@@ -87,7 +87,8 @@ t.test('a blip shorter than the fence threshold drops nothing', async t => {
   await o.start()
   await o.claim('s1')
   const admin = await redisClient(t)
-  const renewedAt = async () => JSON.parse(await admin.get(`${prefix}:worker:w1`) ?? '{"at":0}').at as number
+  const registry = createOwnerRegistry(admin, prefix)
+  const renewedAt = async () => Number((await registry.liveWorkers()).find(w => w.id === 'w1')?.info.at ?? 0)
   const [failedBefore, fencingsBefore] = [await metricValue(metrics.leaseRenewals, { result: 'error' }), await metricValue(metrics.selfFencings)]
   proxy.cut()
   t.ok(await eventually(() => failedRenewals > 0, 15_000), 'a renewal failed during the blip')
@@ -144,7 +145,7 @@ t.test('Redis loses its data: the old owner stops before anyone can claim', asyn
   await b.start()
   t.equal(await a.claim('s'), 1n)
   const admin = await redisClient(t)
-  const keys = await admin.keys(`${prefix}:*`)
+  const keys = await admin.keys(`{${prefix}}:*`)
   await admin.del(...keys) // what a restart without persistence leaves: nothing
   const claimed = await eventually(async () => { if (await b.claim('s')) { order.push('b claimed s'); return true } return false }, 20_000, 20)
   t.ok(claimed, 'the session is claimable again')

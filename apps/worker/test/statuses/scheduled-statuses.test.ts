@@ -6,6 +6,7 @@ import t from 'tap'
 import pino from 'pino'
 import { Queue } from 'bullmq'
 import {
+  renewWorkerLease,
   SCHEDULE_JOB_OPTIONS, SCHEDULE_QUEUE, createOwnerRegistry, encodeOwner, redisKeys, scheduledJobId, workerQueueName, type ScheduledStatusJob
 } from '@wss/shared'
 import { createEventPublisher } from '../../src/events.ts'
@@ -29,7 +30,7 @@ async function setup (t: Parameters<typeof migratedPrisma>[0], state: 'connected
   const sessionId = `s-${randomUUID().slice(0, 8)}`
   await prisma.session.create({ data: { id: sessionId, name: 'S', authMethod: 'pairing', phoneNumber: '4915100000000', state } })
   // The session's owner: a live worker whose command queue nothing consumes, so what was sent stays visible.
-  await redis.multi().set(keys.worker('owner'), JSON.stringify({ load: 1 }), 'PX', 60_000).sadd(keys.workers, 'owner').exec()
+  await renewWorkerLease(redis, prefix, 'owner', 60_000, { load: 1 })
   await redis.set(keys.owner(sessionId), encodeOwner('owner', 1n))
   const queues = createQueueProducers(bullRedis, keys.bull)
   const events = createEventPublisher(redis, prefix, log)
@@ -118,7 +119,8 @@ t.test('a session not connected when due is waited for within the grace, then th
 
   // Connected by its row, but its owner's lease lapsed: not connected either.
   await prisma.session.update({ where: { id: sessionId }, data: { state: 'connected' } })
-  await redis.del(redisKeys(prefix).worker('owner'))
+  await renewWorkerLease(redis, prefix, 'owner', 1, { load: 1 })
+  await new Promise(resolve => setTimeout(resolve, 20))
   t.ok(await scheduled.fire(recent, later).catch((e: unknown) => e) instanceof Delayed, 'retried later')
 })
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import fp from 'fastify-plugin'
 import type { FastifyBaseLogger } from 'fastify'
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '@wss/shared'
 import type { ApiKey as ApiKeyRow, PrismaClient } from '@wss/db'
 import { AppError, redisKeys } from '@wss/shared'
 import { hashKey, newKeyToken, type KeyScope } from '../../lib/key-scope.ts'
@@ -19,7 +19,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 export interface ApiKeysDeps {
   prisma: PrismaClient
   /** Publishes revocations (the request-path client). */
-  redis: Redis
+  redis: RedisClient
   prefix: string
   log: FastifyBaseLogger
 }
@@ -172,7 +172,7 @@ declare module 'fastify' {
   }
 }
 
-export interface ApiKeysOptions { subscriber: Redis }
+export interface ApiKeysOptions { subscriber: RedisClient }
 
 export default fp<ApiKeysOptions>(async function apiKeys (fastify, { subscriber }) {
   const service = createApiKeysService({

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import fp from 'fastify-plugin'
 import type { FastifyBaseLogger } from 'fastify'
-import type { Redis } from 'ioredis'
+import { duplicateRedisConnection, type RedisClient } from '@wss/shared'
 import {
   AppError,
   createOwnerRegistry,
@@ -62,9 +62,9 @@ export interface CommandBus {
 export interface CommandBusDeps {
   registry: OwnerRegistry
   /** Connection the producers share; fail-fast options (no offline queue). */
-  queueConnection: Redis
+  queueConnection: RedisClient
   /** The node's pub/sub connection; the bus adds its reply channel to it. */
-  subscriber: Redis
+  subscriber: RedisClient
   prefix: string
   nodeId?: string
   defaultWaitMs: number
@@ -84,7 +84,7 @@ async function routeTo (registry: OwnerRegistry, sessionId: string): Promise<str
 
 // Listens on the node's reply channel. Not awaited by the caller: ioredis subscribes once
 // connected and again after every reconnect.
-function subscribeReplies (subscriber: Redis, channel: string, onReply: (message: string) => void, log: FastifyBaseLogger) {
+function subscribeReplies (subscriber: RedisClient, channel: string, onReply: (message: string) => void, log: FastifyBaseLogger) {
   const onMessage = (from: string, message: string) => {
     if (from === channel) onReply(message)
   }
@@ -174,7 +174,7 @@ declare module 'fastify' {
 }
 
 export interface CommandBusPluginOptions {
-  subscriber: Redis
+  subscriber: RedisClient
 }
 
 /**
@@ -185,7 +185,7 @@ export interface CommandBusPluginOptions {
 export default fp<CommandBusPluginOptions>(async function commandBus (fastify, opts) {
   const { config } = fastify
   const owners = createOwnerRegistry(fastify.redis, config.REDIS_PREFIX)
-  const queueConnection = fastify.redis.duplicate({ connectionName: 'wss-api-queue' })
+  const queueConnection = duplicateRedisConnection(fastify.redis, { connectionName: 'wss-api-queue' })
   const log = fastify.log.child({ plugin: 'command-bus' })
   watchRedis(queueConnection, log)
   const bus = createCommandBus({

@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin'
 import type { FastifyBaseLogger } from 'fastify'
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '@wss/shared'
 import { eventsChannel, parseBusEvent, type BusEvent, type EventsGapPayload } from '@wss/shared'
 
 export type BusListener = (event: BusEvent) => void
@@ -24,7 +24,7 @@ declare module 'fastify' {
 }
 
 export interface EventRelayOptions {
-  subscriber: Redis
+  subscriber: RedisClient
 }
 
 /**
@@ -87,7 +87,7 @@ export default fp<EventRelayOptions>(async function eventRelay (fastify, { subsc
  * own connections stay up. Once ioredis has subscribed again, each period is reported so the
  * relays can tell their clients (`events-gap`) to re-read what they follow.
  */
-function watchGaps (subscriber: Redis, channel: string, log: FastifyBaseLogger) {
+function watchGaps (subscriber: RedisClient, channel: string, log: FastifyBaseLogger) {
   const listeners = new Set<GapListener>()
   let lostAt: number | null = null
   const onLost = () => { lostAt ??= Date.now() }

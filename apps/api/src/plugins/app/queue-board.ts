@@ -4,7 +4,7 @@ import cookie from '@fastify/cookie'
 import formbody from '@fastify/formbody'
 import { createBullBoard } from '@bull-board/api'
 import { FastifyAdapter } from '@bull-board/fastify'
-import { ErrorMessages, type ErrorEnvelope } from '@wss/shared'
+import { duplicateRedisConnection, ErrorMessages, type ErrorEnvelope } from '@wss/shared'
 import { watchRedis } from '../../redis.ts'
 import { createBoardSessions, type BoardSessions } from '../../lib/board-session.ts'
 import { createBoardQueues } from '../../lib/board-queues.ts'
@@ -48,7 +48,7 @@ async function registerBoard (board: FastifyInstance, base: string, sessions: Bo
     }
   })
   const { config } = board
-  const connection = board.redis.duplicate({ connectionName: 'wss-api-board' })
+  const connection = duplicateRedisConnection(board.redis, { connectionName: 'wss-api-board' })
   const log = board.log.child({ plugin: 'queue-board' })
   watchRedis(connection, log)
   const list = createBoardQueues({

@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin'
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '@wss/shared'
 import { withTimeout } from '../../lib/with-timeout.ts'
 
 export type CheckState = 'ok' | 'down'
@@ -28,7 +28,7 @@ declare module 'fastify' {
 }
 
 export interface ReadinessOptions {
-  redis: Redis
+  redis: RedisClient
   checkDatabase: () => Promise<void>
   /** Per-check bound; a probe must answer before the orchestrator gives up on it. */
   timeoutMs?: number

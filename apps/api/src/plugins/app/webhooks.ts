@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin'
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '@wss/shared'
 import { createWebhookFanout, type WebhookFanout } from '@wss/webhooks'
 import { createWebhookEndpoints, type WebhookEndpoints } from './webhooks/endpoints.ts'
 import { createWebhookDeliveries, type WebhookDeliveries } from './webhooks/deliveries.ts'
@@ -19,7 +19,7 @@ declare module 'fastify' {
   }
 }
 
-export interface WebhooksOptions { subscriber: Redis }
+export interface WebhooksOptions { subscriber: RedisClient }
 
 export default fp<WebhooksOptions>(async function webhooks (fastify, { subscriber }) {
   const log = fastify.log.child({ service: 'webhooks' })

@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify'
 import { UnrecoverableError, Worker } from 'bullmq'
 import { Redis } from 'ioredis'
 import { redisKeys, workerQueueName } from '@wss/shared'
-import { KEY, REDIS_URL, build, createPublisher, inspectQueue, registerWorker, type Tap } from '../../helper.ts'
+import { KEY, REDIS_URL, build, createPublisher, inspectQueue, expireWorker, registerWorker, type Tap } from '../../helper.ts'
 import { closeRedisClients, waitForRedis } from '../../../src/redis.ts'
 
 const redis = await createPublisher(t)
@@ -77,7 +77,7 @@ t.test('an admin key logs in: httpOnly SameSite=Strict signed cookie without the
 
   // A worker that comes up later shows without a restart; one whose lease lapses goes.
   await registerWorker(redis, prefix, 'w-board-2')
-  await redis.del(redisKeys(prefix).worker('w-board-1'))
+  await expireWorker(redis, prefix, 'w-board-1')
   let names: string[] = []
   for (let i = 0; i < 50; i++) {
     const list = await app.inject({ method: 'GET', url: `${BOARD}/api/queues`, headers: { cookie } })

@@ -260,7 +260,7 @@ t.test('GET /api/sessions/:sessionId and connection-status', async t => {
 
   // A new owner whose claim is pending, or whose generation is not the row's, is not connected yet.
   await registerWorker(redis, prefix, 'w2')
-  await redis.set(`${prefix}:owner:${sessionId}`, 'w2|pending')
+  await redis.set(redisKeys(prefix).owner(sessionId), 'w2|pending')
   await unannounced()
   t.match((await fastify.inject({ method: 'GET', url: `/api/sessions/${sessionId}/connection-status`, headers: auth })).json().data,
     { connected: false }, 'a pending claim is not connected')

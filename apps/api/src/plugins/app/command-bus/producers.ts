@@ -1,6 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify'
 import { Queue } from 'bullmq'
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '@wss/shared'
 import { AppError, COMMAND_JOB_OPTIONS, SCHEDULE_JOB_OPTIONS, SCHEDULE_QUEUE, scheduledJobId, workerQueueName, type CommandJob, type ScheduledStatusJob } from '@wss/shared'
 import { isRedisUnavailableError } from '../../../redis.ts'
 import type { QueueCounts } from '../command-bus.ts'
@@ -11,7 +11,7 @@ export function unavailable (cause?: unknown): AppError {
 
 export interface ProducersDeps {
   /** Connection the producers share; fail-fast options (no offline queue). */
-  connection: Redis
+  connection: RedisClient
   /** BullMQ key prefix. */
   bullPrefix: string
   /** Producers kept at most; the oldest is closed beyond it (workers come and go). */
