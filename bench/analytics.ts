@@ -2,7 +2,8 @@
 // the daily rollup; and the CSV export of 100,000 (then 1,000,000) viewers, with the API node's RSS.
 //   pnpm --filter @wss/bench analytics [-- --requests 200 --viewers 1000000]
 import { rollupAnalytics } from '@wss/db'
-import { fmtBytes, fmtMs, machine, options, percentile, printTable, rssBytes, sleep, startStack } from './src/harness.ts'
+import { loadavg } from 'node:os'
+import { cpuMs, fmtBytes, fmtMs, machine, options, percentile, printTable, rssBytes, sleep, startStack } from './src/harness.ts'
 
 const values = options({ requests: { type: 'string', default: '200' }, viewers: { type: 'string', default: '1000000' }, statuses: { type: 'string', default: '3650' } })
 const REQUESTS = Number(values.requests)
@@ -51,8 +52,19 @@ try {
     SELECT grain::text, count(*)::int AS n FROM analytics_viewer_buckets GROUP BY 1 ORDER BY 1`
 
   const headers = { 'x-api-key': stack.apiKey }
+  // CPU per request of the API node and of the Postgres backends serving this database (from
+  // /proc), so the figures mean something on a shared machine whose wall clock is not its own.
+  const backendCpu = async () => {
+    const pids = await prisma.$queryRaw<Array<{ pid: number }>>`SELECT pid FROM pg_stat_activity WHERE datname = current_database()`
+    const out = new Map<number, number>()
+    for (const { pid } of pids) { try { out.set(pid, cpuMs(pid)) } catch { /* gone, or not ours to read */ } }
+    return out
+  }
   const timed = async (path: string, n: number) => {
     const times: number[] = []
+    const load = loadavg()[0]!
+    const api0 = cpuMs(api.pid)
+    const pg0 = await backendCpu()
     for (let i = 0; i < n; i++) {
       const t = performance.now()
       const res = await fetch(api.url + path, { headers })
@@ -60,7 +72,10 @@ try {
       if (res.status !== 200) throw new Error(`${path}: ${res.status} ${body.slice(0, 300)}`)
       times.push(performance.now() - t)
     }
-    return times.sort((a, b) => a - b)
+    const apiCpu = (cpuMs(api.pid) - api0) / n
+    let pgCpu = 0
+    for (const [pid, ms] of await backendCpu()) pgCpu += ms - (pg0.get(pid) ?? 0)
+    return Object.assign(times.sort((a, b) => a - b), { apiCpu, pgCpu: pgCpu / n, load: [load, loadavg()[0]!] })
   }
   const iso = (ms: number) => new Date(ms).toISOString()
   const yearPath = `/api/sessions/${sessionId}/analytics?from=${iso(now - 365 * DAY)}&to=${iso(now)}&interval=day`
@@ -97,13 +112,18 @@ try {
   const all = await exportCsv(iso(0), iso(now + 2 * DAY))
 
   const p = (xs: number[]) => `${fmtMs(percentile(xs, 50))} / ${fmtMs(percentile(xs, 95))}`
+  const cpu = (xs: { apiCpu: number, pgCpu: number, load: number[] }) =>
+    `${fmtMs(xs.apiCpu)} / ${fmtMs(xs.pgCpu)} (load average ${xs.load.map(l => l.toFixed(1)).join(' → ')})`
   printTable(`analytics (${machine()}; shared with other work during the run)`, [
     ['viewer rows generated (one session, one year)', `${viewerRows} over ${STATUSES} statuses, ${CONTACTS} contacts, ${fmtMs(generated)}`],
     ['rollup of the year (first run)', `${fmtMs(rollupMs)}; viewer rows ${rollupRows.map(r => `${r.grain} ${r.n}`).join(', ')}`],
     ['answer checked', `${check.data.totals.statuses} statuses, ${check.data.totals.views} views, ${check.data.totals.uniqueViewers} unique, ${check.data.series.length} points`],
     [`year by day (UTC), p50 / p95 over ${REQUESTS}`, p(year), '≤ 200 ms p95', percentile(year, 95) <= 200],
+    ['  CPU per request: API node / Postgres', cpu(year)],
     [`30 days by hour, p50 / p95 over ${REQUESTS}`, p(month), '≤ 200 ms p95', percentile(month, 95) <= 200],
+    ['  CPU per request: API node / Postgres', cpu(month)],
     [`year by day in America/New_York, p50 / p95 over ${ny.length}`, p(ny)],
+    ['  CPU per request: API node / Postgres', cpu(ny)],
     [`CSV ${small.rows} viewers: time, size`, `${fmtMs(small.ms)}, ${fmtBytes(small.bytes)}`],
     ['  API RSS before / peak / after', `${fmtBytes(small.before)} / ${fmtBytes(small.peak)} / ${fmtBytes(small.after)}`, 'constant', small.peak - small.before < 64 * 2 ** 20],
     [`CSV ${all.rows} viewers: time, size`, `${fmtMs(all.ms)}, ${fmtBytes(all.bytes)}`],

@@ -90,3 +90,55 @@ t.test('a worker killed while a delivery waits for its retry: another worker sen
   const verified = new Webhook(created.body.data.secret).verify(hooks.received[1]!.body, hooks.received[1]!.headers as Record<string, string>) as { type: string }
   t.equal(verified.type, 'webhook.test')
 })
+
+t.test('the only worker stopped with deliveries pending: a worker started later sends each of them once, verifiably', async t => {
+  const stack = await startStack(t, { apis: 1, workers: 1, env })
+  let calls = 0
+  const hooks = await receiver(t, () => ++calls === 1 ? 500 : 200)
+  const created = await stack.api('POST', '/api/webhooks', { url: hooks.url })
+  const { id, secret } = created.body.data
+  const read = async (deliveryId: string) => (await stack.api('GET', `/api/webhooks/${id}/deliveries`)).body.data.find((d: any) => d.id === deliveryId)
+  const waiting = (await stack.api('POST', `/api/webhooks/${id}/test`)).body.data.id
+  t.ok(await eventually(async () => (await read(waiting))?.lastStatusCode === 500, 20_000), 'attempt 1 failed: the delivery waits for its retry')
+
+  const [worker] = stack.workers
+  worker!.proc.kill('SIGTERM')
+  t.equal(await worker!.exited, 0, 'the worker stopped cleanly')
+  const queued = [(await stack.api('POST', `/api/webhooks/${id}/test`)).body.data.id, (await stack.api('POST', `/api/webhooks/${id}/test`)).body.data.id]
+  await new Promise(resolve => setTimeout(resolve, 4000)) // past the retry's due time
+  t.equal(hooks.received.length, 1, 'nothing goes out while no worker runs')
+  for (const d of [waiting, ...queued]) t.match(await read(d), { state: 'pending' })
+
+  await stack.addWorker()
+  t.ok(await eventually(async () => {
+    const states = await Promise.all([waiting, ...queued].map(async d => (await read(d))?.state))
+    return states.every(s => s === 'delivered')
+  }, 30_000), 'the new worker delivered all three')
+  t.same(hooks.received.map(d => [d.id, d.attempt]).sort(), [[waiting, 1], [waiting, 2], [queued[0], 1], [queued[1], 1]].sort(), 'each attempt once, one webhook-id per delivery')
+  for (const d of hooks.received) {
+    const verified = new Webhook(secret).verify(d.body, d.headers as Record<string, string>) as { type: string }
+    t.equal(verified.type, 'webhook.test')
+  }
+})
+
+t.test('redeliver sends a finished delivery again: same webhook-id, the next attempt, verifiable', async t => {
+  const stack = await startStack(t, { apis: 1, workers: 1, env })
+  const hooks = await receiver(t)
+  const created = await stack.api('POST', '/api/webhooks', { url: hooks.url })
+  const { id, secret } = created.body.data
+  const deliveryId = (await stack.api('POST', `/api/webhooks/${id}/test`)).body.data.id
+  const read = async () => (await stack.api('GET', `/api/webhooks/${id}/deliveries`)).body.data.find((d: any) => d.id === deliveryId)
+  t.ok(await eventually(async () => (await read())?.state === 'delivered', 20_000))
+  t.equal(hooks.received.length, 1)
+
+  const again = await stack.api('POST', `/api/webhooks/${id}/deliveries/${deliveryId}/redeliver`)
+  t.equal(again.status, 202)
+  t.equal(again.body.data.id, deliveryId) // pending, or already claimed by the worker: attempts may read 1 or 2
+  t.ok(await eventually(() => hooks.received.length === 2, 20_000), 'sent again')
+  const [first, second] = hooks.received
+  t.same([second!.id, second!.attempt], [deliveryId, 2], 'the same webhook-id, attempt 2')
+  const verify = (d: Delivery) => new Webhook(secret).verify(d.body, d.headers as Record<string, string>) as { type: string, data: unknown }
+  t.same(verify(second!), verify(first!), 'the same signed event')
+  t.ok(await eventually(async () => (await read())?.state === 'delivered', 20_000))
+  t.match(await read(), { state: 'delivered', attempts: 2, lastStatusCode: 200 })
+})

@@ -1,6 +1,6 @@
 // The daily analytics rollup and the retention of its rows (docs/analytics.md).
 import { Prisma, type PrismaClient } from '../generated/client.ts'
-import { rawBucketsSql, rawViewerBucketsSql, rollupWatermark } from './analytics.ts'
+import { addViewersSql, rawBucketsSql, rawViewerBucketsSql, rollupWatermark } from './analytics.ts'
 
 const DAY_MS = 86_400_000
 
@@ -58,33 +58,42 @@ async function rollupPeriod (tx: Tx, from: Date, to: Date) {
   const posted = Prisma.sql`s.sent_at >= ${from} AND s.sent_at < ${to}`
   await tx.$executeRaw`DELETE FROM analytics_buckets WHERE grain IN ('hour', 'day') AND bucket >= ${from} AND bucket < ${to}`
   await tx.$executeRaw`DELETE FROM analytics_viewer_buckets WHERE grain IN ('hour', 'day') AND bucket >= ${from} AND bucket < ${to}`
+  await tx.$executeRaw`${addViewersSql(posted)}`
   for (const grain of ['hour', 'day'] as const) {
     const g = Prisma.raw(`'${grain}'::analytics_grain`)
     await tx.$executeRaw`INSERT INTO analytics_buckets (session_id, grain, bucket, statuses_by_type, statuses, audience, views, unique_viewers, time_to_view)
       SELECT session_id, ${g}, bucket, statuses_by_type, statuses, audience, views, unique_viewers, time_to_view FROM (${rawBucketsSql(grain, posted)}) r`
-    await tx.$executeRaw`INSERT INTO analytics_viewer_buckets (session_id, grain, bucket, viewer_number, views, last_viewed_at)
-      SELECT session_id, ${g}, bucket, viewer_number, views, last_viewed_at FROM (${rawViewerBucketsSql(grain, posted)}) r`
+    await tx.$executeRaw`INSERT INTO analytics_viewer_buckets (session_id, grain, bucket, viewer_id, views, last_viewed_at)
+      SELECT session_id, ${g}, bucket, viewer_id, views, last_viewed_at FROM (${rawViewerBucketsSql(grain, posted)}) r`
   }
   // Month rows of every month the period touches, from all of that month's day rows.
   const monthStart = new Date(Date.UTC(from.getUTCFullYear(), from.getUTCMonth(), 1))
   await tx.$executeRaw`DELETE FROM analytics_viewer_buckets WHERE grain = 'month' AND bucket >= ${monthStart} AND bucket < ${to}`
-  await tx.$executeRaw`INSERT INTO analytics_viewer_buckets (session_id, grain, bucket, viewer_number, views, last_viewed_at)
-    SELECT session_id, 'month', date_trunc('month', bucket, 'UTC'), viewer_number, sum(views)::int, max(last_viewed_at)
+  await tx.$executeRaw`INSERT INTO analytics_viewer_buckets (session_id, grain, bucket, viewer_id, views, last_viewed_at)
+    SELECT session_id, 'month', date_trunc('month', bucket, 'UTC'), viewer_id, sum(views)::int, max(last_viewed_at)
     FROM analytics_viewer_buckets WHERE grain = 'day' AND bucket >= ${monthStart} AND bucket < ${to}
-    GROUP BY 1, 3, 4`
+    GROUP BY 1, 3, 4 ORDER BY 1, 3, 4`
 }
 
 /**
- * Deletes rollup rows older than `cutoff` (a month row once its whole month is), and run rows
- * but the latest. Returns the rows deleted.
+ * Deletes rollup rows older than `cutoff` (a month row once its whole month is), the viewer
+ * numbers no row names any more, and run rows but the latest. Returns the rollup rows deleted.
  */
 export async function pruneAnalytics (prisma: PrismaClient, cutoff: Date): Promise<number> {
-  const buckets = await prisma.$executeRaw`DELETE FROM analytics_buckets WHERE bucket < ${cutoff}`
-  const viewers = await prisma.$executeRaw`DELETE FROM analytics_viewer_buckets WHERE bucket < ${cutoff}
-    AND (grain <> 'month' OR (bucket AT TIME ZONE 'UTC' + interval '1 month') AT TIME ZONE 'UTC' <= ${cutoff})`
-  await prisma.$executeRaw`DELETE FROM analytics_rollup_runs WHERE day < ${isoDay(cutoff)}::date
-    AND day < (SELECT max(day) FROM analytics_rollup_runs)`
-  return buckets + viewers
+  return await prisma.$transaction(async tx => {
+    // The rollup's lock: it must not give rows an id this deletes.
+    await tx.$queryRaw`SELECT pg_advisory_xact_lock(hashtext('wss:analytics-rollup'))::text`
+    const buckets = await tx.$executeRaw`DELETE FROM analytics_buckets WHERE bucket < ${cutoff}`
+    const viewers = await tx.$executeRaw`DELETE FROM analytics_viewer_buckets WHERE bucket < ${cutoff}
+      AND (grain <> 'month' OR (bucket AT TIME ZONE 'UTC' + interval '1 month') AT TIME ZONE 'UTC' <= ${cutoff})`
+    if (viewers > 0) {
+      await tx.$executeRaw`DELETE FROM analytics_viewers d
+        WHERE NOT EXISTS (SELECT 1 FROM analytics_viewer_buckets b WHERE b.session_id = d.session_id AND b.viewer_id = d.id)`
+    }
+    await tx.$executeRaw`DELETE FROM analytics_rollup_runs WHERE day < ${isoDay(cutoff)}::date
+      AND day < (SELECT max(day) FROM analytics_rollup_runs)`
+    return buckets + viewers
+  }, { maxWait: 60_000, timeout: 10 * 60_000 })
 }
 
 /**

@@ -36,6 +36,7 @@ t.test('migrate creates the database and applies every committed migration', asy
     'analytics_buckets',
     'analytics_rollup_runs',
     'analytics_viewer_buckets',
+    'analytics_viewers',
     'api_keys',
     'auth_creds',
     'auth_keys',

@@ -35,8 +35,11 @@ t.test('rollup before retention; the rollups outlive the raw rows, then go too',
   await maintenance.run(new Date(now.getTime() + 3 * DAY))
   t.equal(await prisma.status.count({ where: { id: recent } }), 0, 'rolled up three days later, then deleted')
   t.equal(await prisma.analyticsBucket.count({ where: { sessionId, grain: 'day' } }), 2)
+  t.same((await prisma.analyticsViewer.findMany({ where: { sessionId }, orderBy: { viewerNumber: 'asc' } })).map(v => v.viewerNumber),
+    ['4915111111111', '4915122222222'], 'the viewer rows name both viewers')
 
   await maintenance.run(new Date(now.getTime() + 420 * DAY))
   t.equal(await prisma.analyticsBucket.count({ where: { sessionId } }), 0, 'rollups past ANALYTICS_RETENTION_DAYS are deleted')
   t.equal(await prisma.analyticsViewerBucket.count({ where: { sessionId } }), 0, 'viewer rows too, months included')
+  t.equal(await prisma.analyticsViewer.count({ where: { sessionId } }), 0, 'and the viewer numbers they named')
 })

@@ -173,7 +173,11 @@ t.test('a delivery waiting for its retry survives its worker: another one sends 
   await webhooks(t, { prefix, env })
   t.ok(await delivered(hook.id))
   t.same(receiver.received.map(r => r.attempt), [1, 2], 'each attempt once')
-  t.match(await prisma.webhookDelivery.findFirstOrThrow({ where: { endpointId: hook.id } }), { state: 'delivered', attempts: 2 })
+  const row = await prisma.webhookDelivery.findFirstOrThrow({ where: { endpointId: hook.id } })
+  t.match(row, { state: 'delivered', attempts: 2 })
+  const second = receiver.received[1]!
+  t.equal(second.id, row.id, 'the same webhook-id')
+  t.match(new Webhook(hook.secret).verify(second.body, second.headers as Record<string, string>), { type: 'statuses-updated', data: { sessionId: 's1' } }, 'the new worker signs it as the first did')
 })
 
 t.test('a pending delivery whose job was lost is queued again by maintenance', async t => {

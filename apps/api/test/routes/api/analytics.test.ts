@@ -161,7 +161,8 @@ t.test('the same figures after the rollup, after the raw rows are deleted, and a
 
   const snapshot = async () => [
     await prisma.$queryRaw`SELECT * FROM analytics_buckets ORDER BY session_id, grain, bucket`,
-    await prisma.$queryRaw`SELECT * FROM analytics_viewer_buckets ORDER BY session_id, grain, bucket, viewer_number`
+    await prisma.$queryRaw`SELECT * FROM analytics_viewer_buckets ORDER BY session_id, grain, bucket, viewer_id`,
+    await prisma.$queryRaw`SELECT * FROM analytics_viewers ORDER BY id`
   ]
   const rows = await snapshot()
   t.match(await rollupAnalytics(prisma, new Date('2026-03-20T23:00:00Z')), { ran: false }, 'once per UTC day')
@@ -176,4 +177,25 @@ t.test('rollups past ANALYTICS_RETENTION_DAYS are deleted', async t => {
   t.match(data.series[0], { statuses: 0, views: 0 }, 'March 7th is gone')
   t.match(data.series[1], { statuses: 2, views: 3, uniqueViewers: 3 }, 'March 8th is kept')
   t.equal(data.totals.uniqueViewers, 3)
+})
+
+t.test('a local day split by the rollup watermark counts each viewer once, rolled up or raw', async t => {
+  const split = sessionName()
+  // April 1st in New York runs from 04:00 UTC to 04:00 UTC; the watermark falls at midnight UTC in it.
+  await seed(split, [
+    { type: 'text', sentAt: '2026-04-01T22:00:00Z', audience: [A, B], views: [[A, 60_000], [B, 120_000]] },
+    { type: 'text', sentAt: '2026-04-02T02:00:00Z', audience: [A, C], views: [[A, 60_000], [C, 180_000]] }
+  ])
+  const query = 'from=2026-04-01T04:00:00Z&to=2026-04-02T04:00:00Z&tz=America/New_York'
+  const read = async () => {
+    const res = await get(`/api/sessions/${split}/analytics?${query}`)
+    t.equal(res.statusCode, 200)
+    return res.json().data
+  }
+  const before = await read()
+  t.match(before.totals, { statuses: 2, views: 4, uniqueViewers: 3 })
+  t.match(before.series, [{ start: '2026-04-01T04:00:00.000Z', views: 4, uniqueViewers: 3 }])
+  t.same(before.topViewers.map((v: { viewerNumber: string, statusesViewed: number }) => [v.viewerNumber, v.statusesViewed]), [[A, 2], [C, 1], [B, 1]])
+  t.match(await rollupAnalytics(prisma, new Date('2026-04-04T03:00:00Z')), { ran: true, watermark: new Date('2026-04-02T00:00:00Z') })
+  t.same(await read(), before, 'A, viewer of a rolled-up and of a raw status, still counts once')
 })

@@ -1,4 +1,4 @@
-import { Prisma, StatusType, TIME_TO_VIEW_BOUNDS_MS, histogramQuantile, rawBucketsSql, rollupWatermark, viewersOf, type PrismaClient } from '@wss/db'
+import { Prisma, StatusType, TIME_TO_VIEW_BOUNDS_MS, histogramQuantile, rawBucketsSql, rollupWatermark, viewersOf, type BucketFigures, type PrismaClient } from '@wss/db'
 import { piecesOf, type AnalyticsRange } from './range.ts'
 import { distinctViewersPerBucket, type Bucket } from './unique-viewers.ts'
 
@@ -22,21 +22,11 @@ export interface SessionAnalytics {
   topViewers: TopViewer[]
 }
 
-interface HourRow {
-  start: Date
-  statuses_by_type: Record<string, number>
-  statuses: number
-  audience: number
-  views: number
-  unique_viewers: number
-  time_to_view: number[]
-}
-
 interface Acc { statuses: number, byType: Record<string, number>, audience: number, views: number, unique: number, hist: number[] }
 
 const emptyAcc = (): Acc => ({ statuses: 0, byType: {}, audience: 0, views: 0, unique: 0, hist: new Array<number>(TIME_TO_VIEW_BOUNDS_MS.length + 1).fill(0) })
 
-function add (acc: Acc, row: HourRow) {
+function add (acc: Acc, row: BucketFigures) {
   acc.statuses += row.statuses
   acc.audience += row.audience
   acc.views += row.views
@@ -95,10 +85,13 @@ function rolledUp (range: AnalyticsRange, split: Date): Prisma.Sql {
   return Prisma.sql`(${hours(from, lo)} OR (grain = 'day' AND bucket >= ${new Date(lo)} AND bucket < ${new Date(hi)}) OR ${hours(hi, end)})`
 }
 
-/** Figures per series bucket: rollup hour rows before `split`, the same computed from raw rows after it. */
-async function seriesRows (prisma: PrismaClient, sessionId: string, range: AnalyticsRange, split: Date): Promise<HourRow[]> {
+/**
+ * Figures per series bucket (`bucket`: the point's start): rollup rows before `split`, the same
+ * computed from raw rows after it.
+ */
+async function seriesRows (prisma: PrismaClient, sessionId: string, range: AnalyticsRange, split: Date): Promise<BucketFigures[]> {
   const raw = rawBucketsSql('hour', Prisma.sql`s.session_id = ${sessionId} AND s.sent_at >= ${split} AND s.sent_at < ${range.to}`)
-  return await prisma.$queryRaw<HourRow[]>`SELECT start, ${sumByType} AS statuses_by_type, sum(statuses)::int AS statuses,
+  return await prisma.$queryRaw<BucketFigures[]>`SELECT start AS bucket, ${sumByType} AS statuses_by_type, sum(statuses)::int AS statuses,
       sum(audience)::int AS audience, sum(views)::int AS views, max(unique_viewers)::int AS unique_viewers, ${sumHistogram} AS time_to_view
     FROM (SELECT ${seriesBucket(range, Prisma.sql`bucket`)} AS start, statuses_by_type, statuses, audience, views, unique_viewers, time_to_view FROM (
       SELECT bucket, statuses_by_type, statuses, audience, views, unique_viewers, time_to_view FROM analytics_buckets
@@ -124,23 +117,30 @@ async function seriesBuckets (prisma: PrismaClient, range: AnalyticsRange): Prom
   return out
 }
 
-/** Distinct viewers over the whole range, and the most engaged ones. */
+/**
+ * Distinct viewers over the whole range, and the most engaged ones: the rollup rows of the range's
+ * pieces summed per viewer id (integers: the bulk of the work), their numbers looked up once per
+ * viewer, merged with the raw rows after `split` by number.
+ */
 async function viewersOfRange (prisma: PrismaClient, sessionId: string, range: AnalyticsRange, split: Date, top: number) {
   const { months, days, hours } = piecesOf(range.from, split)
   const iso = (dates: Date[]) => dates.map(d => d.toISOString())
   const rows = await prisma.$queryRaw<Array<{ viewer_number: string, views: number, last: Date, unique_viewers: number }>>`WITH src AS (
-      SELECT viewer_number, views, last_viewed_at FROM analytics_viewer_buckets
+      SELECT viewer_id, views, last_viewed_at FROM analytics_viewer_buckets
         WHERE session_id = ${sessionId} AND grain = 'month' AND bucket = ANY(${iso(months)}::timestamptz[])
       UNION ALL
-      SELECT viewer_number, views, last_viewed_at FROM analytics_viewer_buckets
+      SELECT viewer_id, views, last_viewed_at FROM analytics_viewer_buckets
         WHERE session_id = ${sessionId} AND grain = 'day' AND bucket = ANY(${iso(days)}::timestamptz[])
       UNION ALL
-      SELECT viewer_number, views, last_viewed_at FROM analytics_viewer_buckets
+      SELECT viewer_id, views, last_viewed_at FROM analytics_viewer_buckets
         WHERE session_id = ${sessionId} AND grain = 'hour' AND bucket = ANY(${iso(hours)}::timestamptz[])
-      UNION ALL
-      SELECT v.viewer_number, 1, v.viewed_at FROM statuses st ${viewersOf}
-        WHERE st.session_id = ${sessionId} AND st.sent_at >= ${split} AND st.sent_at < ${range.to}
-    ), per AS (SELECT viewer_number, sum(views)::int AS views, max(last_viewed_at) AS last FROM src GROUP BY 1)
+    ), rolled AS (SELECT d.viewer_number, r.views, r.last FROM (
+        SELECT viewer_id, sum(views)::int AS views, max(last_viewed_at) AS last FROM src GROUP BY 1
+      ) r JOIN analytics_viewers d ON d.id = r.viewer_id
+    ), raw AS (SELECT v.viewer_number, count(*)::int AS views, max(v.viewed_at) AS last FROM statuses st ${viewersOf}
+        WHERE st.session_id = ${sessionId} AND st.sent_at >= ${split} AND st.sent_at < ${range.to} GROUP BY 1
+    ), per AS (SELECT viewer_number, coalesce(r.views, 0) + coalesce(w.views, 0) AS views, greatest(r.last, w.last) AS last
+        FROM rolled r FULL JOIN raw w USING (viewer_number))
     SELECT viewer_number, views, last, (count(*) OVER ())::int AS unique_viewers FROM per
     ORDER BY views DESC, last DESC, viewer_number LIMIT ${top}`
   return {
@@ -165,7 +165,7 @@ export async function sessionAnalytics (prisma: PrismaClient, sessionId: string,
   const totals = emptyAcc()
   for (const row of rows) {
     add(totals, row)
-    const acc = bySeries.get(row.start.getTime())
+    const acc = bySeries.get(row.bucket.getTime())
     if (acc !== undefined) {
       add(acc, row)
       if (range.interval === 'hour') acc.unique = row.unique_viewers

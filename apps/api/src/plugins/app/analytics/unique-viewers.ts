@@ -36,12 +36,15 @@ export async function distinctViewersPerBucket (
   if (slow.length > 0) {
     const clip = (d: Date) => new Date(Math.min(Math.max(d.getTime(), from), to))
     // One index range per bucket (a correlated subquery), not the whole range joined to the buckets.
+    // Rollup rows name viewers by id; a raw viewer with an id counts as that id, one without
+    // (not rolled up yet, so in no rollup row) by number.
     const rows = await prisma.$queryRaw<Array<{ k: Date, n: number }>>`
-      SELECT r.k, (SELECT count(DISTINCT viewer_number) FROM (
-          SELECT viewer_number FROM analytics_viewer_buckets WHERE session_id = ${sessionId} AND grain = 'hour'
+      SELECT r.k, (SELECT count(DISTINCT viewer_id) + count(DISTINCT viewer_number) FROM (
+          SELECT viewer_id, NULL::text AS viewer_number FROM analytics_viewer_buckets WHERE session_id = ${sessionId} AND grain = 'hour'
             AND bucket >= r.s AND bucket < least(r.e, ${split}::timestamptz)
           UNION ALL
-          SELECT v.viewer_number FROM statuses st ${viewersOf}
+          SELECT d.id, CASE WHEN d.id IS NULL THEN v.viewer_number END FROM statuses st ${viewersOf}
+            LEFT JOIN analytics_viewers d ON d.session_id = st.session_id AND d.viewer_number = v.viewer_number
             WHERE st.session_id = ${sessionId} AND st.sent_at >= greatest(r.s, ${split}::timestamptz) AND st.sent_at < r.e
         ) x)::int AS n
       FROM unnest(${iso(slow.map(b => b.start))}::timestamptz[], ${iso(slow.map(b => clip(b.start)))}::timestamptz[],
