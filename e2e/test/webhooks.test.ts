@@ -1,28 +1,15 @@
 import t from 'tap'
 import { randomUUID } from 'node:crypto'
-import { createServer, type IncomingHttpHeaders } from 'node:http'
 import { Webhook } from 'standardwebhooks'
+import { startReceiver, type Received } from '@wss/webhooks/testing'
 import { socketIoClient } from '../src/events.ts'
 import { eventually, startStack } from '../src/stack.ts'
 
-interface Delivery { headers: IncomingHttpHeaders, body: string, id: string, attempt: number }
+type Delivery = Received
 
-/** A webhook receiver on 127.0.0.1: records every request, answers as `answer` says. */
-async function receiver (t: { teardown (fn: () => unknown): void }, answer: (d: Delivery) => number = () => 200) {
-  const received: Delivery[] = []
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = []
-    req.on('data', (c: Buffer) => chunks.push(c))
-    req.on('end', () => {
-      const d = { headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), id: String(req.headers['webhook-id']), attempt: Number(req.headers['webhook-attempt']) }
-      received.push(d)
-      res.writeHead(answer(d)).end()
-    })
-  })
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => new Promise<void>(resolve => { server.closeAllConnections(); server.close(() => resolve()) }))
-  return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}/hooks`, received }
-}
+/** A webhook receiver on 127.0.0.1: records every request, answers with the status `answer` gives. */
+const receiver = (t: { teardown (fn: () => unknown): void }, answer: (d: Delivery) => number = () => 200) =>
+  startReceiver(t, d => ({ status: answer(d) }))
 
 // Loopback receivers are allowed here only; a short retry schedule stands in for the day-long one.
 const env = { WEBHOOK_ALLOW_PRIVATE: 'true', WEBHOOK_RETRY_SCHEDULE_MS: '3000,3000,3000' }

@@ -11,7 +11,7 @@ import { registry } from '../../src/lib/metrics.ts'
 import { createMaintenance } from '../../src/maintenance/maintenance.ts'
 import { createOwnerRegistry } from '@wss/shared'
 import { eventCollector, eventually, migratedPrisma, redisUrl, uniquePrefix } from '../helpers.ts'
-import { startReceiver } from './receiver.ts'
+import { startReceiver } from '@wss/webhooks/testing'
 
 const { prisma } = await migratedPrisma(t)
 // Each test starts without endpoints: one left by another (its receiver gone) would fail, be disabled, and announce it.

@@ -1,3 +1,4 @@
+// Test support (not used by the product): a local webhook receiver for the worker's and the e2e tests.
 import { createServer, type IncomingHttpHeaders } from 'node:http'
 
 interface Teardown { teardown (fn: () => unknown): void }
