@@ -103,22 +103,32 @@ const GIVE_UP_FOR_MS = 10 * 60_000
 /**
  * Marks a send that will not go out `failed` and says so (`status-failed`), retrying while the
  * database refuses (a restart can meet the last attempt): a status the API answered 202 for never
- * stays `pending` because the write that ends it met an outage. Runs beside the job, which answers
- * its caller at once; the router's close() stops the tries.
+ * stays `pending` because the write that ends it met an outage. Resolves after the first try, so
+ * the caller's answer follows the row's state whenever the database is up; the later tries run
+ * beside the job, and the router's close() stops them.
  */
-function settleFailed (deps: CommandRouterDeps, state: RouterState, cmd: CommandJob, reason: string | undefined, jlog: Logger): void {
+async function settleFailed (deps: CommandRouterDeps, state: RouterState, cmd: CommandJob, reason: string | undefined, jlog: Logger): Promise<void> {
   if (cmd.name !== CommandName.SendStatus) return
+  const attempt = async () => {
+    const failed = await giveUp(deps.prisma, cmd.name, cmd.payload, reason)
+    if (failed) deps.events.publish('status-failed', failed)
+  }
+  try {
+    await attempt()
+    return
+  } catch (err) {
+    jlog.warn({ err: (err as Error).message }, 'marking the status failed: the database refused, trying again')
+  }
   const tries = (async () => {
     const until = Date.now() + GIVE_UP_FOR_MS
     for (let wait = GIVE_UP_RETRY_MS.first; ; wait = Math.min(wait * 2, GIVE_UP_RETRY_MS.max)) {
+      await sleep(wait, undefined, { signal: state.stop.signal }).catch(() => undefined)
       try {
-        const failed = await giveUp(deps.prisma, cmd.name, cmd.payload, reason)
-        if (failed) deps.events.publish('status-failed', failed)
+        await attempt()
         return
       } catch (err) {
         if (state.stop.signal.aborted || Date.now() + wait > until) { jlog.error({ err }, 'failed command left no trace'); return }
         jlog.warn({ err: (err as Error).message, retryInMs: wait }, 'marking the status failed: the database refused, trying again')
-        await sleep(wait, undefined, { signal: state.stop.signal }).catch(() => undefined)
       }
     }
   })()
@@ -142,7 +152,7 @@ async function processJob (deps: CommandRouterDeps, state: RouterState, job: Job
     if (isAppError(err)) {
       jlog.info({ code: err.code }, 'command refused')
       // A send refused because its session is not connected will not go out: it does not stay pending.
-      if (err.code === 'SESSION_NOT_CONNECTED') settleFailed(deps, state, cmd, err.message, jlog)
+      if (err.code === 'SESSION_NOT_CONNECTED') await settleFailed(deps, state, cmd, err.message, jlog)
       return await reply(deps, cmd, { ok: false, code: err.code, message: err.message })
     }
     const attempts = job.opts.attempts ?? 1
@@ -152,7 +162,7 @@ async function processJob (deps: CommandRouterDeps, state: RouterState, job: Job
     }
     jlog.error({ err }, 'command failed on every attempt')
     const refusal = err instanceof TransientRefusal ? err.refusal : null
-    settleFailed(deps, state, cmd, refusal?.message, jlog)
+    await settleFailed(deps, state, cmd, refusal?.message, jlog)
     await reply(deps, cmd, refusal ? { ok: false, code: refusal.code, message: refusal.message } : { ok: false, code: 'INTERNAL', message: 'the worker could not run the command' })
     throw err
   }
