@@ -1,4 +1,4 @@
-import type { RedisClient } from '@wss/shared'
+import { isCluster, type RedisClient } from '@wss/shared'
 
 // Adds a node's increments to the shared window counter; starts the window on its first count.
 // Returns the shared count and the window's remaining time.
@@ -101,17 +101,26 @@ function takeBatch (counters: Map<string, Counter>): Array<[string, Counter, num
   return batch
 }
 
-// Adds the pending counts to Redis in one pipeline and brings back every node's counts.
+// Adds the pending counts to Redis in one pipeline and brings back every node's counts. On a
+// cluster the counters spread over the masters, and a pipeline must stay within one of them: each
+// count goes as its own command there (ioredis' auto-pipelining batches them per master).
 async function syncCounters (client: RateLimitRedis, counters: Map<string, Counter>, onError: (err: unknown) => void): Promise<void> {
   const batch = takeBatch(counters)
   if (batch.length === 0) return
-  const pipeline = client.pipeline()
-  for (const [key, c, n] of batch) (pipeline as unknown as RateLimitRedis).wssRateSync(key, n, c.windowMs)
   let results: Array<[Error | null, unknown]> | null = null
-  try {
-    results = await pipeline.exec()
-  } catch (err) {
-    onError(err)
+  if (isCluster(client)) {
+    results = await Promise.all(batch.map(([key, c, n]) => client.wssRateSync(key, n, c.windowMs)
+      .then((value): [null, unknown] => [null, value], (err: Error): [Error, null] => [err, null])))
+    const failed = results.find(([err]) => err !== null)
+    if (failed) onError(failed[0])
+  } else {
+    const pipeline = client.pipeline()
+    for (const [key, c, n] of batch) (pipeline as unknown as RateLimitRedis).wssRateSync(key, n, c.windowMs)
+    try {
+      results = await pipeline.exec()
+    } catch (err) {
+      onError(err)
+    }
   }
   batch.forEach(([, c, n], i) => {
     const [err, value] = results?.[i] ?? [new Error('no reply'), null]

@@ -61,6 +61,28 @@ t.test('by default each node counts locally and the nodes share their counts thr
   t.equal(await remaining(nodeA), 'limited', 'and then limits too')
 })
 
+t.test('many clients at once: every count reaches Redis (on a cluster their counters live on different masters)', async t => {
+  const env = { REDIS_PREFIX: uniquePrefix(), RATE_LIMIT_MAX: '100', RATE_LIMIT_WINDOW_MS: '60000', RATE_LIMIT_SYNC_MS: '50' }
+  const node = await build(t, { env })
+  const redis = await createPublisher(t)
+  const clients = Array.from({ length: 24 }, (_, i) => `198.51.100.${i + 1}`)
+  const call = (remoteAddress: string) => node.inject({ method: 'GET', url, headers: auth, remoteAddress })
+  // Each client's first request reads its counter; the next two of every client go out in syncs of many counters.
+  for (const ip of clients) await call(ip)
+  for (const ip of clients) { await call(ip); await call(ip) }
+  const counts = async () => {
+    const out: number[] = []
+    for (const node of isCluster(redis) ? redis.nodes('master') : [redis]) {
+      for (const key of await node.keys(`${redisKeys(env.REDIS_PREFIX).rateLimit}*`)) out.push(Number(await redis.get(key) ?? 0))
+    }
+    return out
+  }
+  let seen: number[] = []
+  t.ok(await eventually(async () => { seen = await counts(); return seen.length === 24 && seen.every(c => c === 3) }, 10_000),
+    'every client\'s three requests are in Redis')
+  t.same(seen, Array(24).fill(3), 'per client')
+})
+
 t.test('the limit counts unauthenticated requests too (key guessing)', async t => {
   const app = await build(t, { env: { RATE_LIMIT_MAX: '2' } })
   await app.inject({ method: 'GET', url, headers: { 'x-api-key': 'guess-1' } })
