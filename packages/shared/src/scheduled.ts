@@ -40,5 +40,7 @@ export const SCHEDULE_JOB_OPTIONS = {
   attempts: 8,
   backoff: { type: 'exponential', delay: 500, jitter: 0.5 },
   removeOnComplete: true,
-  removeOnFail: { age: 24 * 3600, count: 1000 }
+  // A job that failed every attempt (a database outage at its time) goes, so that the maintenance
+  // sweep can queue it again under the same id: a failed job kept would block that id for a day.
+  removeOnFail: true
 } as const

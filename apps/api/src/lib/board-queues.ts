@@ -2,7 +2,8 @@ import type { FastifyBaseLogger } from 'fastify'
 import { Queue } from 'bullmq'
 import type { RedisClient } from '@wss/shared'
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter'
-import { redisKeys, workerQueueName, type OwnerRegistry } from '@wss/shared'
+import { redisKeys, SCHEDULE_QUEUE, workerQueueName, type OwnerRegistry } from '@wss/shared'
+import { WEBHOOK_QUEUE } from '@wss/webhooks'
 
 export interface BoardQueuesDeps {
   owners: Pick<OwnerRegistry, 'liveWorkers'>
@@ -18,9 +19,12 @@ export interface BoardQueuesDeps {
   minIntervalMs?: number
 }
 
+/** The deployment-wide queues, shown whatever workers are up: scheduled statuses' delayed jobs, webhook deliveries. */
+export const DEPLOYMENT_QUEUES = [SCHEDULE_QUEUE, WEBHOOK_QUEUE] as const
+
 /**
- * The dashboard's queue list, following the worker registry: each live worker's command queue
- * (the product's only queues), added when a worker appears and dropped when its lease lapses.
+ * The dashboard's queue list: the deployment-wide queues, then, following the worker registry,
+ * each live worker's command queue, added when a worker appears and dropped when its lease lapses.
  * Refreshed per dashboard request, at most once per `minIntervalMs`; concurrent calls share one.
  */
 export function createBoardQueues (deps: BoardQueuesDeps) {
@@ -28,6 +32,12 @@ export function createBoardQueues (deps: BoardQueuesDeps) {
   const bull = redisKeys(deps.prefix).bull
   const minIntervalMs = deps.minIntervalMs ?? 1000
   const shown = new Map<string, { queue: Queue, adapter: BullMQAdapter }>()
+  const open = (name: string, workerId?: string) => {
+    const queue = new Queue(name, { connection, prefix: bull })
+    queue.on('error', (err: Error) => log.warn({ err, queue: name, workerId }, 'dashboard queue error'))
+    return { queue, adapter: new BullMQAdapter(queue, { readOnlyMode: deps.readOnly }) }
+  }
+  const fixed = DEPLOYMENT_QUEUES.map(name => open(name))
   let running: Promise<void> | null = null
   let last = 0
   let closed = false
@@ -42,11 +52,9 @@ export function createBoardQueues (deps: BoardQueuesDeps) {
     }
     for (const id of live) {
       if (shown.has(id)) continue
-      const queue = new Queue(workerQueueName(id), { connection, prefix: bull })
-      queue.on('error', (err: Error) => log.warn({ err, workerId: id }, 'dashboard queue error'))
-      shown.set(id, { queue, adapter: new BullMQAdapter(queue, { readOnlyMode: deps.readOnly }) })
+      shown.set(id, open(workerQueueName(id), id))
     }
-    deps.replaceQueues([...shown.values()].map(e => e.adapter))
+    deps.replaceQueues([...fixed, ...shown.values()].map(e => e.adapter))
     last = Date.now()
   }
 
@@ -61,7 +69,7 @@ export function createBoardQueues (deps: BoardQueuesDeps) {
     },
     async close (): Promise<void> {
       closed = true
-      const all = [...shown.values()]
+      const all = [...fixed, ...shown.values()]
       shown.clear()
       await Promise.allSettled(all.map(e => e.queue.close()))
     }

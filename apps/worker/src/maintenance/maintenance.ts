@@ -39,6 +39,9 @@ export function createMaintenance (deps: MaintenanceDeps) {
   /** Deletes what outlived the retention, now, whoever else runs it. */
   async function run (now: Date = new Date()) {
     // Before the raw retention, which never deletes a posted status the rollup does not hold yet.
+    // First, and on its own: a scheduled status whose job Redis lost is due whatever else fails here.
+    const scheduled = await (deps.requeueScheduled?.() ?? Promise.resolve(0))
+      .catch((err: unknown) => { log.warn({ err: (err as Error).message }, 'scheduled statuses not queued again'); return 0 })
     const rollup = await rollupAnalytics(prisma, now)
       .catch((err: unknown) => { log.warn({ err: (err as Error).message }, 'analytics rollup failed'); return null })
     const analytics = await pruneAnalytics(prisma, new Date(now.getTime() - deps.analyticsRetentionDays * 86_400_000))
@@ -48,7 +51,6 @@ export function createMaintenance (deps: MaintenanceDeps) {
     // Webhook deliveries are kept as long as statuses: a delivery ends within its retry schedule (about a day).
     const deliveries = await prisma.webhookDelivery.deleteMany({ where: { createdAt: { lt: new Date(now.getTime() - deps.retentionDays * 86_400_000) } } })
     const requeued = await requeueLost()
-    const scheduled = await deps.requeueScheduled?.() ?? 0
     log.info({ statuses, uploads, analytics, rollup: rollup?.ran ?? false, webhookDeliveries: deliveries.count, requeued, scheduled }, 'maintenance done')
   }
 

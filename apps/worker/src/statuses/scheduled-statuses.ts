@@ -88,7 +88,10 @@ export async function fire (ctx: Ctx, data: ScheduledStatusJob, later: (at: numb
   const target = await connectedOwner(ctx, data.sessionId)
   if (target === null) {
     if (ctx.now() >= due + ctx.graceMs) return await expire(ctx, data, row.scheduledAt)
-    return await later(Math.min(ctx.now() + ctx.retryMs, due + ctx.graceMs))
+    // Looked at again soon at first, then less often the longer the session stays away (a tenth of
+    // the lateness, at most a minute): a status sent once it is back is late by at most that much more.
+    const wait = Math.min(Math.max(ctx.retryMs, (ctx.now() - due) / 10), MAX_RETRY_MS)
+    return await later(Math.min(ctx.now() + wait, due + ctx.graceMs))
   }
   const { count } = await ctx.prisma.status.updateMany({
     where: { id: data.statusId, state: 'scheduled', scheduleVersion: data.version },
@@ -99,6 +102,9 @@ export async function fire (ctx: Ctx, data: ScheduledStatusJob, later: (at: numb
   ctx.log.info({ sessionId: data.sessionId, statusId: data.statusId, workerId: target, lateMs: ctx.now() - due }, 'scheduled status due: send queued')
   return 'routed'
 }
+
+/** The longest wait between two looks at a due status whose session is not connected. */
+const MAX_RETRY_MS = 60_000
 
 /**
  * Queues the job of every scheduled status again, under its version's job id: BullMQ ignores the
