@@ -1,31 +1,8 @@
 import t from 'tap'
-import { createServer, Socket, type Server } from 'node:net'
 import WebSocket from 'ws'
 import { io as connect } from 'socket.io-client'
 import { encodeBusEvent, EVENTS_GAP, type EventsGapPayload } from '@wss/shared'
-import { baseUrl, build, createPublisher, KEY, nextValue, REDIS_URL, type Tap } from '../../helper.ts'
-
-/** A TCP proxy to the test Redis whose connections can be cut (a Redis restart, seen from the node). */
-async function redisProxy (t: Tap) {
-  const target = new URL(REDIS_URL)
-  let up = true
-  const sockets = new Set<Socket>()
-  const server: Server = createServer(client => {
-    if (!up) { client.destroy(); return }
-    const upstream = new Socket()
-    upstream.connect(Number(target.port || 6379), target.hostname)
-    client.pipe(upstream).pipe(client)
-    const drop = () => { client.destroy(); upstream.destroy(); sockets.delete(client); sockets.delete(upstream) }
-    for (const s of [client, upstream]) { s.on('error', drop); s.on('close', drop); sockets.add(s) }
-  })
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => new Promise<void>(resolve => { for (const s of sockets) s.destroy(); server.close(() => resolve()) }))
-  return {
-    url: `redis://127.0.0.1:${(server.address() as { port: number }).port}`,
-    cut () { up = false; for (const s of sockets) s.destroy(); sockets.clear() },
-    restore () { up = true }
-  }
-}
+import { baseUrl, build, createPublisher, KEY, nextValue, redisProxy } from '../../helper.ts'
 
 // The chaos run (bench/chaos.ts) found events lost for clients that stayed connected while the
 // node's Redis restarted: nothing told them. Now each client hears of the period (`events-gap`).

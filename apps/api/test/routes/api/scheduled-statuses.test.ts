@@ -8,6 +8,7 @@ import {
   build,
   createPublisher,
   inspectQueue,
+  redisProxy,
   registerWorker,
   sessionName,
   setOwner,
@@ -146,6 +147,20 @@ t.test('PATCH a scheduled status: a new time replaces its job, content is checke
   t.equal(late.statusCode, 409)
   t.match(late.json(), { success: false, code: 'STATUS_NOT_SCHEDULED', error: /pending/ })
   t.equal((await prisma.status.findFirstOrThrow({ where: { id: status.id, sessionId } })).content, 'v2')
+})
+
+t.test('PATCH to a new time while Redis is unreachable: 503, and the status stays as it was', async t => {
+  const { app, sessionId, schedule, send } = await setup(t)
+  const status = (await send({ type: 'text', content: 'before', scheduledAt: inMs(10 * MINUTE) })).json().data
+  // Another API node on the same database, whose Redis then goes away.
+  const proxy = await redisProxy(t)
+  const cut = await build(t, { db, env: { REDIS_URL: proxy.url, REDIS_PREFIX: app.config.REDIS_PREFIX } })
+  proxy.cut()
+  const res = await cut.inject({ method: 'PATCH', url: `/api/sessions/${sessionId}/statuses/${status.id}`, headers: auth, payload: { scheduledAt: inMs(DAY), content: 'after' } })
+  t.equal(res.statusCode, 503, res.body)
+  t.equal(res.json().code, 'DEPENDENCY_UNAVAILABLE')
+  t.match(await prisma.status.findUniqueOrThrow({ where: { id: status.id } }), { content: 'before', scheduledAt: new Date(status.scheduledAt), scheduleVersion: 0, state: 'scheduled' }, 'the edit was undone')
+  t.same((await schedule.getJobs(['delayed'])).map(j => j.id), [`sched-${status.id}-v0`], 'its job still stands')
 })
 
 t.test('DELETE a scheduled status cancels it (status-cancelled); again answers it as it is; it can no longer be changed', async t => {

@@ -241,8 +241,23 @@ export async function patchStatus (deps: StatusActionsDeps, sessionId: string, s
       await deps.prisma.upload.update({ where: { id: input.upload }, data: { lastUsedAt: new Date(), expiresAt: null } })
     }
     const updated = await findInSession(deps, sessionId, statusId)
-    // The row is committed: a job that could not be queued is queued by the maintenance sweep.
-    if (moved) await queueSchedule(deps, updated, at, async () => {})
+    // A new time whose job cannot be queued (Redis down): the edit is undone, the old job still
+    // stands, and the caller gets 503 with the status as it was.
+    if (moved) {
+      await queueSchedule(deps, updated, at, () => deps.prisma.status.updateMany({
+        where: { id: row.id, state: 'scheduled', scheduleVersion: version },
+        data: {
+          content: row.content,
+          caption: row.caption,
+          targetNumbers: row.targetNumbers,
+          backgroundColor: row.backgroundColor,
+          font: row.font,
+          uploadId: row.uploadId,
+          scheduledAt: row.scheduledAt,
+          scheduleVersion: row.scheduleVersion
+        }
+      }))
+    }
     deps.log.info({ sessionId, statusId, scheduledAt: at.toISOString(), version }, 'scheduled status changed')
     return asStatus(updated)
   }
