@@ -57,16 +57,20 @@ t.test('an event reaches the receiver signed per Standard Webhooks, its data the
   t.equal(await prisma.webhookDelivery.count({ where: { endpointId: other.id } }), 0)
 })
 
-t.test('500 then 200: delivered at the second attempt, one request per attempt, one webhook-id', async t => {
-  const receiver = await startReceiver(t, (_r, n) => n === 1 ? { status: 500, body: 'busy' } : { status: 200, body: 'ok' })
+t.test('fails three times (500, no answer in time, 503), then 200: one request per attempt, one webhook-id, every one verifiable, finally delivered', async t => {
+  const answers = [{ status: 500, body: 'busy' }, 'hang', { status: 503, body: 'later' }] as const
+  const receiver = await startReceiver(t, (_r, n) => answers[n - 1] ?? { status: 200, body: 'ok' })
   const hook = await endpoint(prisma, receiver.url)
-  const parts = await webhooks(t)
+  const parts = await webhooks(t, { env: { WEBHOOK_TIMEOUT_MS: '300' } })
   await parts.fanout.publish('statuses-updated', { sessionId: 's1' })
   t.ok(await delivered(hook.id))
-  t.same(receiver.received.map(r => r.attempt), [1, 2])
-  t.equal(new Set(receiver.received.map(r => r.id)).size, 1)
+  t.same(receiver.received.map(r => r.attempt), [1, 2, 3, 4], 'four attempts, each once')
+  t.equal(new Set(receiver.received.map(r => r.id)).size, 1, 'one webhook-id for all of them')
+  for (const r of receiver.received) {
+    t.match(new Webhook(hook.secret).verify(r.body, r.headers as Record<string, string>), { type: 'statuses-updated', data: { sessionId: 's1' } }, `attempt ${r.attempt} verifies`)
+  }
   const row = await prisma.webhookDelivery.findFirstOrThrow({ where: { endpointId: hook.id } })
-  t.match(row, { state: 'delivered', attempts: 2, lastStatusCode: 200, lastResponse: 'ok' })
+  t.match(row, { state: 'delivered', attempts: 4, lastStatusCode: 200, lastResponse: 'ok' })
   t.equal((await prisma.webhookEndpoint.findUniqueOrThrow({ where: { id: hook.id } })).failingSince, null, 'a success ends the failing run')
 })
 
