@@ -1,7 +1,8 @@
 import fp from 'fastify-plugin'
 import type { FastifyBaseLogger } from 'fastify'
+import type { Redis } from 'ioredis'
 import type { RedisClient } from '@wss/shared'
-import { eventsChannel, parseBusEvent, type BusEvent, type EventsGapPayload } from '@wss/shared'
+import { eventsChannel, isCluster, parseBusEvent, type BusEvent, type EventsGapPayload } from '@wss/shared'
 
 export type BusListener = (event: BusEvent) => void
 export type GapListener = (gap: EventsGapPayload) => void
@@ -104,15 +105,60 @@ function watchGaps (subscriber: RedisClient, channel: string, log: FastifyBaseLo
   }
   subscriber.on('close', onLost)
   subscriber.on('ready', onReady)
+  const inner = isCluster(subscriber) ? followClusterSubscriber(subscriber, onLost, onReady) : undefined
   return {
     onGap (listener: GapListener) {
       listeners.add(listener)
       return () => { listeners.delete(listener) }
     },
     stop () {
+      inner?.stop()
       subscriber.off('close', onLost)
       subscriber.off('ready', onReady)
       listeners.clear()
+    }
+  }
+}
+
+/** ioredis' cluster subscriber: not in its typings, so reached through this one narrow view. */
+interface ClusterWithSubscriber { subscriber?: { getInstance?: () => Redis | null } }
+
+/**
+ * On a Redis Cluster the subscription is one connection to one node, and ioredis replaces it with a
+ * connection to another node when it ends (that node failed over or was cut off) — without a word at
+ * the cluster level, whose `close`/`ready` only follow the whole cluster. Events published meanwhile
+ * are lost all the same, so the gap is taken from that inner connection: it ends (`onLost`), and
+ * once its successor is ready the subscription is confirmed and the period reported (`onReady`).
+ */
+function followClusterSubscriber (cluster: RedisClient, onLost: () => void, onReady: () => void) {
+  let current: Redis | null = null
+  let timer: NodeJS.Timeout | undefined
+  let stopped = false
+  const onEnd = () => {
+    onLost()
+    timer = setTimeout(attach, 0)
+  }
+  function attach () {
+    if (stopped) return
+    const next = (cluster as unknown as ClusterWithSubscriber).subscriber?.getInstance?.() ?? null
+    // Not replaced yet (no node known, or the cluster is still choosing): look again shortly.
+    if (next === null || next === current || next.status === 'end') {
+      timer = setTimeout(attach, 250)
+      return
+    }
+    current?.off('end', onEnd)
+    current?.off('ready', onReady)
+    current = next
+    next.once('end', onEnd)
+    next.on('ready', onReady)
+  }
+  attach()
+  return {
+    stop () {
+      stopped = true
+      clearTimeout(timer)
+      current?.off('end', onEnd)
+      current?.off('ready', onReady)
     }
   }
 }
