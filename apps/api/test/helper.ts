@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import { createServer, Socket, type Server } from 'node:net'
+import { tcpProxy } from '@wss/shared/testing'
 import type { Writable } from 'node:stream'
 import Fastify, { type FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
@@ -210,22 +210,5 @@ export async function multipart (field: string, bytes: Uint8Array, filename: str
 
 /** A TCP proxy to the test Redis whose connections can be cut (a Redis restart, seen from the node). */
 export async function redisProxy (t: Tap) {
-  const target = new URL(REDIS_URL)
-  let up = true
-  const sockets = new Set<Socket>()
-  const server: Server = createServer(client => {
-    if (!up) { client.destroy(); return }
-    const upstream = new Socket()
-    upstream.connect(Number(target.port || 6379), target.hostname)
-    client.pipe(upstream).pipe(client)
-    const drop = () => { client.destroy(); upstream.destroy(); sockets.delete(client); sockets.delete(upstream) }
-    for (const s of [client, upstream]) { s.on('error', drop); s.on('close', drop); sockets.add(s) }
-  })
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => new Promise<void>(resolve => { for (const s of sockets) s.destroy(); server.close(() => resolve()) }))
-  return {
-    url: `redis://127.0.0.1:${(server.address() as { port: number }).port}`,
-    cut () { up = false; for (const s of sockets) s.destroy(); sockets.clear() },
-    restore () { up = true }
-  }
+  return await tcpProxy(t, new URL(REDIS_URL))
 }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import { createServer, Socket as NetSocket, type Server, type Socket } from 'node:net'
+import { tcpProxy } from '@wss/shared/testing'
 import { createRedisConnection } from '@wss/shared'
 import { createPrisma, dropDatabase, migrate, type PrismaClient } from '@wss/db'
 
@@ -37,25 +37,7 @@ export async function redisClient (t: Teardown, url = redisUrl) {
  * `restore()` lets them through again. It gives one worker a Redis outage the others do not see.
  */
 export async function redisProxy (t: Teardown, target = new URL(redisUrl)) {
-  let up = true
-  const sockets = new Set<Socket>()
-  const server: Server = createServer(client => {
-    if (!up) { client.destroy(); return }
-    const upstream = new NetSocket()
-    upstream.connect(Number(target.port || 6379), target.hostname)
-    client.pipe(upstream).pipe(client)
-    const drop = () => { client.destroy(); upstream.destroy(); sockets.delete(client); sockets.delete(upstream) }
-    client.on('error', drop); upstream.on('error', drop); client.on('close', drop); upstream.on('close', drop)
-    sockets.add(client); sockets.add(upstream)
-  })
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => new Promise<void>(resolve => { for (const s of sockets) s.destroy(); server.close(() => resolve()) }))
-  const port = (server.address() as { port: number }).port
-  return {
-    url: `redis://127.0.0.1:${port}`,
-    cut () { up = false; for (const s of sockets) s.destroy(); sockets.clear() },
-    restore () { up = true }
-  }
+  return await tcpProxy(t, target)
 }
 
 /** Polls until the check passes or the time is up. */
