@@ -6,7 +6,7 @@ import { ConfigError, SandboxSettingsSchema } from '@wss/shared/settings'
 import { EnvSchema as ApiEnvSchema, loadConfig as loadApiConfig } from '../../apps/api/src/config.ts'
 import { EnvSchema as WorkerEnvSchema, loadConfig as loadWorkerConfig } from '../../apps/worker/src/config.ts'
 
-const SHARED = ['DATABASE_URL', 'DB_POOL_SIZE', 'DB_IDLE_IN_TRANSACTION_MS', 'REDIS_URL', 'REDIS_PREFIX', 'LOG_LEVEL', 'SHUTDOWN_TIMEOUT_MS', 'START_WAIT_MS', 'METRICS_TOKEN', 'WEBHOOK_ALLOW_PRIVATE']
+const SHARED = ['DATABASE_URL', 'DB_POOL_SIZE', 'DB_IDLE_IN_TRANSACTION_MS', 'REDIS_URL', 'REDIS_PREFIX', 'LOG_LEVEL', 'SHUTDOWN_TIMEOUT_MS', 'START_WAIT_MS', 'METRICS_TOKEN', 'WEBHOOK_ALLOW_PRIVATE', 'MAX_AUDIENCE']
 
 t.test('every setting both apps read has one definition: same default, same limits', async t => {
   const api = ApiEnvSchema.properties as Record<string, unknown>

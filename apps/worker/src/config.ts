@@ -2,7 +2,7 @@ import { hostname } from 'node:os'
 import { randomBytes } from 'node:crypto'
 import { Type, type Static } from 'typebox'
 import {
-  ConfigError, DatabaseSettingsSchema, MetricsSettingsSchema, ProcessSettingsSchema, RedisSettingsSchema, SessionStartSettingsSchema, WebhookSettingsSchema, loadSettings
+  AudienceSettingsSchema, ConfigError, DatabaseSettingsSchema, MetricsSettingsSchema, ProcessSettingsSchema, RedisSettingsSchema, SessionStartSettingsSchema, WebhookSettingsSchema, loadSettings
 } from '@wss/shared/settings'
 import { WATCHDOG_MIN_MS, watchdogBoundMs } from './ownership/lease-timing.ts'
 
@@ -14,6 +14,7 @@ export const EnvSchema = Type.Object({
   ...SessionStartSettingsSchema.properties,
   ...MetricsSettingsSchema.properties,
   ...WebhookSettingsSchema.properties,
+  ...AudienceSettingsSchema.properties,
   METRICS_PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 9464, description: 'Port of the pool\'s /metrics (all its processes aggregated), or of a standalone worker process; 0 = off' }),
   WORKER_ID: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$', description: 'Unique per process; generated when unset' })),
   WA_WS_URL: Type.Optional(Type.String({ pattern: '^wss?://', description: 'WhatsApp WebSocket URL (unset: real WhatsApp)' })),

@@ -1,4 +1,5 @@
 import { Type, type Static, type TSchema } from 'typebox'
+import { AudienceSpecSchema, parseAudienceSpec } from './audience.ts'
 
 /** Pattern every session id must match (API.md, "Sessions"). */
 export const SESSION_ID_PATTERN = '^[A-Za-z0-9_-]{1,64}$'
@@ -79,7 +80,10 @@ export const StatusSchema = Type.Object({
   sentAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
   expiresAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
   viewCount: Type.Integer({ minimum: 0 }),
-  scheduledAt: Type.Optional(Type.Union([Type.String({ format: 'date-time' }), Type.Null()], { description: 'When a scheduled status is (or was) due; null when it was sent at once (addition)' }))
+  scheduledAt: Type.Optional(Type.Union([Type.String({ format: 'date-time' }), Type.Null()], { description: 'When a scheduled status is (or was) due; null when it was sent at once (addition)' })),
+  audience: Type.Optional(Type.Union([AudienceSpecSchema, Type.Null()], { description: 'The audience as requested (`contacts`, `except` normalised, or a saved `list`); null: `targetNumbers` only (addition)' })),
+  audienceSize: Type.Optional(Type.Union([Type.Integer({ minimum: 0 }), Type.Null()], { description: 'Recipients the status was sent to, the own number included; null until it is sent (addition)' })),
+  skipped: Type.Optional(Type.Union([Type.Integer({ minimum: 0 }), Type.Null()], { description: 'With `audience`: numbers dropped when it was sent because they are not on WhatsApp; null until then, and without `audience` (addition)' }))
 })
 export type Status = Static<typeof StatusSchema>
 
@@ -98,6 +102,10 @@ export interface StatusRecord {
   sentAt: Date | null
   expiresAt: Date | null
   scheduledAt?: Date | null
+  /** The requested audience (`statuses.audience_spec`), JSON as stored. */
+  audienceSpec?: unknown
+  audienceSize?: number | null
+  skipped?: number | null
 }
 
 /** The API's status object of a stored status: what the routes answer, the worker replies and `status-sent` carries. */
@@ -116,7 +124,10 @@ export function toStatus (row: StatusRecord, viewCount: number): Status {
     sentAt: row.sentAt?.toISOString() ?? null,
     expiresAt: row.expiresAt?.toISOString() ?? null,
     viewCount,
-    scheduledAt: row.scheduledAt?.toISOString() ?? null
+    scheduledAt: row.scheduledAt?.toISOString() ?? null,
+    audience: parseAudienceSpec(row.audienceSpec),
+    audienceSize: row.audienceSize ?? null,
+    skipped: row.skipped ?? null
   }
 }
 

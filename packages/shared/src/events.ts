@@ -1,6 +1,7 @@
 import { Type, type Static, type TSchema } from 'typebox'
 import { Compile, type Validator } from 'typebox/compile'
 import { redisKeys } from './redis-keys.ts'
+import { AudienceSpecSchema } from './audience.ts'
 import {
   SessionIdSchema,
   SessionStateSchema,
@@ -68,7 +69,10 @@ export const StatusSentPayloadSchema = Type.Object({
   state: Type.Optional(StatusStateSchema),
   sentAt: Type.Optional(Nullable(Type.String())),
   expiresAt: Type.Optional(Nullable(Type.String())),
-  viewCount: Type.Optional(Type.Integer({ minimum: 0 }))
+  viewCount: Type.Optional(Type.Integer({ minimum: 0 })),
+  audience: Type.Optional(Nullable(AudienceSpecSchema)),
+  audienceSize: Type.Optional(Nullable(Type.Integer({ minimum: 0 }))),
+  skipped: Type.Optional(Nullable(Type.Integer({ minimum: 0 })))
 })
 
 /** Payload of `status-viewers-update`. */

@@ -42,6 +42,11 @@ export const WebhookSettingsSchema = Type.Object({
   WEBHOOK_ALLOW_PRIVATE: Type.Boolean({ default: false, description: 'Allow webhook endpoints on private, loopback and link-local addresses (tests, a receiver inside the network)' })
 })
 
+/** The audience cap: the API checks requests against it, the workers a status's resolved audience. */
+export const AudienceSettingsSchema = Type.Object({
+  MAX_AUDIENCE: Type.Integer({ minimum: 1, maximum: 100000, default: 5000, description: 'At most this many numbers in targetNumbers, audience.except and a saved list; a status whose audience resolves to more recipients (own number included) fails' })
+})
+
 /** Read by `scripts/start.mjs` only: the bundled simulator instead of WhatsApp. */
 export const SandboxSettingsSchema = Type.Object({
   SANDBOX: Type.Enum(['0', '1', 'false', 'true'], { default: '0' }),

@@ -6,7 +6,9 @@ import {
   SessionIdParamsSchema,
   Ok,
   SessionSchema,
-  ErrorEnvelopeSchema
+  ErrorEnvelopeSchema,
+  parseAudienceSpec,
+  toStatus
 } from '../src/index.ts'
 
 t.test('normalizePhoneNumber strips +, spaces, dashes and parentheses', async t => {
@@ -69,4 +71,18 @@ t.test('the error envelope needs success:false and a message', async t => {
   t.ok(Value.Check(ErrorEnvelopeSchema, { success: false, error: 'x' }))
   t.notOk(Value.Check(ErrorEnvelopeSchema, { success: false }))
   t.notOk(Value.Check(ErrorEnvelopeSchema, { success: true, error: 'x' }))
+})
+
+t.test('toStatus carries the requested audience, what it resolved to and what was skipped', async t => {
+  const row = {
+    id: 's1', sessionId: 'shop', type: 'text' as const, content: 'hi', caption: null, targetNumbers: ['15550001111'],
+    backgroundColor: null, font: null, state: 'sent' as const, error: null, sentAt: null, expiresAt: null
+  }
+  t.match(toStatus({ ...row, audienceSpec: { type: 'contacts', except: ['15550002222'] }, audienceSize: 4, skipped: 1 }, 0), {
+    audience: { type: 'contacts', except: ['15550002222'] }, audienceSize: 4, skipped: 1
+  })
+  t.match(toStatus(row, 0), { audience: null, audienceSize: null, skipped: null }, 'a row from before audiences')
+  t.equal(toStatus({ ...row, audienceSpec: { type: 'list' } }, 0).audience, null, 'a list without its id is no audience')
+  t.equal(toStatus({ ...row, audienceSpec: { type: 'everyone' } }, 0).audience, null, 'nor an unknown type')
+  t.same(parseAudienceSpec({ type: 'list', id: '0b7c2a4e-9f3d-4c1a-8e2b-5d6f7a8b9c0d' }), { type: 'list', id: '0b7c2a4e-9f3d-4c1a-8e2b-5d6f7a8b9c0d' })
 })
