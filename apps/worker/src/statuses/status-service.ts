@@ -6,6 +6,8 @@ import { TransientRefusal } from '../commands/transient-refusal.ts'
 import type { EventPublisher } from '../events.ts'
 import { metrics } from '../lib/metrics.ts'
 import type { SessionRuntime } from '../sessions/session-runtime.ts'
+import { jidOf, resolveAudience } from './audience.ts'
+import { chunked } from './chunked.ts'
 import { linkPreview } from './link-preview.ts'
 import type { SafeFetchOptions } from './safe-fetch.ts'
 import { loadStatusMedia } from './status-media.ts'
@@ -16,18 +18,10 @@ export interface StatusServiceDeps {
   events: EventPublisher
   logger: Logger
   fetch: SafeFetchOptions
-  config: { SEND_MIN_INTERVAL_MS: number, SEND_JITTER_MS: number, STATUS_CHUNK_SIZE: number, ACK_TIMEOUT_MS: number }
+  config: { SEND_MIN_INTERVAL_MS: number, SEND_JITTER_MS: number, STATUS_CHUNK_SIZE: number, ACK_TIMEOUT_MS: number, MAX_AUDIENCE: number }
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000
-const jidOf = (number: string) => `${number}@s.whatsapp.net`
-
-/** The recipients of one status in stanzas of at most `size`. */
-function chunked<T> (list: T[], size: number): T[][] {
-  const chunks: T[][] = []
-  for (let i = 0; i < list.length; i += size) chunks.push(list.slice(i, i + size))
-  return chunks
-}
 
 type Built = { message: Record<string, unknown>, options: Record<string, unknown> }
 type Pace = (sessionId: string) => Promise<void>
@@ -95,18 +89,36 @@ async function sendOnce (deps: StatusServiceDeps, pace: Pace, runtime: SessionRu
   const sock = runtime.sock
   if (!runtime.connected || !sock?.user) throw new TransientRefusal(new AppError('SESSION_NOT_CONNECTED', 'the session is not connected'))
 
-  const own = jidOf(jidDecode(sock.user.id)!.user)
-  const audience = [own, ...status.targetNumbers.map(jidOf).filter(j => j !== own)]
   const built = await buildContent(deps, status)
+  // A resend after a crash goes to the audience the first attempt stored with its message id.
+  const resolved = status.messageId !== null && status.audience.length > 0 ? null : await audienceOf(deps, sock, status)
   await pace(runtime.sessionId)
   // One WhatsApp message id per status, whoever sends it first (another process may race us):
   // a resend after a crash reuses it, and recipients keep one status per id.
-  if (!status.messageId) {
-    await prisma.status.updateMany({ where: { id: status.id, messageId: null }, data: { messageId: generateMessageIDV2(sock.user.id), audience } })
+  if (resolved !== null) {
+    await prisma.status.updateMany({
+      where: { id: status.id, OR: [{ messageId: null }, { audience: { isEmpty: true } }] },
+      data: { messageId: status.messageId ?? generateMessageIDV2(sock.user.id), audience: resolved.jids, audienceSize: resolved.jids.length, skipped: resolved.skipped }
+    })
   }
-  const messageId = (await prisma.status.findUniqueOrThrow({ where: { id: status.id }, select: { messageId: true } })).messageId!
+  const stored = await prisma.status.findUniqueOrThrow({ where: { id: status.id }, select: { messageId: true, audience: true } })
+  const messageId = stored.messageId!
+  const audience = stored.audience
   await sendChunks(deps, runtime, sock, status, built, messageId, audience)
   return markSent(deps, runtime, status)
+}
+
+/** The status's recipients; an audience that cannot be resolved (too large, its list deleted) marks the status failed. */
+async function audienceOf (deps: StatusServiceDeps, sock: WASocket, status: Status) {
+  try {
+    return await resolveAudience({ prisma: deps.prisma, maxAudience: deps.config.MAX_AUDIENCE }, sock, status, jidOf(jidDecode(sock.user!.id)!.user))
+  } catch (err) {
+    if (err instanceof AppError && (err.code === 'AUDIENCE_TOO_LARGE' || err.code === 'AUDIENCE_LIST_NOT_FOUND')) {
+      await markFailed(deps, status, err.message)
+      metrics.statusesSent.inc({ type: status.type, outcome: 'failed' })
+    }
+    throw err
+  }
 }
 
 /** The status's message; a failure to prepare it marks the status failed. */
