@@ -15,6 +15,7 @@ import webhooks from './plugins/app/webhooks.ts'
 import commandBus from './plugins/app/command-bus.ts'
 import sessions from './plugins/app/sessions.ts'
 import statuses from './plugins/app/statuses.ts'
+import audienceLists from './plugins/app/audience-lists.ts'
 import analytics from './plugins/app/analytics.ts'
 import uploads from './plugins/app/uploads.ts'
 import health from './plugins/app/health.ts'
@@ -125,6 +126,7 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions) {
   await fastify.register(commandBus, { subscriber: opts.subscriber })
   await fastify.register(sessions, opts.now === undefined ? {} : { now: opts.now })
   await fastify.register(statuses)
+  await fastify.register(audienceLists)
   await fastify.register(analytics, opts.now === undefined ? {} : { now: opts.now })
   await fastify.register(uploads)
   await fastify.register(health)

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { AppError, MAX_SCHEDULE_AHEAD_MS, normalizePhoneNumber, type StatusRecord } from '@wss/shared'
+import { AppError, MAX_SCHEDULE_AHEAD_MS, normalizePhoneNumber, type AudienceSpec, type StatusRecord } from '@wss/shared'
 import type { SendStatusBody } from '../schemas/statuses.ts'
 import { fieldError } from './validation.ts'
 
@@ -12,29 +12,45 @@ export interface ValidSend extends Pick<StatusRecord, 'type' | 'content' | 'capt
   upload: string | null
   /** When a scheduled status is due; null: sent at once. */
   scheduledAt: Date | null
+  /** The requested audience (`except` normalised); null: `targetNumbers` only. */
+  audience: AudienceSpec | null
 }
 
 /**
- * The numbers of `targetNumbers` (a comma-separated string or an array), normalised and without
- * repeats; more than `max` entries is a 400 before any of them is parsed.
+ * A list of numbers (a comma-separated string or an array: `targetNumbers`, `audience.except`, a
+ * saved list's `numbers`), normalised and without repeats; more than `max` entries is a 400 naming
+ * `field` before any of them is parsed.
  */
-function audience (input: string | string[] | undefined, max: number): string[] {
+export function phoneNumbers (input: string | string[] | undefined, max: number, field: string): string[] {
   const raw = input === undefined ? [] : typeof input === 'string' ? input.split(',') : input
   let given = 0
   for (const entry of raw) if (entry.trim() !== '') given++
-  if (given > max) throw fieldError('body.targetNumbers', `holds ${given} numbers; at most ${max} (MAX_AUDIENCE) are allowed`)
+  if (given > max) throw fieldError(field, `holds ${given} numbers; at most ${max} (MAX_AUDIENCE) are allowed`)
   const numbers: string[] = []
   const seen = new Set<string>()
   raw.forEach((entry, index) => {
     if (entry.trim() === '') return
     const number = normalizePhoneNumber(entry)
-    if (number === null) throw fieldError(`body.targetNumbers[${index}]`, `"${entry.trim().slice(0, 40)}" ${INVALID_PHONE}`)
+    if (number === null) throw fieldError(`${field}[${index}]`, `"${entry.trim().slice(0, 40)}" ${INVALID_PHONE}`)
     if (!seen.has(number)) {
       seen.add(number)
       numbers.push(number)
     }
   })
   return numbers
+}
+
+/** The `audience` of a request checked: its fields fit its type, `except` normalised. Null when absent. */
+function audienceSpec (input: AudienceSpec | undefined, max: number): AudienceSpec | null {
+  if (input === undefined) return null
+  if (input.type === 'list') {
+    if (input.except !== undefined) throw fieldError('body.audience.except', 'is only allowed with type "contacts"')
+    if (input.id === undefined) throw fieldError('body.audience.id', 'is required with type "list"')
+    return { type: 'list', id: input.id.toLowerCase() }
+  }
+  if (input.id !== undefined) throw fieldError('body.audience.id', 'is only allowed with type "list"')
+  const except = phoneNumbers(input.except, max, 'body.audience.except')
+  return except.length === 0 ? { type: 'contacts' } : { type: 'contacts', except }
 }
 
 const INVALID_PHONE = 'is not a phone number with its country code (10–15 digits)'
@@ -103,7 +119,7 @@ export function validateSend (body: SendStatusBody, maxAudience: number): ValidS
     }
   }
 
-  const targetNumbers = audience(body.targetNumbers, maxAudience)
+  const targetNumbers = phoneNumbers(body.targetNumbers, maxAudience, 'body.targetNumbers')
   return {
     type,
     content: type === 'url' ? content.trim() : content,
@@ -112,7 +128,8 @@ export function validateSend (body: SendStatusBody, maxAudience: number): ValidS
     backgroundColor: body.backgroundColor?.toLowerCase() ?? null,
     font: body.font ?? null,
     upload,
-    scheduledAt: body.scheduledAt === undefined ? null : parseTime(body.scheduledAt)
+    scheduledAt: body.scheduledAt === undefined ? null : parseTime(body.scheduledAt),
+    audience: audienceSpec(body.audience ?? undefined, maxAudience)
   }
 }
 
@@ -124,5 +141,7 @@ export function requestHash (send: ValidSend): string {
   const canonical: unknown[] = [send.type, send.content, send.caption, [...send.targetNumbers].sort(), send.backgroundColor, send.font]
   // Only when set, so a status sent at once hashes as it did before scheduling existed.
   if (send.scheduledAt !== null) canonical.push(send.scheduledAt.toISOString())
+  // Likewise only when set; a set (`except`) hashes sorted.
+  if (send.audience !== null) canonical.push({ audience: [send.audience.type, send.audience.id ?? null, [...(send.audience.except ?? [])].sort()] })
   return createHash('sha256').update(JSON.stringify(canonical)).digest('hex')
 }

@@ -1,15 +1,15 @@
-import { randomUUID } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
 import type { PrismaClient, Status as StatusRow } from '@wss/db'
-import { AppError, CommandName, isAppError, sendStatusJobId as sendJobId, type Status } from '@wss/shared'
+import { AppError, CommandName, isAppError, parseAudienceSpec, sendStatusJobId as sendJobId, type Status } from '@wss/shared'
 import type { CommandBus } from '../command-bus.ts'
 import type { PublishEvent } from '../event-publisher.ts'
 import { isConnected, type SessionsService, type SessionView } from '../sessions.ts'
 import type { PatchStatusBody, SendStatusBody } from '../../../schemas/statuses.ts'
 import { isUniqueViolation } from '../../../lib/db-errors.ts'
-import { mayUseUpload, type KeyScope } from '../../../lib/key-scope.ts'
+import type { KeyScope } from '../../../lib/key-scope.ts'
 import { checkScheduleTime, requestHash, validateSend, type ValidSend } from '../../../lib/send-request.ts'
 import { asStatus, byKey, findInSession, type StatusWithCount } from './status-rows.ts'
+import { audienceColumn, insertStatus, queueSchedule, requireList, requireUpload } from './status-writes.ts'
 
 export interface SendResult {
   status: Status
@@ -24,7 +24,7 @@ export interface StatusActionsDeps {
   sessions: SessionsService
   commands: CommandBus
   sendTimeoutMs: number
-  /** At most this many numbers in `targetNumbers`. */
+  /** At most this many numbers in `targetNumbers` and `audience.except`. */
   maxAudience: number
   /** Events the API raises itself (`status-cancelled`). */
   publish: PublishEvent
@@ -48,7 +48,10 @@ async function dispatch (deps: StatusActionsDeps, row: StatusWithCount, target: 
   } catch (err) {
     if (!isAppError(err)) throw err
     if (err.code === 'WORKER_TIMEOUT') return { status: asStatus(row), statusCode: 202, replayed: false }
-    if (err.code === 'WHATSAPP_REFUSED') throw new AppError('WHATSAPP_REFUSED', err.message, { statusId: row.id })
+    // Refusals the status was failed for: the caller learns which status it was.
+    if (err.code === 'WHATSAPP_REFUSED' || err.code === 'AUDIENCE_TOO_LARGE' || err.code === 'AUDIENCE_LIST_NOT_FOUND') {
+      throw new AppError(err.code, err.message, { statusId: row.id })
+    }
     throw err
   }
 }
@@ -89,45 +92,6 @@ function connectedOwner (view: SessionView, sessionId: string, why = ''): string
   return view.owner.workerId
 }
 
-async function requireUpload (prisma: PrismaClient, input: ValidSend, scope: KeyScope): Promise<void> {
-  if (input.upload === null) return
-  const upload = await prisma.upload.findUnique({ where: { id: input.upload }, select: { kind: true, expiresAt: true, ownerKeyId: true } })
-  const expired = upload?.expiresAt != null && upload.expiresAt.getTime() <= Date.now()
-  // Another key's upload is as missing as an unknown one.
-  if (upload === null || upload.kind !== input.type || expired || !mayUseUpload(scope, upload.ownerKeyId)) {
-    throw new AppError('FILE_NOT_FOUND', `File ${input.upload} not found among the uploaded ${input.type}s`)
-  }
-}
-
-// The row (pending, or scheduled when it has a time), and the upload it uses marked used, in one transaction.
-async function insertStatus (prisma: PrismaClient, sessionId: string, input: ValidSend, idempotencyKey: string | undefined, hash: string): Promise<StatusRow> {
-  const now = new Date()
-  const [created] = await prisma.$transaction([
-    prisma.status.create({
-      data: {
-        id: randomUUID(),
-        sessionId,
-        type: input.type,
-        content: input.content,
-        caption: input.caption,
-        targetNumbers: input.targetNumbers,
-        backgroundColor: input.backgroundColor,
-        font: input.font,
-        uploadId: input.upload,
-        idempotencyKey: idempotencyKey ?? null,
-        requestHash: idempotencyKey === undefined ? null : hash,
-        state: input.scheduledAt === null ? 'pending' : 'scheduled',
-        scheduledAt: input.scheduledAt
-      }
-    }),
-    // A used upload no longer expires on its own; the retention sweep removes it with its statuses.
-    ...(input.upload === null
-      ? []
-      : [prisma.upload.update({ where: { id: input.upload }, data: { lastUsedAt: now, expiresAt: null } })])
-  ])
-  return created
-}
-
 /**
  * Validates, stores the status (pending) and asks the owner to send it. 201 once WhatsApp
  * acknowledged it, 202 while pending past `sendTimeoutMs`, 502 when WhatsApp refused it.
@@ -144,6 +108,7 @@ export async function sendStatus (deps: StatusActionsDeps, sessionId: string, bo
     // A scheduled status waits whatever the session's connection now: it is checked when due.
     const at = checkScheduleTime(input.scheduledAt, deps.now())
     await requireUpload(deps.prisma, input, scope)
+    await requireList(deps.prisma, sessionId, input.audience)
     const created = await insertOrReplay(deps, sessionId, view, input, idempotencyKey, hash)
     if ('statusCode' in created) return created
     await queueSchedule(deps, created, at, () => deps.prisma.status.deleteMany({ where: { id: created.id, state: 'scheduled' } }))
@@ -152,6 +117,7 @@ export async function sendStatus (deps: StatusActionsDeps, sessionId: string, bo
   }
   const owner = connectedOwner(view, sessionId)
   await requireUpload(deps.prisma, input, scope)
+  await requireList(deps.prisma, sessionId, input.audience)
   const created = await insertOrReplay(deps, sessionId, view, input, idempotencyKey, hash)
   if ('statusCode' in created) return created
   return await dispatch(deps, { ...created, _count: { viewers: 0 } }, owner)
@@ -170,20 +136,6 @@ async function insertOrReplay (deps: StatusActionsDeps, sessionId: string, view:
   }
 }
 
-/**
- * Queues the delayed job of the row's current version. When Redis refuses it, `undo` runs and the
- * error is answered (503): nothing was promised. A job lost later (Redis flushed) is queued again by
- * the workers' maintenance sweep, from the row.
- */
-async function queueSchedule (deps: StatusActionsDeps, row: StatusRow, at: Date, undo: () => Promise<unknown>): Promise<void> {
-  try {
-    await deps.commands.schedule({ sessionId: row.sessionId, statusId: row.id, version: row.scheduleVersion }, at.getTime() - deps.now())
-  } catch (err) {
-    await undo().catch((e: unknown) => deps.log.warn({ err: e, statusId: row.id }, 'scheduled status left for the maintenance sweep'))
-    throw err
-  }
-}
-
 const notScheduled = (row: StatusRow) =>
   new AppError('STATUS_NOT_SCHEDULED', `Status ${row.id} is ${row.state}: only a scheduled status can be changed`, { statusId: row.id, state: row.state })
 
@@ -193,6 +145,7 @@ function patched (row: StatusRow, body: PatchStatusBody): SendStatusBody {
   const caption = keep(body.caption, row.caption)
   const backgroundColor = keep(body.backgroundColor, row.backgroundColor)
   const font = keep(body.font, row.font)
+  const audience = body.audience === undefined ? parseAudienceSpec(row.audienceSpec) : body.audience
   return {
     type: row.type,
     content: body.content ?? row.content,
@@ -200,6 +153,7 @@ function patched (row: StatusRow, body: PatchStatusBody): SendStatusBody {
     ...(caption === undefined ? {} : { caption }),
     ...(backgroundColor === undefined ? {} : { backgroundColor }),
     ...(font === undefined ? {} : { font }),
+    ...(audience === null ? {} : { audience }),
     ...(body.scheduledAt === undefined ? {} : { scheduledAt: body.scheduledAt })
   }
 }
@@ -217,6 +171,7 @@ export async function patchStatus (deps: StatusActionsDeps, sessionId: string, s
     const input = validateSend(patched(row, body), deps.maxAudience)
     const at = input.scheduledAt === null ? row.scheduledAt : checkScheduleTime(input.scheduledAt, deps.now())
     if (input.upload !== row.uploadId) await requireUpload(deps.prisma, input, scope)
+    if (body.audience !== undefined) await requireList(deps.prisma, sessionId, input.audience)
     const moved = at.getTime() !== row.scheduledAt.getTime()
     const version = moved ? row.scheduleVersion + 1 : row.scheduleVersion
     const { count } = await deps.prisma.status.updateMany({
@@ -228,6 +183,7 @@ export async function patchStatus (deps: StatusActionsDeps, sessionId: string, s
         backgroundColor: input.backgroundColor,
         font: input.font,
         uploadId: input.upload,
+        audienceSpec: audienceColumn(input.audience),
         scheduledAt: at,
         scheduleVersion: version
       }
@@ -253,6 +209,7 @@ export async function patchStatus (deps: StatusActionsDeps, sessionId: string, s
           backgroundColor: row.backgroundColor,
           font: row.font,
           uploadId: row.uploadId,
+          audienceSpec: audienceColumn(parseAudienceSpec(row.audienceSpec)),
           scheduledAt: row.scheduledAt,
           scheduleVersion: row.scheduleVersion
         }

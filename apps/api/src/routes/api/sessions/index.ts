@@ -14,6 +14,7 @@ import { readPage } from '../../../lib/cursor.ts'
 import statuses from './statuses.ts'
 import statusEdit from './status-edit.ts'
 import analytics from './analytics.ts'
+import audiences from './audiences.ts'
 
 const params = SessionIdParamsSchema
 const tags = ['sessions']
@@ -147,7 +148,7 @@ function pairingCodeRoutes (fastify: SessionsInstance): void {
   }, async request => ({ success: true as const, data: await service.requestPairingCode(request.params.sessionId) }))
 }
 
-/** `/api/sessions` and everything under one session but its statuses. */
+/** `/api/sessions` and everything under one session: statuses, analytics and audience lists in their own files. */
 const sessions: FastifyPluginAsyncTypebox = async fastify => {
   collectionRoutes(fastify)
   sessionReadRoutes(fastify)
@@ -156,6 +157,7 @@ const sessions: FastifyPluginAsyncTypebox = async fastify => {
   await fastify.register(statuses)
   await fastify.register(statusEdit)
   await fastify.register(analytics)
+  await fastify.register(audiences)
 }
 
 export default sessions

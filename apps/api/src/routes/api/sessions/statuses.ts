@@ -15,6 +15,13 @@ const SCHEDULING = 'With `scheduledAt` (addition): 202 with the status in state 
   '`SCHEDULE_GRACE_MINUTES`, then the status is `failed`). A `scheduledAt` not in the future is 400 `SCHEDULED_AT_PAST`, ' +
   'more than 30 days ahead 400 `SCHEDULED_AT_TOO_FAR`.'
 
+const AUDIENCE = '`audience` (addition): `{ "type": "contacts" }` posts to every contact saved in the phone\'s address book, ' +
+  '`except` some; `{ "type": "list", "id": … }` to a saved list of the session (404 `AUDIENCE_LIST_NOT_FOUND` when it has none ' +
+  'with that id); `targetNumbers` may be given as well. The worker resolves it when it sends: own number + contacts or list + ' +
+  '`targetNumbers`, duplicates removed, numbers not on WhatsApp dropped and counted in `skipped`; the status records ' +
+  '`audienceSize`. An audience that resolves to more than `MAX_AUDIENCE` recipients fails the status (422 ' +
+  '`AUDIENCE_TOO_LARGE` with `details.statusId`, or `status-failed` after a 202); a list deleted meanwhile fails it too. '
+
 const LIST = 'Scheduled and cancelled statuses are listed only with `state` (addition): `state=scheduled` lists every ' +
   'scheduled status, soonest first, whatever its age.'
 
@@ -37,7 +44,7 @@ const statuses: FastifyPluginAsyncTypebox = async fastify => {
         'are not an accepted image/video type (the status is kept as `failed` with the reason). ' +
         'With `Idempotency-Key`, a retry answers the first request\'s status (header `Idempotent-Replayed: true`); ' +
         'the same key with a different request is 422 `IDEMPOTENCY_KEY_REUSED`. More than `MAX_AUDIENCE` numbers in ' +
-        '`targetNumbers` is 400. ' + SCHEDULING,
+        '`targetNumbers` is 400. ' + AUDIENCE + SCHEDULING,
       params: SessionIdParamsSchema,
       headers: SendStatusHeadersSchema,
       body: SendStatusBodySchema,
