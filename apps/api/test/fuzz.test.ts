@@ -52,7 +52,7 @@ const hostileValue: fc.Arbitrary<unknown> = fc.oneof(
 )
 // Bodies: anything JSON, objects with the product's field names but wrong or hostile values, raw junk.
 const fieldNames = ['sessionId', 'sessionName', 'authMethod', 'phoneNumber', 'type', 'content', 'caption', 'targetNumbers',
-  'backgroundColor', 'font', 'name', 'scope', 'sessions', 'access', 'statusId', 'limit', 'cursor', '__proto__']
+  'backgroundColor', 'font', 'name', 'scope', 'sessions', 'access', 'statusId', 'limit', 'cursor', 'audience', 'sessionIds', 'numbers', '__proto__']
 const body = fc.oneof(
   fc.jsonValue().map(v => ({ json: v })),
   fc.dictionary(fc.constantFrom(...fieldNames), hostileValue, { maxKeys: 8 }).map(v => ({ json: v })),

@@ -53,6 +53,7 @@ export function createSessionsService (deps: SessionsDeps) {
   return {
     find: reads.find,
     load: reads.load,
+    views: reads.views,
     create: (input: CreateSessionBody): Promise<Session> => createSession(actions, input),
     list: reads.list,
     get: async (sessionId: string): Promise<Session> => toSession(await reads.load(sessionId)),

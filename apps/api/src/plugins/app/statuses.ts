@@ -1,11 +1,12 @@
 import fp from 'fastify-plugin'
 import type { Status, StatusState } from '@wss/shared'
-import type { PatchStatusBody, SendStatusBody } from '../../schemas/statuses.ts'
+import type { MultiPostBody, PatchStatusBody, SendStatusBody } from '../../schemas/statuses.ts'
 import { ADMIN_SCOPE, type KeyScope } from '../../lib/key-scope.ts'
 import type { Page } from '../../lib/cursor.ts'
 import { asStatus, findInSession } from './statuses/status-rows.ts'
 import { listStatuses, listViewers } from './statuses/reads.ts'
 import { patchStatus, removeStatus, sendStatus, type SendResult, type StatusActionsDeps } from './statuses/actions.ts'
+import { postToSessions, type MultiPostResult } from './statuses/multi-post.ts'
 
 export type { SendResult } from './statuses/actions.ts'
 export type StatusesDeps = StatusActionsDeps
@@ -19,6 +20,12 @@ export function createStatusesService (deps: StatusesDeps) {
      */
     send: (sessionId: string, body: SendStatusBody, idempotencyKey?: string, scope: KeyScope = ADMIN_SCOPE): Promise<SendResult> =>
       sendStatus(deps, sessionId, body, idempotencyKey, scope),
+    /**
+     * One status per session (`sessionIds`, or `all` connected ones the key may use), all checked
+     * before any is stored; answered once each is queued, without waiting for the acks.
+     */
+    post: (body: MultiPostBody, idempotencyKey?: string, scope: KeyScope = ADMIN_SCOPE): Promise<MultiPostResult> =>
+      postToSessions(deps, body, idempotencyKey, scope),
     /**
      * Statuses of the last 24 hours (by sentAt, else createdAt), newest first, scheduled and cancelled
      * ones left out; with `state`, only that state (`scheduled`: all of them, soonest first).

@@ -6,6 +6,7 @@ import uploads from './uploads.ts'
 import health from './health.ts'
 import keys from './keys.ts'
 import webhooks from './webhooks/index.ts'
+import statuses from './statuses.ts'
 
 /**
  * The `/api` scope. Its hooks run for every route in it, the WebSocket upgrade and unknown
@@ -25,6 +26,7 @@ const api: FastifyPluginAsyncTypebox = async fastify => {
   await fastify.register(health)
   await fastify.register(keys, { prefix: '/keys' })
   await fastify.register(webhooks, { prefix: '/webhooks' })
+  await fastify.register(statuses, { prefix: '/statuses' })
 }
 
 export default api

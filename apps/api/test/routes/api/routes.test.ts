@@ -21,6 +21,12 @@ const ROUTES: Array<[string, string]> = [
   ['get', '/api/sessions/{sessionId}/viewers'],
   ['delete', '/api/sessions/{sessionId}/statuses/{statusId}'],
   ['patch', '/api/sessions/{sessionId}/statuses/{statusId}'],
+  ['post', '/api/sessions/{sessionId}/audiences'],
+  ['get', '/api/sessions/{sessionId}/audiences'],
+  ['get', '/api/sessions/{sessionId}/audiences/{listId}'],
+  ['patch', '/api/sessions/{sessionId}/audiences/{listId}'],
+  ['delete', '/api/sessions/{sessionId}/audiences/{listId}'],
+  ['post', '/api/statuses'],
   ['post', '/api/upload-image'],
   ['post', '/api/upload-video'],
   ['post', '/api/upload-audio'],
@@ -41,7 +47,7 @@ const ROUTES: Array<[string, string]> = [
   ['post', '/api/webhooks/{id}/deliveries/{deliveryId}/redeliver']
 ]
 
-const concrete = (path: string) => path.replace('{sessionId}', 's1').replace('{statusId}', '00000000-0000-4000-8000-000000000000').replace('{id}', '00000000-0000-4000-8000-000000000001').replace('{deliveryId}', '00000000-0000-4000-8000-000000000002')
+const concrete = (path: string) => path.replace('{sessionId}', 's1').replace('{statusId}', '00000000-0000-4000-8000-000000000000').replace('{id}', '00000000-0000-4000-8000-000000000001').replace('{deliveryId}', '00000000-0000-4000-8000-000000000002').replace('{listId}', '00000000-0000-4000-8000-000000000003')
 
 t.test('every /api route answers 401 without a key or with a wrong one', async t => {
   const app = await build(t)

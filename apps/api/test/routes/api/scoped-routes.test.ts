@@ -44,7 +44,7 @@ const BODIES: Record<string, Record<string, unknown>> = {
 
 function call (route: string, sessionId: string, headers: Record<string, string>): Promise<Awaited<ReturnType<FastifyInstance['inject']>>> {
   const [method, path] = route.split(' ') as [string, string]
-  const url = path.replace('{sessionId}', sessionId).replace('{statusId}', statusOf.get(sessionId) ?? randomUUID())
+  const url = path.replace('{sessionId}', sessionId).replace('{statusId}', statusOf.get(sessionId) ?? randomUUID()).replace('{listId}', randomUUID())
   const body = BODIES[route]
   return app.inject({ method: method.toUpperCase(), url, headers, ...(body === undefined ? {} : { payload: body }) } as InjectOptions)
 }
@@ -88,6 +88,18 @@ const UNSCOPED: Record<string, (t: Tap) => Promise<void>> = {
     t.equal(workers, null, 'nor the workers and their session counts')
     const admin = (await app.inject({ method: 'GET', url: '/api/health', headers: auth })).json().data
     t.ok(admin.storage.some((s: { sessionId: string }) => s.sessionId === other), 'an admin key sees every session')
+  },
+  // One post from many sessions: only the key's sessions, `all` meaning the key's connected ones.
+  'post /api/statuses': async t => {
+    const post = (key: string, sessionIds: string[] | 'all') => app.inject({ method: 'POST', url: '/api/statuses', headers: withKey(key), payload: { sessionIds, type: 'text', content: 'hi' } })
+    const outside = await post(writer.key, [mine, other])
+    t.equal(outside.statusCode, 403, 'a session outside its scope: 403')
+    t.same(outside.json().details, { sessionIds: [other] }, 'naming it')
+    t.equal((await post(writer.key, [lookalike])).statusCode, 403, 'a lookalike of its prefix: 403')
+    t.equal((await post(reader.key, [mine])).statusCode, 403, 'a read key posts nothing')
+    const all = await post(writer.key, 'all')
+    t.equal(all.statusCode, 202, all.body)
+    t.same(all.json().data.statuses.map((s: { sessionId: string }) => s.sessionId), [mine], '"all": its connected sessions only')
   },
   'get /api/events': async t => {
     // A plain GET still answers 426 to a read key; what the stream delivers: scoped-streams.test.ts.

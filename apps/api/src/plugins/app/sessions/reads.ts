@@ -48,7 +48,18 @@ export function createSessionReads ({ prisma, owners }: SessionReadsDeps) {
     return nextCursor === undefined ? { items: sessions } : { items: sessions, nextCursor }
   }
 
-  return { find, load, exists, list }
+  /**
+   * Session rows with their owner records in two reads, whatever their number: the given ids, or
+   * without ids every session the key sees; oldest first.
+   */
+  async function views (scope: KeyScope, ids?: string[]): Promise<SessionView[]> {
+    const where = ids === undefined ? (sessionsWhere(scope) ?? {}) : { id: { in: ids } }
+    const rows = await prisma.session.findMany({ where, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] })
+    const ownerMap = await owners.owners(rows.map(r => r.id))
+    return rows.map(row => ({ row, owner: ownerMap.get(row.id) ?? null }))
+  }
+
+  return { find, load, exists, list, views }
 }
 
 export type SessionReads = ReturnType<typeof createSessionReads>
