@@ -1,7 +1,7 @@
 import { isIP } from 'node:net'
 import { Type, type Static } from 'typebox'
 import {
-  ConfigError, DatabaseSettingsSchema, MetricsSettingsSchema, ProcessSettingsSchema, RedisSettingsSchema, SessionStartSettingsSchema, WebhookSettingsSchema, loadSettings
+  AudienceSettingsSchema, ConfigError, DatabaseSettingsSchema, MetricsSettingsSchema, ProcessSettingsSchema, RedisSettingsSchema, SessionStartSettingsSchema, WebhookSettingsSchema, loadSettings
 } from '@wss/shared/settings'
 
 export { ConfigError }
@@ -14,6 +14,7 @@ export const EnvSchema = Type.Object({
   ...SessionStartSettingsSchema.properties,
   ...MetricsSettingsSchema.properties,
   ...WebhookSettingsSchema.properties,
+  ...AudienceSettingsSchema.properties,
   API_KEY: Type.String({ minLength: 1, description: 'Comma-separated list; any one of them is accepted (rotation)' }),
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000 }),
   HOST: Type.String({ minLength: 1, default: '0.0.0.0' }),
@@ -33,7 +34,6 @@ export const EnvSchema = Type.Object({
   CONNECTION_TIMEOUT_MS: Type.Integer({ minimum: 1000, default: 120000, description: 'An HTTP connection idle this long is closed; above SEND_TIMEOUT_MS' }),
   CORS_ORIGINS: Type.String({ default: '', description: 'Comma-separated origins allowed by CORS (https://app.example.com) or *; empty = no CORS headers' }),
   MAX_EVENT_CLIENTS: Type.Integer({ minimum: 1, default: 1000, description: 'Socket.IO and WebSocket event clients one node accepts together' }),
-  MAX_AUDIENCE: Type.Integer({ minimum: 1, maximum: 100000, default: 5000, description: 'At most this many numbers in targetNumbers' }),
   // Queue dashboard (plugins/app/queue-board.ts): set but empty QUEUE_BOARD_PATH turns it off.
   QUEUE_BOARD_PATH: Type.String({ pattern: '^(/[A-Za-z0-9._~-]+)+$', default: '/admin/queues' }),
   QUEUE_BOARD_READ_ONLY: Type.Optional(Type.Boolean({ description: 'No retry, clean or remove; unset: true when NODE_ENV=production' })),
