@@ -41,6 +41,7 @@ t.test('statuses to contacts, contacts except some, a saved list, and from many 
   const [a1, a2, a3, a4] = ['15557800001', '15557800002', '15557800003', '15557800004']
   const [b1, b2] = ['15557800101', '15557800102']
   const notOnWhatsApp = '15557800999'
+  const newcomer = '15557800005'
   for (const p of [shop, cafe, a1, a2, a3, a4, b1, b2]) await sim.client.createAccount(p)
   const shopId = await linkSession(stack, shop)
   const cafeId = await linkSession(stack, cafe)
@@ -78,6 +79,19 @@ t.test('statuses to contacts, contacts except some, a saved list, and from many 
     t.match(listed.body.data, { audience: { type: 'list', id: list.body.data.id }, audienceSize: 3, skipped: 1 }, 'the status keeps what it resolved to')
   })
 
+  await t.test('a scheduled status reaches the contacts the session has when it fires', async t => {
+    const scheduledAt = new Date(Date.now() + 8000).toISOString()
+    const res = await stack.api('POST', `/api/sessions/${shopId}/send-status`, { type: 'text', content: 'later, to my contacts', audience: { type: 'contacts', except: [a1] }, scheduledAt })
+    t.equal(res.status, 202, JSON.stringify(res.body))
+    t.match(res.body.data, { state: 'scheduled', audience: { type: 'contacts', except: [a1] }, audienceSize: null })
+    // Saved in the address book after the status was scheduled, before it fires.
+    await sim.client.createAccount(newcomer)
+    await prisma.contact.create({ data: { sessionId: shopId, phone: newcomer, inAddressBook: true } })
+    const sent = await sio.waitFor(e => e.event === 'status-sent' && e.data.id === res.body.data.id, 60_000)
+    t.match(sent.data, { audienceSize: 4, skipped: 1 }, 'own + a2, a3 and the newcomer; the one not on WhatsApp skipped')
+    t.same(await reached(stack, shop, 'later, to my contacts'), [shop, a2, a3, newcomer].sort())
+  })
+
   await t.test('one post from every session: a status id per session, each reaching its own contacts', async t => {
     const res = await stack.api('POST', '/api/statuses', { sessionIds: 'all', type: 'text', content: 'from everyone', audience: { type: 'contacts' } }, { headers: { 'idempotency-key': `all-${randomUUID()}` } })
     t.equal(res.status, 202, JSON.stringify(res.body))
@@ -87,7 +101,7 @@ t.test('statuses to contacts, contacts except some, a saved list, and from many 
       const sent = await sio.waitFor(e => e.event === 'status-sent' && e.data.id === s.id, 60_000)
       t.equal(sent.data.sessionId, s.sessionId, 'its own lifecycle and events')
     }
-    t.same(await reached(stack, shop, 'from everyone'), [shop, a1, a2, a3].sort(), 'the shop\'s contacts')
+    t.same(await reached(stack, shop, 'from everyone'), [shop, a1, a2, a3, newcomer].sort(), 'the shop\'s contacts')
     t.same(await reached(stack, cafe, 'from everyone'), [cafe, b1, b2].sort(), 'the cafe\'s contacts')
     const cafeStatus = await stack.api('GET', `/api/sessions/${cafeId}/statuses/${statuses.find(s => s.sessionId === cafeId)!.id}`)
     t.match(cafeStatus.body.data, { state: 'sent', audienceSize: 3, skipped: 0 })
