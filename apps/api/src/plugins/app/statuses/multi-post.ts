@@ -123,7 +123,9 @@ export async function postToSessions (deps: StatusActionsDeps, body: MultiPostBo
     throw err
   }
   if (at !== null) {
-    await Promise.all(rows.map(row => queueSchedule(deps, row, at, () => deps.prisma.status.deleteMany({ where: { id: row.id, state: 'scheduled' } }))))
+    // One job Redis refuses undoes the whole post (503): jobs already queued find their row gone and do nothing.
+    const undo = () => deps.prisma.status.deleteMany({ where: { id: { in: rows.map(r => r.id) }, state: 'scheduled' } })
+    await Promise.all(rows.map(row => queueSchedule(deps, row, at, undo)))
   } else {
     await dispatchAll(deps, rows, new Map(chosen.map(v => [v.row.id, v])))
   }
