@@ -19,7 +19,7 @@ const AUDIENCE = '`audience` (addition): `{ "type": "contacts" }` posts to every
   '`except` some; `{ "type": "list", "id": … }` to a saved list of the session (404 `AUDIENCE_LIST_NOT_FOUND` when it has none ' +
   'with that id); `targetNumbers` may be given as well. The worker resolves it when it sends: own number + contacts or list + ' +
   '`targetNumbers`, duplicates removed, numbers not on WhatsApp dropped and counted in `skipped`; the status records ' +
-  '`audienceSize`. An audience that resolves to more than `MAX_AUDIENCE` recipients fails the status (422 ' +
+  '`audienceSize`. An audience that resolves to more than `MAX_AUDIENCE` recipients besides the own number fails the status (422 ' +
   '`AUDIENCE_TOO_LARGE` with `details.statusId`, or `status-failed` after a 202); a list deleted meanwhile fails it too. '
 
 const LIST = 'Scheduled and cancelled statuses are listed only with `state` (addition): `state=scheduled` lists every ' +
