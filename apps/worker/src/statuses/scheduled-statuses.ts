@@ -8,6 +8,7 @@ import {
 } from '@wss/shared'
 import type { EventPublisher } from '../events.ts'
 import type { QueueProducers } from '../lib/queues.ts'
+import { graceExpiredReason, nextLookAt } from './schedule-grace.ts'
 
 export interface ScheduledStatusesDeps {
   connection: RedisClient
@@ -49,7 +50,7 @@ async function route (ctx: Ctx, target: string, sessionId: string, statusId: str
 }
 
 async function expire (ctx: Ctx, data: ScheduledStatusJob, scheduledAt: Date, from: 'scheduled' | 'pending' = 'scheduled'): Promise<FireOutcome> {
-  const error = `the session was not connected between the status's scheduled time (${scheduledAt.toISOString()}) and the end of its grace (SCHEDULE_GRACE_MINUTES)`
+  const error = graceExpiredReason(scheduledAt)
   const { count } = await ctx.prisma.status.updateMany({
     where: { id: data.statusId, state: from, scheduleVersion: data.version },
     data: { state: 'failed', error }
@@ -73,8 +74,9 @@ export async function fire (ctx: Ctx, data: ScheduledStatusJob, later: (at: numb
   if (row.scheduleVersion !== data.version) return 'stale'
   if ((row.state !== 'scheduled' && row.state !== 'pending') || row.scheduledAt === null) return 'done'
   const due = row.scheduledAt.getTime()
-  // A firing that stopped between its update and its send (its worker died): the send is queued
-  // again under the same job id, and the owner's send is idempotent by the status id.
+  // A firing that stopped between its update and its send (its worker died), or one queued again by
+  // the sweep for a status whose send Redis lost (see requeue): the send is queued again under the
+  // same job id, and the owner's send is idempotent by the status id.
   if (row.state === 'pending') {
     const owner = await ctx.registry.owner(data.sessionId)
     if (owner?.alive === true) {
@@ -88,10 +90,7 @@ export async function fire (ctx: Ctx, data: ScheduledStatusJob, later: (at: numb
   const target = await connectedOwner(ctx, data.sessionId)
   if (target === null) {
     if (ctx.now() >= due + ctx.graceMs) return await expire(ctx, data, row.scheduledAt)
-    // Looked at again soon at first, then less often the longer the session stays away (a tenth of
-    // the lateness, at most a minute): a status sent once it is back is late by at most that much more.
-    const wait = Math.min(Math.max(ctx.retryMs, (ctx.now() - due) / 10), MAX_RETRY_MS)
-    return await later(Math.min(ctx.now() + wait, due + ctx.graceMs))
+    return await later(nextLookAt(ctx.now(), due, ctx.graceMs, ctx.retryMs))
   }
   const { count } = await ctx.prisma.status.updateMany({
     where: { id: data.statusId, state: 'scheduled', scheduleVersion: data.version },
@@ -103,20 +102,32 @@ export async function fire (ctx: Ctx, data: ScheduledStatusJob, later: (at: numb
   return 'routed'
 }
 
-/** The longest wait between two looks at a due status whose session is not connected. */
-const MAX_RETRY_MS = 60_000
-
 /**
  * Queues the job of every scheduled status again, under its version's job id: BullMQ ignores the
  * ones that exist, so only jobs a Redis without its data lost come back (an overdue one fires at
  * once and is sent, or failed past its grace).
+ *
+ * Statuses that already fired (`pending`, with `scheduledAt`) get their firing job again too: a
+ * Redis that lost its data between the fire and the send lost the send's job, and nothing else
+ * would ever send them. That firing only routes the send again, under the send's job id
+ * (`send-status-{statusId}`), to the session's live owner, which cannot post the status twice:
+ * - a send job that still exists on that owner's queue (waiting, delayed in its grace, running)
+ *   holds the id, and BullMQ ignores the add;
+ * - a send still running on the owner whose job Redis lost is joined by the new job, not doubled:
+ *   the owner's status service runs one send per status id at a time and shares it, and a send
+ *   that ended left the row `sent` (answered as it is) or `failed` (refused);
+ * - a send on a worker that is no longer the owner has lost its socket: a worker closes its sockets
+ *   before its lease can lapse, and a Redis without its data grants no claim until every old owner
+ *   has stopped its sessions; until the session has a live owner again the firing only waits;
+ * - what an interrupted send already posted is posted again under the row's `messageId`, the one
+ *   WhatsApp message id of the status, so each phone keeps one status.
  */
 async function requeue (ctx: Ctx, queue: Queue): Promise<number> {
   let queued = 0
   let after: string | undefined
   for (;;) {
     const rows = await ctx.prisma.status.findMany({
-      where: { state: 'scheduled', ...(after === undefined ? {} : { id: { gt: after } }) },
+      where: { state: { in: ['scheduled', 'pending'] }, scheduledAt: { not: null }, ...(after === undefined ? {} : { id: { gt: after } }) },
       select: { id: true, sessionId: true, scheduledAt: true, scheduleVersion: true },
       orderBy: { id: 'asc' },
       take: SWEEP_BATCH
@@ -177,7 +188,7 @@ export function createScheduledStatuses (deps: ScheduledStatusesDeps) {
 
   return {
     fire: (data: ScheduledStatusJob, later: (at: number) => Promise<never>) => fire(ctx, data, later),
-    /** Queues the job of every scheduled status again (see {@link requeue}); how many rows. */
+    /** Queues the job of every scheduled status, and of every fired one not sent yet, again (see {@link requeue}); how many rows. */
     requeue: () => requeue(ctx, queue),
     /**
      * After this worker's lease recovered from an outage (Redis may have come back without its data,

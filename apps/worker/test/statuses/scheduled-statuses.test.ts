@@ -50,7 +50,7 @@ async function setup (t: Parameters<typeof migratedPrisma>[0], state: 'connected
     return { sessionId, statusId: id, version: 0 } satisfies ScheduledStatusJob
   }
   const sends = async () => (await commands.getJobs(['waiting', 'delayed', 'active', 'completed'])).map(j => j.id)
-  return { prefix, redis, sessionId, scheduled, schedule, collector, status, sends }
+  return { prefix, redis, sessionId, scheduled, schedule, commands, collector, status, sends }
 }
 
 t.test('a due status fires once however many jobs fire for it; the send goes to the owner under the send job id', async t => {
@@ -135,6 +135,26 @@ t.test('the maintenance sweep queues again the jobs of scheduled statuses, once 
   const ids = (await schedule.getJobs(['delayed', 'waiting'])).map(j => j.id)
   const ours = ids.filter(id => id?.includes(a.statusId) === true || id?.includes(b.statusId) === true).sort()
   t.same(ours, [scheduledJobId(a.statusId, 0), scheduledJobId(b.statusId, 3)].sort(), 'one job per status, of its current version')
+})
+
+t.test('a fired status whose send Redis lost gets it again from the sweep; a send still queued is not doubled', async t => {
+  const { scheduled, status, sends, commands } = await setup(t)
+  const job = await status(new Date(Date.now() - 10))
+  t.equal(await scheduled.fire(job, later), 'routed')
+  scheduled.start()
+  // The sweep while the send is queued: its job id is taken, nothing is added.
+  await scheduled.requeue()
+  await new Promise(resolve => setTimeout(resolve, 1000))
+  t.same(await sends(), [`send-status-${job.statusId}`], 'still one send')
+
+  // Redis loses the send (flushed between the fire and the send): the row stays pending.
+  await commands.remove(`send-status-${job.statusId}`)
+  t.same(await sends(), [])
+  t.equal((await prisma.status.findUniqueOrThrow({ where: { id: job.statusId } })).state, 'pending')
+  await scheduled.requeue()
+  t.ok(await eventually(async () => (await sends()).includes(`send-status-${job.statusId}`), 20_000), 'the send is queued again to the owner')
+  await new Promise(resolve => setTimeout(resolve, 500))
+  t.same(await sends(), [`send-status-${job.statusId}`], 'once')
 })
 
 t.test('after an outage one worker queues the lost jobs again at once', async t => {
