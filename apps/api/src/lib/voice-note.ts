@@ -94,6 +94,40 @@ export function waveformOf (pcm: Buffer): number[] {
   return means.map(m => (loudest === 0 ? 0 : Math.floor((100 * m) / loudest)))
 }
 
+/** The voice note of the upload written to `dir`: encoded when it is not OGG/Opus, re-muxed without tags, measured. */
+async function convert (opts: VoiceNoteOptions, dir: string, bytes: Buffer, sniffedMime: string): Promise<VoiceNote> {
+  const label = sniffedMime
+  const input = join(dir, 'input')
+  await writeFile(input, bytes)
+  // Reading a little past the limit is enough to know the audio is longer than it.
+  const within = ['-t', String(opts.maxSeconds + 1), '-map', '0:a:0']
+  const read = (demuxer: string, path: string) => ['-protocol_whitelist', 'file', '-f', demuxer, '-i', path, ...within]
+  // Anything but OGG/Opus is encoded first (the encoder names itself in a tag of its output).
+  let opusIn = input
+  if (sniffedMime !== OPUS) {
+    const encoded = await ffmpeg(opts, [
+      ...read(DEMUXER[sniffedMime]!, input), '-map_metadata', '-1', '-ac', '1', '-ar', '48000',
+      '-c:a', 'libopus', '-b:a', '32k', '-application', 'voip', '-f', 'ogg', 'pipe:1'
+    ], opts.maxBytes).catch(err => { throw refusal(err, label, opts) })
+    opusIn = join(dir, 'encoded.ogg')
+    await writeFile(opusIn, encoded)
+  }
+  // Then re-muxed, never re-encoded: the same Opus packets without the tags (title, artist,
+  // encoder, comments, pictures) that would otherwise reach every viewer.
+  const opus = await ffmpeg(opts, [
+    ...read('ogg', opusIn), '-map_metadata', '-1', '-map_chapters', '-1', '-c:a', 'copy', '-fflags', '+bitexact', '-f', 'ogg', 'pipe:1'
+  ], opts.maxBytes).catch(err => { throw refusal(err, label, opts) })
+  const note = join(dir, 'note.ogg')
+  await writeFile(note, opus)
+  const pcm = await ffmpeg(opts, [...read('ogg', note), '-ac', '1', '-ar', String(PCM_RATE), '-f', 's16le', 'pipe:1'],
+    (opts.maxSeconds + 2) * PCM_RATE * 2).catch(err => { throw refusal(err, label, opts) })
+  const exact = pcm.length / 2 / PCM_RATE
+  if (exact === 0) throw new AppError('UNSUPPORTED_MEDIA_TYPE', `The audio (${label}) holds no sound`)
+  const seconds = Math.max(1, Math.round(exact))
+  if (seconds > opts.maxSeconds) throw tooLong(opts)
+  return { bytes: opus, seconds, waveform: waveformOf(pcm) }
+}
+
 /** Converts audio uploads to voice notes, at most one per CPU core at a time on this node. */
 export function createVoiceNotes (opts: VoiceNoteOptions) {
   const slots = availableParallelism()
@@ -109,32 +143,6 @@ export function createVoiceNotes (opts: VoiceNoteOptions) {
       if (next) next()
       else running--
     }
-  }
-
-  async function convert (dir: string, bytes: Buffer, sniffedMime: string): Promise<VoiceNote> {
-    const label = sniffedMime
-    const input = join(dir, 'input')
-    await writeFile(input, bytes)
-    // Reading a little past the limit is enough to know the audio is longer than it.
-    const within = ['-t', String(opts.maxSeconds + 1), '-map', '0:a:0']
-    const read = (demuxer: string, path: string) => ['-protocol_whitelist', 'file', '-f', demuxer, '-i', path, ...within]
-    // OGG/Opus is re-muxed, never re-encoded: the same Opus packets, without the tags (title, artist,
-    // encoder, comments, pictures) that would otherwise reach every viewer. The rest is encoded.
-    const encode = sniffedMime === OPUS
-      ? ['-c:a', 'copy']
-      : ['-ac', '1', '-ar', '48000', '-c:a', 'libopus', '-b:a', '32k', '-application', 'voip']
-    const opus = await ffmpeg(opts, [
-      ...read(DEMUXER[sniffedMime]!, input), '-map_metadata', '-1', '-map_chapters', '-1', ...encode, '-fflags', '+bitexact', '-f', 'ogg', 'pipe:1'
-    ], opts.maxBytes).catch(err => { throw refusal(err, label, opts) })
-    const note = join(dir, 'note.ogg')
-    await writeFile(note, opus)
-    const pcm = await ffmpeg(opts, [...read('ogg', note), '-ac', '1', '-ar', String(PCM_RATE), '-f', 's16le', 'pipe:1'],
-      (opts.maxSeconds + 2) * PCM_RATE * 2).catch(err => { throw refusal(err, label, opts) })
-    const exact = pcm.length / 2 / PCM_RATE
-    if (exact === 0) throw new AppError('UNSUPPORTED_MEDIA_TYPE', `The audio (${label}) holds no sound`)
-    const seconds = Math.max(1, Math.round(exact))
-    if (seconds > opts.maxSeconds) throw tooLong(opts)
-    return { bytes: opus, seconds, waveform: waveformOf(pcm) }
   }
 
   async function inTempDir<T> (work: (dir: string) => Promise<T>): Promise<T> {
@@ -169,7 +177,7 @@ export function createVoiceNotes (opts: VoiceNoteOptions) {
      * accepted audio types); 415 when ffmpeg cannot decode it, 413 when it lasts too long.
      */
     async fromUpload (bytes: Buffer, sniffedMime: string): Promise<VoiceNote> {
-      return await inTempDir(dir => convert(dir, bytes, sniffedMime))
+      return await inTempDir(dir => convert(opts, dir, bytes, sniffedMime))
     }
   }
 }

@@ -89,34 +89,47 @@ export function createProducers ({ connection, bullPrefix, maxQueues, log }: Pro
     return sum(await Promise.all(workerIds.map(id => rawCounts(queue(id)))))
   }
 
-  // Read-only handles on the deployment's own queues, for their counts.
-  const deployment = new Map<string, Queue>()
-  function deploymentQueue (name: string): Queue {
-    let q = deployment.get(name)
-    if (q === undefined) {
-      q = new Queue(name, { connection, prefix: bullPrefix })
-      q.on('error', (err: Error) => log.warn({ err, queue: name }, 'queue error'))
-      deployment.set(name, q)
-    }
-    return q
-  }
+  const deployment = createDeploymentQueues(connection, bullPrefix, log)
 
   /** Job counts of the deployment's scheduled-statuses and webhooks queues (every worker consumes them). */
   async function deploymentCounts (): Promise<DeploymentQueueCounts> {
     if (connection.status !== 'ready') throw unavailable()
-    const [scheduledStatuses, webhooks] = await Promise.all([SCHEDULE_QUEUE, WEBHOOK_QUEUE].map(async name => sum([await rawCounts(deploymentQueue(name))])))
-    return { scheduledStatuses: scheduledStatuses!, webhooks: webhooks! }
+    return await deployment.counts()
   }
 
   async function close (): Promise<void> {
-    const all = [...queues.values(), ...deployment.values(), ...(scheduleQueue === null ? [] : [scheduleQueue])]
+    const all = [...queues.values(), ...(scheduleQueue === null ? [] : [scheduleQueue])]
     queues.clear()
-    deployment.clear()
     scheduleQueue = null
-    await Promise.allSettled(all.map(q => q.close()))
+    await Promise.allSettled([...all.map(q => q.close()), deployment.close()])
   }
 
   return { add, schedule, counts, deploymentCounts, close }
+}
+
+/** Read-only handles on the deployment's own queues (scheduled statuses, webhooks), for their counts. */
+function createDeploymentQueues (connection: RedisClient, bullPrefix: string, log: FastifyBaseLogger) {
+  const handles = new Map<string, Queue>()
+  function handle (name: string): Queue {
+    let q = handles.get(name)
+    if (q === undefined) {
+      q = new Queue(name, { connection, prefix: bullPrefix })
+      q.on('error', (err: Error) => log.warn({ err, queue: name }, 'queue error'))
+      handles.set(name, q)
+    }
+    return q
+  }
+  return {
+    async counts (): Promise<DeploymentQueueCounts> {
+      const [scheduledStatuses, webhooks] = await Promise.all([SCHEDULE_QUEUE, WEBHOOK_QUEUE].map(async name => sum([await rawCounts(handle(name))])))
+      return { scheduledStatuses: scheduledStatuses!, webhooks: webhooks! }
+    },
+    async close (): Promise<void> {
+      const all = [...handles.values()]
+      handles.clear()
+      await Promise.allSettled(all.map(q => q.close()))
+    }
+  }
 }
 
 function rawCounts (q: Queue): Promise<Record<string, number>> {
