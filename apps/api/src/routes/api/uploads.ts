@@ -40,8 +40,9 @@ const ROUTES: Record<UploadKind, { summary: string, description: string }> = {
   video: { summary: 'Upload a video to post as a status', description: '' },
   audio: {
     summary: 'Upload audio to post as a voice-note status (addition)',
-    description: ' The upload becomes a voice note (OGG/Opus, as WhatsApp records one): OGG/Opus is kept as it is, ' +
-      'MP3, M4A/AAC and WAV are converted (ffmpeg), anything else is 415, as is audio that cannot be decoded; longer ' +
+    description: ' The upload becomes a voice note (OGG/Opus, as WhatsApp records one), without its tags (title, artist, ' +
+      'encoder, comments): OGG/Opus is re-muxed, never re-encoded, MP3, M4A/AAC and WAV are converted (ffmpeg); an M4A ' +
+      'whose MP4 brand says video (`mp42`, `isom`) is audio when its tracks are (ffprobe); anything else is 415, as is audio that cannot be decoded; longer ' +
       'than `AUDIO_MAX_SECONDS`, or not converted within `AUDIO_CONVERT_TIMEOUT_MS`, is 413. The answer adds its ' +
       '`seconds` and `waveform`; `size` and `mimeType` are those of the stored voice note.'
   }
