@@ -143,27 +143,41 @@ async function settleFailed (deps: CommandRouterDeps, state: RouterState, cmd: C
 
 interface RouterState { stop: AbortController, settling: Set<Promise<void>> }
 
-/** A refusal of a send because its session is not connected (at once, or once its retries would run). */
-function notConnected (err: unknown): boolean {
+/**
+ * A refusal of a send because its session is not connected, and the session is indeed not
+ * connected here now: a send that failed on a connected socket (a media upload refused, a rate
+ * limit) is reported as a dropped connection too, and must not get the grace.
+ */
+function notConnected (deps: CommandRouterDeps, sessionId: string, err: unknown): boolean {
   const refusal = err instanceof TransientRefusal ? err.refusal : err
-  return isAppError(refusal) && refusal.code === 'SESSION_NOT_CONNECTED'
+  if (!isAppError(refusal) || refusal.code !== 'SESSION_NOT_CONNECTED') return false
+  return deps.sessions.get(sessionId)?.connected !== true
 }
 
 /**
  * A scheduled status that fired keeps its grace: a send of it that meets its session not
  * connected goes back among this queue's delayed jobs (same job id, its attempts untouched) until
  * `scheduledAt` + SCHEDULE_GRACE_MINUTES, then the status fails naming the grace. False for any
- * other command or status: the normal retries apply.
+ * other command or status: the normal retries apply. A database that cannot say whether the status
+ * is in its grace, or a Redis that cannot delay the job, leaves the job to BullMQ's retries: the
+ * status is never failed for that.
  */
 async function applyGrace (deps: CommandRouterDeps, state: RouterState, cmd: CommandJob, err: unknown, job: Job, token: string | undefined, jlog: Logger): Promise<boolean> {
   const statusId = 'statusId' in cmd.payload ? cmd.payload.statusId : undefined
-  if (cmd.name !== CommandName.SendStatus || typeof statusId !== 'string' || !notConnected(err)) return false
-  // A database that cannot answer leaves the send to its normal retries (and give-up).
-  const grace = await sendGrace(deps.prisma, statusId, deps.scheduleGraceMs, deps.scheduleRetryMs ?? 2000).catch(() => null)
+  if (cmd.name !== CommandName.SendStatus || typeof statusId !== 'string' || !notConnected(deps, cmd.payload.sessionId, err)) return false
+  const grace = await sendGrace(deps.prisma, statusId, deps.scheduleGraceMs, deps.scheduleRetryMs ?? 2000).catch((readErr: unknown) => {
+    jlog.warn({ err: (readErr as Error).message }, 'scheduled status: its grace could not be read, retried')
+    throw readErr
+  })
   if (grace === null) return false
   if ('retryAt' in grace) {
     jlog.info({ retryInMs: grace.retryAt - Date.now() }, 'scheduled status: session not connected, retried within its grace')
-    await job.moveToDelayed(grace.retryAt, token)
+    try {
+      await job.moveToDelayed(grace.retryAt, token)
+    } catch (delayErr) {
+      jlog.warn({ err: (delayErr as Error).message }, 'scheduled status: its send could not be delayed, retried')
+      throw new Error(`the send could not be delayed within its grace: ${(delayErr as Error).message}`)
+    }
     throw new DelayedError()
   }
   jlog.info('scheduled status: session not connected at the end of its grace')

@@ -8,6 +8,16 @@ export function graceExpiredReason (scheduledAt: Date): string {
   return `the session was not connected between the status's scheduled time (${scheduledAt.toISOString()}) and the end of its grace (SCHEDULE_GRACE_MINUTES)`
 }
 
+/** Why a fired scheduled status failed when its send came after the end of its grace (its send was lost, the workers were away). */
+export function sentTooLateReason (scheduledAt: Date): string {
+  return `the status was not sent between its scheduled time (${scheduledAt.toISOString()}) and the end of its grace (SCHEDULE_GRACE_MINUTES): it is not posted late`
+}
+
+/** True once a status scheduled for `scheduledAt` is past its grace: it is failed, never posted. */
+export function pastGrace (scheduledAt: Date | null, graceMs: number, now = Date.now()): scheduledAt is Date {
+  return scheduledAt !== null && now >= scheduledAt.getTime() + graceMs
+}
+
 /**
  * When to look again at a due status whose session is not connected: soon at first, then less
  * often the longer the session stays away (a tenth of the lateness, at most a minute), never past

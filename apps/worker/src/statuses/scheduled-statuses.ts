@@ -26,8 +26,12 @@ export interface ScheduledStatusesDeps {
   log: Logger
 }
 
-/** What one firing did (logged, and what the tests read). */
-export type FireOutcome = 'gone' | 'stale' | 'done' | 'expired' | 'raced' | 'routed' | 'rerouted'
+/**
+ * What one firing did (logged, and what the tests read). `handed`: a fired status whose send
+ * already took its WhatsApp message id (it was posted, or at least handed to WhatsApp): never
+ * posted again from here, whatever its send became.
+ */
+export type FireOutcome = 'gone' | 'stale' | 'done' | 'expired' | 'raced' | 'routed' | 'rerouted' | 'handed'
 
 /** A job that reaches its time before its row's (an edit moved it, or the sweep queued it early) waits again if it is this early. */
 const EARLY_MS = 50
@@ -51,8 +55,9 @@ async function route (ctx: Ctx, target: string, sessionId: string, statusId: str
 
 async function expire (ctx: Ctx, data: ScheduledStatusJob, scheduledAt: Date, from: 'scheduled' | 'pending' = 'scheduled'): Promise<FireOutcome> {
   const error = graceExpiredReason(scheduledAt)
+  // Never a status its send already handed to WhatsApp (it took its message id first).
   const { count } = await ctx.prisma.status.updateMany({
-    where: { id: data.statusId, state: from, scheduleVersion: data.version },
+    where: { id: data.statusId, state: from, scheduleVersion: data.version, messageId: null },
     data: { state: 'failed', error }
   })
   if (count === 0) return 'raced'
@@ -68,23 +73,25 @@ async function expire (ctx: Ctx, data: ScheduledStatusJob, scheduledAt: Date, fr
 export async function fire (ctx: Ctx, data: ScheduledStatusJob, later: (at: number) => Promise<never>): Promise<FireOutcome> {
   const row = await ctx.prisma.status.findUnique({
     where: { id: data.statusId },
-    select: { sessionId: true, state: true, scheduledAt: true, scheduleVersion: true }
+    select: { sessionId: true, state: true, scheduledAt: true, scheduleVersion: true, messageId: true }
   })
   if (row === null || row.sessionId !== data.sessionId) return 'gone'
   if (row.scheduleVersion !== data.version) return 'stale'
   if ((row.state !== 'scheduled' && row.state !== 'pending') || row.scheduledAt === null) return 'done'
   const due = row.scheduledAt.getTime()
   // A firing that stopped between its update and its send (its worker died), or one queued again by
-  // the sweep for a status whose send Redis lost (see requeue): the send is queued again under the
-  // same job id, and the owner's send is idempotent by the status id.
+  // the sweep for a status whose send Redis lost (see requeue): within the grace, the send is queued
+  // again under the same job id, and the owner's send is idempotent by the status id; past it, the
+  // status fails. A send that took its message id is never re-posted from here: it is not lost.
   if (row.state === 'pending') {
+    if (row.messageId !== null) return 'handed'
+    if (ctx.now() >= due + ctx.graceMs) return await expire(ctx, data, row.scheduledAt, 'pending')
     const owner = await ctx.registry.owner(data.sessionId)
     if (owner?.alive === true) {
       await route(ctx, owner.workerId, data.sessionId, data.statusId)
       return 'rerouted'
     }
-    if (ctx.now() < due + ctx.graceMs) return await later(ctx.now() + ctx.retryMs)
-    return await expire(ctx, data, row.scheduledAt, 'pending')
+    return await later(nextLookAt(ctx.now(), due, ctx.graceMs, ctx.retryMs))
   }
   if (due - ctx.now() > EARLY_MS) return await later(due)
   const target = await connectedOwner(ctx, data.sessionId)
@@ -107,9 +114,10 @@ export async function fire (ctx: Ctx, data: ScheduledStatusJob, later: (at: numb
  * ones that exist, so only jobs a Redis without its data lost come back (an overdue one fires at
  * once and is sent, or failed past its grace).
  *
- * Statuses that already fired (`pending`, with `scheduledAt`) get their firing job again too: a
- * Redis that lost its data between the fire and the send lost the send's job, and nothing else
- * would ever send them. That firing only routes the send again, under the send's job id
+ * Statuses that already fired (`pending`, with `scheduledAt`) whose send has not taken its WhatsApp
+ * message id yet get their firing job again too: a Redis that lost its data between the fire and
+ * the send lost the send's job, and nothing else would ever send them. Past their grace that firing
+ * fails them; within it, it only routes the send again, under the send's job id
  * (`send-status-{statusId}`), to the session's live owner, which cannot post the status twice:
  * - a send job that still exists on that owner's queue (waiting, delayed in its grace, running)
  *   holds the id, and BullMQ ignores the add;
@@ -119,15 +127,19 @@ export async function fire (ctx: Ctx, data: ScheduledStatusJob, later: (at: numb
  * - a send on a worker that is no longer the owner has lost its socket: a worker closes its sockets
  *   before its lease can lapse, and a Redis without its data grants no claim until every old owner
  *   has stopped its sessions; until the session has a live owner again the firing only waits;
- * - what an interrupted send already posted is posted again under the row's `messageId`, the one
- *   WhatsApp message id of the status, so each phone keeps one status.
+ * - a send that took its message id (posted, or handed to WhatsApp and never acknowledged) is not
+ *   queued again: a re-post would reach the whole audience a second time. Its row stays `pending`.
  */
 async function requeue (ctx: Ctx, queue: Queue): Promise<number> {
   let queued = 0
   let after: string | undefined
   for (;;) {
     const rows = await ctx.prisma.status.findMany({
-      where: { state: { in: ['scheduled', 'pending'] }, scheduledAt: { not: null }, ...(after === undefined ? {} : { id: { gt: after } }) },
+      where: {
+        OR: [{ state: 'scheduled' }, { state: 'pending', messageId: null }],
+        scheduledAt: { not: null },
+        ...(after === undefined ? {} : { id: { gt: after } })
+      },
       select: { id: true, sessionId: true, scheduledAt: true, scheduleVersion: true },
       orderBy: { id: 'asc' },
       take: SWEEP_BATCH
