@@ -79,8 +79,9 @@ async function resolveViewers (batch: PendingView[]): Promise<ViewRow[]> {
 
 /**
  * One INSERT for the batch, then one event per status with its new viewers. A viewer stays one row
- * (what the analytics count): its first view time is kept, and a `played` receipt of a viewer
- * already recorded only turns `played` on, announcing no new viewer.
+ * (what the analytics count): its earliest view time is kept (a `played` frame may overtake its read
+ * receipt), and a `played` receipt of a viewer already recorded only turns `played` on, announcing
+ * no new viewer.
  */
 async function writeViewers (deps: ViewerRecorderDeps, batch: ViewRow[]) {
   if (!batch.length) return
@@ -99,8 +100,9 @@ async function writeViewers (deps: ViewerRecorderDeps, batch: ViewRow[]) {
     )
     INSERT INTO status_viewers (status_id, viewer_number, session_id, viewer_lid, viewed_at, played)
     SELECT status_id, viewer_number, session_id, viewer_lid, viewed_at, played FROM first_views
-    ON CONFLICT (status_id, viewer_number) DO UPDATE SET played = true
-      WHERE EXCLUDED.played AND NOT status_viewers.played
+    ON CONFLICT (status_id, viewer_number) DO UPDATE
+      SET played = status_viewers.played OR EXCLUDED.played, viewed_at = LEAST(status_viewers.viewed_at, EXCLUDED.viewed_at)
+      WHERE (EXCLUDED.played AND NOT status_viewers.played) OR EXCLUDED.viewed_at < status_viewers.viewed_at
     RETURNING status_id, session_id, viewer_number, viewed_at, (xmax = 0) AS inserted`
   const inserted = written.filter(r => r.inserted)
   metrics.viewReceipts.inc(inserted.length)

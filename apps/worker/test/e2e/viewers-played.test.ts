@@ -17,7 +17,8 @@ t.test('a played receipt sets played without moving the first view or counting t
   const phone = '15557800000'
   const alice = '15557800001'
   const bob = '15557800002'
-  for (const p of [phone, alice, bob]) await sim.client.createAccount(p)
+  const carol = '15557800003'
+  for (const p of [phone, alice, bob, carol]) await sim.client.createAccount(p)
   const sessionId = `s-${randomUUID().slice(0, 8)}`
   await prisma.session.create({ data: { id: sessionId, name: 'Shop', authMethod: 'pairing', phoneNumber: phone, state: 'connecting' } })
   const started = await bus.send('start-session', { sessionId, reason: 'created' })
@@ -25,7 +26,7 @@ t.test('a played receipt sets played without moving the first view or counting t
   await events.waitFor(e => e.event === 'connection-status' && e.data.sessionId === sessionId && e.data.connected)
 
   const statusId = randomUUID()
-  await prisma.status.create({ data: { id: statusId, sessionId, type: 'text', content: 'listen', targetNumbers: [alice, bob], state: 'pending' } })
+  await prisma.status.create({ data: { id: statusId, sessionId, type: 'text', content: 'listen', targetNumbers: [alice, bob, carol], state: 'pending' } })
   const sent = await bus.send('send-status', { sessionId, statusId }, 60_000)
   t.equal(sent.ok, true, JSON.stringify(sent))
   const messageId = (await prisma.status.findUniqueOrThrow({ where: { id: statusId } })).messageId!
@@ -56,4 +57,15 @@ t.test('a played receipt sets played without moving the first view or counting t
   t.equal(await prisma.statusViewer.count({ where: { statusId } }), 2, 'one row per viewer')
   const [bucket] = await prisma.$queryRaw<Array<{ views: number, unique_viewers: number }>>(rawBucketsSql('day', Prisma.sql`s.id = ${statusId}::uuid`))
   t.match(bucket, { views: 2, unique_viewers: 2 }, 'the analytics count each viewer once')
+
+  // Carol's play is recorded before her read receipt (a raw played frame overtakes the read one
+  // Baileys reports later): her view time becomes the earlier read, and she stays played.
+  const playedAt = Math.floor(Date.now() / 1000) * 1000 - 10_000
+  const readAt = playedAt - 30_000
+  await sim.client.viewStatus(phone, messageId, { viewers: [carol], at: playedAt, played: true })
+  t.ok(await eventually(async () => (await viewer(carol))?.played === true, 20_000), 'carol played it')
+  await sim.client.viewStatus(phone, messageId, { viewers: [carol], at: readAt, played: false })
+  t.ok(await eventually(async () => (await viewer(carol))?.viewedAt.getTime() === readAt, 20_000), 'her view time is her read, not her play')
+  t.match(await viewer(carol), { played: true })
+  t.equal(await prisma.statusViewer.count({ where: { statusId } }), 3, 'still one row per viewer')
 })
