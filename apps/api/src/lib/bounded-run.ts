@@ -11,6 +11,8 @@ export interface BoundedRun {
   path: string
   /** What to call it in a 503, with the setting that names it: `ffmpeg (FFMPEG_PATH)`. */
   label: string
+  /** What the run does to the audio, as its errors say it: `converted` (ffmpeg), `probed` (ffprobe reads its tracks). */
+  action?: 'converted' | 'probed'
   timeoutMs: number
   /** Stdout past this many bytes stops the run (`OutputTooLarge`). */
   maxOutput: number
@@ -18,6 +20,7 @@ export interface BoundedRun {
 
 /** Runs the program with `args`; answers its stdout. A missing program is 503, a run past its time 413. */
 export function boundedRun (run: BoundedRun, args: string[]): Promise<Buffer> {
+  const action = run.action ?? 'converted'
   return new Promise((resolve, reject) => {
     const child = spawn(run.path, ['-hide_banner', '-v', 'error', ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
     const chunks: Buffer[] = []
@@ -29,7 +32,7 @@ export function boundedRun (run: BoundedRun, args: string[]): Promise<Buffer> {
       child.kill('SIGKILL')
     }
     const timer = setTimeout(() => stop(new AppError('PAYLOAD_TOO_LARGE',
-      `The audio could not be converted within AUDIO_CONVERT_TIMEOUT_MS (${run.timeoutMs} ms): send a shorter one`)), run.timeoutMs)
+      `The audio could not be ${action} by ${run.label} within AUDIO_CONVERT_TIMEOUT_MS (${run.timeoutMs} ms): send a shorter one`)), run.timeoutMs)
     child.stdout.on('data', (chunk: Buffer) => {
       size += chunk.length
       if (size > run.maxOutput) stop(new OutputTooLarge())
@@ -38,7 +41,7 @@ export function boundedRun (run: BoundedRun, args: string[]): Promise<Buffer> {
     child.stderr.on('data', (chunk: Buffer) => { if (stderr.length < 2000) stderr += chunk.toString('utf8') })
     child.on('error', err => {
       clearTimeout(timer)
-      reject(new AppError('DEPENDENCY_UNAVAILABLE', `Audio cannot be converted: ${run.label} is not available on this API node`, undefined, { cause: err }))
+      reject(new AppError('DEPENDENCY_UNAVAILABLE', `Audio cannot be ${action}: ${run.label} is not available on this API node`, undefined, { cause: err }))
     })
     child.on('close', code => {
       clearTimeout(timer)

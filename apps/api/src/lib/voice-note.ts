@@ -62,7 +62,7 @@ interface ProbedStream { codec_type?: string, disposition?: { attached_pic?: num
  * with the MP4/QuickTime demuxer only. A cover picture (an attached picture) is not a video.
  */
 async function audioOnlyMp4 (opts: VoiceNoteOptions, path: string): Promise<boolean> {
-  const out = await boundedRun({ path: opts.ffprobePath, label: 'ffprobe (FFPROBE_PATH)', timeoutMs: opts.timeoutMs, maxOutput: MAX_PROBE_OUTPUT }, [
+  const out = await boundedRun({ path: opts.ffprobePath, label: 'ffprobe (FFPROBE_PATH)', action: 'probed', timeoutMs: opts.timeoutMs, maxOutput: MAX_PROBE_OUTPUT }, [
     '-protocol_whitelist', 'file', '-f', 'mov', '-show_entries', 'stream=codec_type:stream_disposition=attached_pic', '-of', 'json', path
   ]).catch((err: unknown) => {
     if (err instanceof AppError) throw err

@@ -187,6 +187,24 @@ t.test('an ffmpeg that hangs is killed at AUDIO_CONVERT_TIMEOUT_MS (413); a miss
   t.match(res2.json(), { code: 'DEPENDENCY_UNAVAILABLE', error: /ffmpeg \(FFMPEG_PATH\)/ })
 })
 
+t.test('an M4A under a video brand with an ffprobe that hangs (413) or is missing (503): the answer says it was probing', async t => {
+  const dir = await mkdtemp(join(tmpdir(), 'wss-ffprobe-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const stuck = join(dir, 'ffprobe')
+  await writeFile(stuck, '#!/bin/sh\nexec sleep 60\n')
+  await chmod(stuck, 0o755)
+  const m4a = await made('m4a', [...tone(1), '-c:a', 'aac', '-f', 'mp4', '-brand', 'mp42'])
+  const hangs = await build(t, { db, env: { FFPROBE_PATH: stuck, AUDIO_CONVERT_TIMEOUT_MS: '300' } })
+  const res = await post(hangs, m4a, 'voice.m4a', 'audio/mp4')
+  t.equal(res.statusCode, 413, res.body)
+  t.match(res.json(), { code: 'PAYLOAD_TOO_LARGE', error: /could not be probed by ffprobe \(FFPROBE_PATH\) within AUDIO_CONVERT_TIMEOUT_MS/ })
+
+  const missing = await build(t, { db, env: { FFPROBE_PATH: join(dir, 'no-such-ffprobe') } })
+  const res2 = await post(missing, m4a, 'voice.m4a', 'audio/mp4')
+  t.equal(res2.statusCode, 503, res2.body)
+  t.match(res2.json(), { code: 'DEPENDENCY_UNAVAILABLE', error: /^Audio cannot be probed: ffprobe \(FFPROBE_PATH\) is not available/ })
+})
+
 t.test('send-status takes an audio upload as type audio; no caption, no URL, no other kind', async t => {
   const redis = await createPublisher(t)
   const app = await build(t, { db, env: { SEND_TIMEOUT_MS: '150' } })
