@@ -37,7 +37,7 @@ export const HealthSchema = Type.Object({
     queues: Nullable(Type.Object({
       ...JobCounts,
       scheduledStatuses: Type.Object(JobCounts, {
-        description: 'The deployment\'s `scheduled-statuses` queue (addition): `delayed` are scheduled statuses waiting for their time (or for their session, within SCHEDULE_GRACE_MINUTES)'
+        description: 'The deployment\'s `scheduled-statuses` queue (addition): `delayed` are scheduled statuses waiting for their time (or for their session, within SCHEDULE_GRACE_MINUTES). `failed` is always 0: a firing job that fails is removed at once (`removeOnFail`), the maintenance queues it again'
       }),
       webhooks: Type.Object(JobCounts, {
         description: 'The deployment\'s `webhooks` queue (addition): deliveries to send, `delayed` waiting for their next attempt'
