@@ -179,7 +179,7 @@ t.test('the maintenance sweep queues again the jobs of scheduled statuses, once 
 })
 
 t.test('a fired status whose send Redis lost gets it again from the sweep; a send still queued is not doubled', async t => {
-  const { scheduled, status, sends, commands } = await setup(t)
+  const { scheduled, status, sends, commands, ran, runSends } = await setup(t)
   const job = await status(new Date(Date.now() - 10))
   t.equal(await scheduled.fire(job, later), 'routed')
   scheduled.start()
@@ -196,6 +196,12 @@ t.test('a fired status whose send Redis lost gets it again from the sweep; a sen
   t.ok(await eventually(async () => (await sends()).includes(`send-status-${job.statusId}`), 20_000), 'the send is queued again to the owner')
   await new Promise(resolve => setTimeout(resolve, 500))
   t.same(await sends(), [`send-status-${job.statusId}`], 'once')
+  // The owner takes its sends: it runs that one send, once (the posts themselves are counted on the
+  // simulator by test/e2e/scheduled-send.test.ts).
+  runSends()
+  t.ok(await eventually(async () => ran.length > 0, 20_000), 'the owner ran the send')
+  await new Promise(resolve => setTimeout(resolve, 1500))
+  t.same(ran, [job.statusId], 'once')
 })
 
 t.test('after an outage one worker queues the lost jobs again at once', async t => {
