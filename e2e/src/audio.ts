@@ -9,12 +9,12 @@ import { promisify } from 'node:util'
 /** Silence for the first half, then a steady 440 Hz tone. */
 export const HALF_SILENT = (seconds: number) => `if(lt(t,${seconds / 2}),0,0.5*sin(2*PI*440*t))`
 
-/** Encodes `expr` (an ffmpeg aevalsrc formula over t) for `seconds` as WAV, MP3 or OGG/Opus. */
-export async function audioFile (ext: 'wav' | 'mp3' | 'ogg', seconds: number, expr: string): Promise<Buffer> {
+/** Encodes `expr` (an ffmpeg aevalsrc formula over t) for `seconds` as WAV, MP3 or OGG/Opus, with these tags. */
+export async function audioFile (ext: 'wav' | 'mp3' | 'ogg', seconds: number, expr: string, tags: Record<string, string> = {}): Promise<Buffer> {
   const dir = await mkdtemp(join(tmpdir(), 'wss-e2e-audio-'))
   try {
     const out = join(dir, `sound.${ext}`)
-    const codec = ext === 'ogg' ? ['-c:a', 'libopus'] : []
+    const codec = [...(ext === 'ogg' ? ['-c:a', 'libopus'] : []), ...Object.entries(tags).flatMap(([k, v]) => ['-metadata', `${k}=${v}`])]
     await promisify(execFile)('ffmpeg', ['-v', 'error', '-f', 'lavfi', '-i', `aevalsrc=exprs='${expr}':d=${seconds}:s=44100`, ...codec, out])
     return await readFile(out)
   } finally {

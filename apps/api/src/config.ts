@@ -28,6 +28,7 @@ export const EnvSchema = Type.Object({
   UPLOAD_TTL_HOURS: Type.Number({ exclusiveMinimum: 0, default: 24, description: 'An upload no status used expires after this long' }),
   UPLOAD_QUOTA_MB: Type.Number({ exclusiveMinimum: 0, default: 512, description: 'MB one client address may upload within UPLOAD_TTL_HOURS' }),
   FFMPEG_PATH: Type.String({ minLength: 1, default: 'ffmpeg', description: 'The ffmpeg that converts audio uploads to voice notes (looked up in PATH)' }),
+  FFPROBE_PATH: Type.String({ minLength: 1, default: 'ffprobe', description: 'The ffprobe (same package as ffmpeg) that reads the tracks of an MP4 audio upload branded as video (looked up in PATH)' }),
   AUDIO_MAX_SECONDS: Type.Integer({ minimum: 1, maximum: 900, default: 60, description: 'A longer audio upload is refused (413)' }),
   AUDIO_CONVERT_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600000, default: 30000, description: 'Each ffmpeg run of an audio upload is killed past this (413)' }),
   REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 1000, default: 300000, description: 'A request (headers and body) not received within this long is answered 408' }),

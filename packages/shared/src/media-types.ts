@@ -13,8 +13,8 @@ const VOICE_NOTE: AcceptedMedia = { mimeType: 'audio/ogg; codecs=opus', ext: 'og
 
 /**
  * Images and videos: WhatsApp plays these as they are (the server does not transcode them); M4V is
- * MP4 with Apple's brand, so it is stored and sent as MP4. Audio: OGG/Opus is kept as it is, the
- * others are converted to it when uploaded (the API's voice-note module), so every audio upload
+ * MP4 with Apple's brand, so it is stored and sent as MP4. Audio: OGG/Opus is kept (re-muxed without
+ * its tags), the others are converted to it when uploaded (the API's voice-note module), so every audio upload
  * is a voice note.
  */
 const ACCEPTED: Record<MediaKind, ReadonlyMap<string, AcceptedMedia>> = {

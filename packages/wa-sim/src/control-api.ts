@@ -35,7 +35,7 @@ const phoneOf = (v: unknown, name = 'phone') => {
 
 type Route = [string, RegExp, string[], Handler]
 type AddRoute = (method: string, path: string, handler: Handler) => void
-type Extra = { info: () => unknown, save: (path?: string) => Promise<string> }
+type Extra = { info: () => unknown, save: (path?: string) => Promise<string>, failNextUploads: (count: number) => number }
 
 /** Routes of the control API, all under /sim. Documented in the package README. */
 export function controlRoutes (sim: Simulator, extra: Extra) {
@@ -99,6 +99,7 @@ function connectionAndFaultRoutes (route: AddRoute, sim: Simulator, extra: Extra
   route('POST', '/sim/faults/refuse-connections', ({ body }) => { sim.refuseConnections(int(body.ms, 'ms')); return { refuseUntil: new Date(sim.faults.refuseUntil).toISOString() } })
   route('POST', '/sim/faults/foreign-leaf-key', ({ body }) => { sim.presentForeignLeafKey(body.on !== false); return { foreignLeafKey: sim.faults.foreignLeafKey } })
   route('POST', '/sim/faults/delay', ({ body }) => { sim.setDelay(body.phone ? phoneOf(body.phone) : '*', int(body.ms, 'ms')); return sim.faults.delayMs })
+  route('POST', '/sim/faults/fail-uploads', ({ body }) => ({ remaining: extra.failNextUploads(body.count === undefined ? 1 : int(body.count, 'count')) }))
   route('POST', '/sim/accounts/:phone/faults/error-ack', ({ params, body }) => {
     sim.failNextMessages(params.phone!, String(body.code ?? '479'), body.count === undefined ? 1 : int(body.count, 'count'))
     return sim.faults.errorAcks[params.phone!]

@@ -63,7 +63,7 @@ export async function startSimulator (opts: StartOptions = {}): Promise<RunningS
     return path
   }
   let info: () => unknown = () => ({})
-  const control = controlRoutes(sim, { info: () => info(), save })
+  const control = controlRoutes(sim, { info: () => info(), save, failNextUploads: count => media.failNextUploads(count) })
   const server = createServer((req, res) => {
     control(req, res).then(handled => {
       if (!handled) res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'not found' }))

@@ -11,6 +11,8 @@ export interface MediaHost {
   /** Reads an uploaded blob by its URL (as a recipient downloads it). */
   fetch (url: string): Promise<Buffer>
   blobs: Map<string, Buffer>
+  /** The next `count` uploads are answered 500 (an upload failure on a connected socket); 0 clears. */
+  failNextUploads (count: number): number
   close (): Promise<void>
 }
 
@@ -32,9 +34,11 @@ export async function startMediaHost (opts: { port?: number, host?: string, cert
   })()
   const blobs = new Map<string, Buffer>()
   let hostString = ''
+  let failUploads = 0
   const server: Server = createServer({ cert: certKey.cert, key: certKey.key }, (req, res) => {
     const url = new URL(req.url ?? '/', 'https://x')
     if (req.method === 'POST' && url.pathname.startsWith('/mms/')) {
+      if (failUploads > 0) { failUploads--; req.resume(); res.writeHead(500).end(); return }
       const chunks: Buffer[] = []
       let size = 0
       req.on('data', (c: Buffer) => {
@@ -68,6 +72,7 @@ export async function startMediaHost (opts: { port?: number, host?: string, cert
     certPem: certKey.cert,
     certKey,
     blobs,
+    failNextUploads (count: number) { failUploads = Math.max(0, count); return failUploads },
     async fetch (mediaUrl: string) {
       // A real HTTPS download from the media host, trusting only its own certificate.
       const res = await fetchWithCa(mediaUrl, certKey.cert)

@@ -722,6 +722,7 @@ export class Simulator {
       existing.stanzas = (existing.stanzas ?? 1) + 1
       return
     }
+    record.stanzas = 1
     this.state.statuses.push(record)
     for (const w of this.statusWaiters) if (w.match(record)) { this.statusWaiters.delete(w); w.resolve(record) }
   }

@@ -79,7 +79,7 @@ export interface StatusRecord {
   /** Stanzas that carried the revoke, and the phones that decrypted it. */
   revokeStanzas?: number
   revokedFor?: string[]
-  /** Stanzas that carried this status (more than one for a large audience sent in chunks). */
+  /** Stanzas that carried this status (more than one for a large audience sent in chunks, or for a status posted twice). */
   stanzas?: number
   /** Set when a recipient's decrypted bytes differed from another's. */
   inconsistent?: boolean

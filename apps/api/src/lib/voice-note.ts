@@ -1,15 +1,16 @@
-// Voice notes: every audio upload becomes what WhatsApp records, Opus in OGG, with its length and
-// its waveform read from its decoded samples. ffmpeg decodes and encodes in a child process (never
-// through a shell), each run bounded in time and in output, and the input read only as the format
-// its bytes were sniffed as, so a hostile file can neither block the event loop nor fill memory.
-import { spawn } from 'node:child_process'
+// Voice notes: every audio upload becomes what WhatsApp records, Opus in OGG, its tags dropped, with
+// its length and its waveform read from its decoded samples. ffmpeg and ffprobe run in a child
+// process (never through a shell), each run bounded in time and in output (lib/bounded-run.ts), and
+// the input read only as the format its bytes were sniffed as, so a hostile file can neither block
+// the event loop nor fill memory.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { AppError } from '@wss/shared'
+import { boundedRun, OutputTooLarge } from './bounded-run.ts'
 
 export interface VoiceNote {
-  /** OGG/Opus: the upload itself when it already was, else its conversion. */
+  /** OGG/Opus without tags: an OGG/Opus upload's own packets re-muxed, any other audio converted. */
   bytes: Buffer
   seconds: number
   /** 64 values 0–100: the mean loudness of each 64th of the note, relative to the loudest. */
@@ -18,6 +19,8 @@ export interface VoiceNote {
 
 export interface VoiceNoteOptions {
   ffmpegPath: string
+  /** Reads the tracks of an MP4 whose brand says video (FFPROBE_PATH). */
+  ffprobePath: string
   /** Each ffmpeg run is killed past this. */
   timeoutMs: number
   /** Longer audio is refused (413); ffmpeg never reads much past it. */
@@ -36,43 +39,44 @@ const DEMUXER: Readonly<Record<string, string>> = {
   'audio/aac': 'aac',
   'audio/wav': 'wav'
 }
+/**
+ * Types `file-type` gives an MP4-family file by its brand (`mp42`, `isom`, `qt  `, `3gp…`): an
+ * M4A written under such a brand is audio all the same when its only tracks are audio.
+ */
+const MP4_BRANDED_AS_VIDEO: ReadonlySet<string> = new Set(['video/mp4', 'video/x-m4v', 'video/quicktime', 'video/3gpp', 'video/3gpp2'])
+/** ffprobe's answer is a few lines per track; a file with more tracks than this bound holds is refused. */
+const MAX_PROBE_OUTPUT = 64 * 1024
 /** The waveform is computed from mono 16-bit samples at this rate: plenty for 64 loudness values. */
 const PCM_RATE = 8000
 const WAVEFORM_BARS = 64
 
-class TooLong extends Error {}
-
-/** Runs ffmpeg with `args` (no shell); answers its stdout, at most `maxOutput` bytes. */
+/** Runs ffmpeg with `args`; answers its stdout, at most `maxOutput` bytes. */
 function ffmpeg (opts: VoiceNoteOptions, args: string[], maxOutput: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(opts.ffmpegPath, ['-hide_banner', '-nostdin', '-v', 'error', ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-    const chunks: Buffer[] = []
-    let size = 0
-    let stderr = ''
-    let failure: Error | undefined
-    const stop = (err: Error) => {
-      failure ??= err
-      child.kill('SIGKILL')
-    }
-    const timer = setTimeout(() => stop(new AppError('PAYLOAD_TOO_LARGE',
-      `The audio could not be converted within AUDIO_CONVERT_TIMEOUT_MS (${opts.timeoutMs} ms): send a shorter one`)), opts.timeoutMs)
-    child.stdout.on('data', (chunk: Buffer) => {
-      size += chunk.length
-      if (size > maxOutput) stop(new TooLong())
-      else chunks.push(chunk)
-    })
-    child.stderr.on('data', (chunk: Buffer) => { if (stderr.length < 2000) stderr += chunk.toString('utf8') })
-    child.on('error', err => {
-      clearTimeout(timer)
-      reject(new AppError('DEPENDENCY_UNAVAILABLE', 'Audio cannot be converted: ffmpeg (FFMPEG_PATH) is not available on this API node', undefined, { cause: err }))
-    })
-    child.on('close', code => {
-      clearTimeout(timer)
-      if (failure) reject(failure)
-      else if (code === 0) resolve(Buffer.concat(chunks))
-      else reject(new Error(`ffmpeg exited with ${code}: ${stderr.trim().slice(0, 500)}`))
-    })
+  return boundedRun({ path: opts.ffmpegPath, label: 'ffmpeg (FFMPEG_PATH)', timeoutMs: opts.timeoutMs, maxOutput }, ['-nostdin', ...args])
+}
+
+interface ProbedStream { codec_type?: string, disposition?: { attached_pic?: number } }
+
+/**
+ * Whether the MP4-family file at `path` holds audio and no video: ffprobe lists its tracks, read
+ * with the MP4/QuickTime demuxer only. A cover picture (an attached picture) is not a video.
+ */
+async function audioOnlyMp4 (opts: VoiceNoteOptions, path: string): Promise<boolean> {
+  const out = await boundedRun({ path: opts.ffprobePath, label: 'ffprobe (FFPROBE_PATH)', action: 'probed', timeoutMs: opts.timeoutMs, maxOutput: MAX_PROBE_OUTPUT }, [
+    '-protocol_whitelist', 'file', '-f', 'mov', '-show_entries', 'stream=codec_type:stream_disposition=attached_pic', '-of', 'json', path
+  ]).catch((err: unknown) => {
+    if (err instanceof AppError) throw err
+    return null // unreadable, or too many tracks: not audio
   })
+  if (out === null) return false
+  let streams: ProbedStream[]
+  try {
+    streams = (JSON.parse(out.toString('utf8')) as { streams?: ProbedStream[] }).streams ?? []
+  } catch {
+    return false
+  }
+  const video = streams.some(s => s.codec_type === 'video' && s.disposition?.attached_pic !== 1)
+  return !video && streams.some(s => s.codec_type === 'audio')
 }
 
 /** 64 bars: each the mean absolute sample of its 64th of the note, scaled so the loudest is 100. */
@@ -88,6 +92,40 @@ export function waveformOf (pcm: Buffer): number[] {
   }
   const loudest = Math.max(...means)
   return means.map(m => (loudest === 0 ? 0 : Math.floor((100 * m) / loudest)))
+}
+
+/** The voice note of the upload written to `dir`: encoded when it is not OGG/Opus, re-muxed without tags, measured. */
+async function convert (opts: VoiceNoteOptions, dir: string, bytes: Buffer, sniffedMime: string): Promise<VoiceNote> {
+  const label = sniffedMime
+  const input = join(dir, 'input')
+  await writeFile(input, bytes)
+  // Reading a little past the limit is enough to know the audio is longer than it.
+  const within = ['-t', String(opts.maxSeconds + 1), '-map', '0:a:0']
+  const read = (demuxer: string, path: string) => ['-protocol_whitelist', 'file', '-f', demuxer, '-i', path, ...within]
+  // Anything but OGG/Opus is encoded first (the encoder names itself in a tag of its output).
+  let opusIn = input
+  if (sniffedMime !== OPUS) {
+    const encoded = await ffmpeg(opts, [
+      ...read(DEMUXER[sniffedMime]!, input), '-map_metadata', '-1', '-ac', '1', '-ar', '48000',
+      '-c:a', 'libopus', '-b:a', '32k', '-application', 'voip', '-f', 'ogg', 'pipe:1'
+    ], opts.maxBytes).catch(err => { throw refusal(err, label, opts) })
+    opusIn = join(dir, 'encoded.ogg')
+    await writeFile(opusIn, encoded)
+  }
+  // Then re-muxed, never re-encoded: the same Opus packets without the tags (title, artist,
+  // encoder, comments, pictures) that would otherwise reach every viewer.
+  const opus = await ffmpeg(opts, [
+    ...read('ogg', opusIn), '-map_metadata', '-1', '-map_chapters', '-1', '-c:a', 'copy', '-fflags', '+bitexact', '-f', 'ogg', 'pipe:1'
+  ], opts.maxBytes).catch(err => { throw refusal(err, label, opts) })
+  const note = join(dir, 'note.ogg')
+  await writeFile(note, opus)
+  const pcm = await ffmpeg(opts, [...read('ogg', note), '-ac', '1', '-ar', String(PCM_RATE), '-f', 's16le', 'pipe:1'],
+    (opts.maxSeconds + 2) * PCM_RATE * 2).catch(err => { throw refusal(err, label, opts) })
+  const exact = pcm.length / 2 / PCM_RATE
+  if (exact === 0) throw new AppError('UNSUPPORTED_MEDIA_TYPE', `The audio (${label}) holds no sound`)
+  const seconds = Math.max(1, Math.round(exact))
+  if (seconds > opts.maxSeconds) throw tooLong(opts)
+  return { bytes: opus, seconds, waveform: waveformOf(pcm) }
 }
 
 /** Converts audio uploads to voice notes, at most one per CPU core at a time on this node. */
@@ -107,45 +145,39 @@ export function createVoiceNotes (opts: VoiceNoteOptions) {
     }
   }
 
-  async function convert (dir: string, bytes: Buffer, sniffedMime: string): Promise<VoiceNote> {
-    const label = sniffedMime
-    const input = join(dir, 'input')
-    await writeFile(input, bytes)
-    // Reading a little past the limit is enough to know the audio is longer than it.
-    const within = ['-t', String(opts.maxSeconds + 1), '-map', '0:a:0']
-    const read = (demuxer: string, path: string) => ['-protocol_whitelist', 'file', '-f', demuxer, '-i', path, ...within]
-    let opus = bytes
-    if (sniffedMime !== OPUS) {
-      opus = await ffmpeg(opts, [
-        ...read(DEMUXER[sniffedMime]!, input), '-map_metadata', '-1', '-ac', '1', '-ar', '48000',
-        '-c:a', 'libopus', '-b:a', '32k', '-application', 'voip', '-f', 'ogg', 'pipe:1'
-      ], opts.maxBytes).catch(err => { throw refusal(err, label, opts) })
-    }
-    const note = join(dir, 'note.ogg')
-    if (opus !== bytes) await writeFile(note, opus)
-    const pcm = await ffmpeg(opts, [...read('ogg', opus === bytes ? input : note), '-ac', '1', '-ar', String(PCM_RATE), '-f', 's16le', 'pipe:1'],
-      (opts.maxSeconds + 2) * PCM_RATE * 2).catch(err => { throw refusal(err, label, opts) })
-    const exact = pcm.length / 2 / PCM_RATE
-    if (exact === 0) throw new AppError('UNSUPPORTED_MEDIA_TYPE', `The audio (${label}) holds no sound`)
-    const seconds = Math.max(1, Math.round(exact))
-    if (seconds > opts.maxSeconds) throw tooLong(opts)
-    return { bytes: opus, seconds, waveform: waveformOf(pcm) }
+  async function inTempDir<T> (work: (dir: string) => Promise<T>): Promise<T> {
+    return await inTurn(async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'wss-voice-'))
+      try {
+        return await work(dir)
+      } finally {
+        await rm(dir, { recursive: true, force: true })
+      }
+    })
   }
 
   return {
+    /**
+     * The audio type of an upload sniffed as `sniffedMime`: an MP4-family file branded as video
+     * (`mp42`, `isom`, …) whose tracks are audio only is `audio/mp4`; a real video, or any other
+     * type, is answered as sniffed.
+     */
+    async audioType (bytes: Buffer, sniffedMime: string | undefined): Promise<string | undefined> {
+      if (sniffedMime === undefined || !MP4_BRANDED_AS_VIDEO.has(sniffedMime)) return sniffedMime
+      const audio = await inTempDir(async dir => {
+        const input = join(dir, 'input')
+        await writeFile(input, bytes)
+        return await audioOnlyMp4(opts, input)
+      })
+      return audio ? 'audio/mp4' : sniffedMime
+    },
+
     /**
      * The voice note of an audio upload whose bytes were sniffed as `sniffedMime` (one of the
      * accepted audio types); 415 when ffmpeg cannot decode it, 413 when it lasts too long.
      */
     async fromUpload (bytes: Buffer, sniffedMime: string): Promise<VoiceNote> {
-      return await inTurn(async () => {
-        const dir = await mkdtemp(join(tmpdir(), 'wss-voice-'))
-        try {
-          return await convert(dir, bytes, sniffedMime)
-        } finally {
-          await rm(dir, { recursive: true, force: true })
-        }
-      })
+      return await inTempDir(dir => convert(opts, dir, bytes, sniffedMime))
     }
   }
 }
@@ -155,7 +187,7 @@ function tooLong (opts: VoiceNoteOptions): AppError {
 }
 
 function refusal (err: unknown, label: string, opts: VoiceNoteOptions): unknown {
-  if (err instanceof TooLong) return tooLong(opts)
+  if (err instanceof OutputTooLarge) return tooLong(opts)
   if (err instanceof AppError) return err
   return new AppError('UNSUPPORTED_MEDIA_TYPE', `The audio's bytes are ${label} but could not be decoded`, undefined, { cause: err })
 }

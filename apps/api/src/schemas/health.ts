@@ -3,6 +3,8 @@ import { SessionIdSchema } from '@wss/shared'
 
 const CheckSchema = Type.Object({ status: Type.Enum(['ok', 'down']) })
 const Count = Type.Integer({ minimum: 0 })
+/** A BullMQ queue's jobs by state (prioritized jobs and those waiting for children count as waiting). */
+const JobCounts = { waiting: Count, active: Count, delayed: Count, failed: Count }
 const Nullable = <T extends ReturnType<typeof Type.Object>>(schema: T) => Type.Union([schema, Type.Null()])
 
 /** One session's footprint in the database, in bytes (`pg_column_size` of its rows). */
@@ -32,8 +34,16 @@ export const HealthSchema = Type.Object({
     statuses: Nullable(Type.Object({ last24h: Count })),
     viewers: Nullable(Type.Object({ total: Count })),
     uploads: Nullable(Type.Object({ count: Count, bytes: Count })),
-    queues: Nullable(Type.Object({ waiting: Count, active: Count, delayed: Count, failed: Count }, {
-      description: 'Summed over the command queues of the live workers'
+    queues: Nullable(Type.Object({
+      ...JobCounts,
+      scheduledStatuses: Type.Object(JobCounts, {
+        description: 'The deployment\'s `scheduled-statuses` queue (addition): `delayed` are scheduled statuses waiting for their time (or for their session, within SCHEDULE_GRACE_MINUTES). `failed` is always 0: a firing job that fails is removed at once (`removeOnFail`), the maintenance queues it again'
+      }),
+      webhooks: Type.Object(JobCounts, {
+        description: 'The deployment\'s `webhooks` queue (addition): deliveries to send, `delayed` waiting for their next attempt'
+      })
+    }, {
+      description: '`waiting`, `active`, `delayed` and `failed` are summed over the command queues of the live workers; the deployment\'s own queues are counted apart'
     }))
   }),
   storage: Type.Union([Type.Array(SessionStorageSchema), Type.Null()]),

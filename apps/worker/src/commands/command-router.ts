@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { UnrecoverableError, Worker, type Job } from 'bullmq'
+import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq'
 import type { RedisClient } from '@wss/shared'
 import type { PrismaClient } from '@wss/db'
 import {
@@ -12,8 +12,9 @@ import type { EventPublisher } from '../events.ts'
 import type { QueueProducers } from '../lib/queues.ts'
 import type { SessionRegistry } from '../sessions/session-registry.ts'
 import type { SessionRuntime } from '../sessions/session-runtime.ts'
+import { sendGrace } from '../statuses/schedule-grace.ts'
 import type { StatusService } from '../statuses/status-service.ts'
-import { giveUp, handlers, runsWithoutStart, type HandlerContext } from './handlers.ts'
+import { failedEveryAttempt, giveUp, handlers, runsWithoutStart, type HandlerContext } from './handlers.ts'
 import { TransientRefusal } from './transient-refusal.ts'
 
 export interface CommandRouterDeps {
@@ -29,6 +30,10 @@ export interface CommandRouterDeps {
   prisma: PrismaClient
   statuses: StatusService
   events: EventPublisher
+  /** A scheduled status that fired is retried this long after its time while its session is not connected (SCHEDULE_GRACE_MINUTES). */
+  scheduleGraceMs: number
+  /** The first wait between two tries of such a send (then a tenth of its lateness, at most a minute). */
+  scheduleRetryMs?: number
   log: Logger
 }
 
@@ -107,10 +112,10 @@ const GIVE_UP_FOR_MS = 10 * 60_000
  * the caller's answer follows the row's state whenever the database is up; the later tries run
  * beside the job, and the router's close() stops them.
  */
-async function settleFailed (deps: CommandRouterDeps, state: RouterState, cmd: CommandJob, reason: string | undefined, jlog: Logger): Promise<void> {
+async function settleFailed (deps: CommandRouterDeps, state: RouterState, cmd: CommandJob, error: string, jlog: Logger): Promise<void> {
   if (cmd.name !== CommandName.SendStatus) return
   const attempt = async () => {
-    const failed = await giveUp(deps.prisma, cmd.name, cmd.payload, reason)
+    const failed = await giveUp(deps.prisma, cmd.name, cmd.payload, error)
     if (failed) deps.events.publish('status-failed', failed)
   }
   try {
@@ -138,8 +143,51 @@ async function settleFailed (deps: CommandRouterDeps, state: RouterState, cmd: C
 
 interface RouterState { stop: AbortController, settling: Set<Promise<void>> }
 
+/**
+ * A refusal of a send because its session is not connected, and the session is indeed not
+ * connected here now: a send that failed on a connected socket (a media upload refused, a rate
+ * limit) is reported as a dropped connection too, and must not get the grace.
+ */
+function notConnected (deps: CommandRouterDeps, sessionId: string, err: unknown): boolean {
+  const refusal = err instanceof TransientRefusal ? err.refusal : err
+  if (!isAppError(refusal) || refusal.code !== 'SESSION_NOT_CONNECTED') return false
+  return deps.sessions.get(sessionId)?.connected !== true
+}
+
+/**
+ * A scheduled status that fired keeps its grace: a send of it that meets its session not
+ * connected goes back among this queue's delayed jobs (same job id, its attempts untouched) until
+ * `scheduledAt` + SCHEDULE_GRACE_MINUTES, then the status fails naming the grace. False for any
+ * other command or status: the normal retries apply. A database that cannot say whether the status
+ * is in its grace, or a Redis that cannot delay the job, leaves the job to BullMQ's retries: the
+ * status is never failed for that.
+ */
+async function applyGrace (deps: CommandRouterDeps, state: RouterState, cmd: CommandJob, err: unknown, job: Job, token: string | undefined, jlog: Logger): Promise<boolean> {
+  const statusId = 'statusId' in cmd.payload ? cmd.payload.statusId : undefined
+  if (cmd.name !== CommandName.SendStatus || typeof statusId !== 'string' || !notConnected(deps, cmd.payload.sessionId, err)) return false
+  const grace = await sendGrace(deps.prisma, statusId, deps.scheduleGraceMs, deps.scheduleRetryMs ?? 2000).catch((readErr: unknown) => {
+    jlog.warn({ err: (readErr as Error).message }, 'scheduled status: its grace could not be read, retried')
+    throw readErr
+  })
+  if (grace === null) return false
+  if ('retryAt' in grace) {
+    jlog.info({ retryInMs: grace.retryAt - Date.now() }, 'scheduled status: session not connected, retried within its grace')
+    try {
+      await job.moveToDelayed(grace.retryAt, token)
+    } catch (delayErr) {
+      jlog.warn({ err: (delayErr as Error).message }, 'scheduled status: its send could not be delayed, retried')
+      throw new Error(`the send could not be delayed within its grace: ${(delayErr as Error).message}`)
+    }
+    throw new DelayedError()
+  }
+  jlog.info('scheduled status: session not connected at the end of its grace')
+  await settleFailed(deps, state, cmd, grace.failed, jlog)
+  await reply(deps, cmd, { ok: false, code: 'SESSION_NOT_CONNECTED', message: grace.failed })
+  return true
+}
+
 /** Runs one job: a coded refusal is an answer; any other failure is rethrown for BullMQ to retry, and answered once the last attempt failed. */
-async function processJob (deps: CommandRouterDeps, state: RouterState, job: Job): Promise<void> {
+async function processJob (deps: CommandRouterDeps, state: RouterState, job: Job, token?: string): Promise<void> {
   const cmd = parseCommandJob(job.data)
   if (!cmd) {
     deps.log.warn({ jobId: job.id }, 'invalid command dropped')
@@ -149,10 +197,11 @@ async function processJob (deps: CommandRouterDeps, state: RouterState, job: Job
   try {
     await run(deps, cmd, job)
   } catch (err) {
+    if (await applyGrace(deps, state, cmd, err, job, token, jlog)) return
     if (isAppError(err)) {
       jlog.info({ code: err.code }, 'command refused')
       // A send refused because its session is not connected will not go out: it does not stay pending.
-      if (err.code === 'SESSION_NOT_CONNECTED') await settleFailed(deps, state, cmd, err.message, jlog)
+      if (err.code === 'SESSION_NOT_CONNECTED') await settleFailed(deps, state, cmd, failedEveryAttempt(err.message), jlog)
       return await reply(deps, cmd, { ok: false, code: err.code, message: err.message })
     }
     const attempts = job.opts.attempts ?? 1
@@ -162,7 +211,7 @@ async function processJob (deps: CommandRouterDeps, state: RouterState, job: Job
     }
     jlog.error({ err }, 'command failed on every attempt')
     const refusal = err instanceof TransientRefusal ? err.refusal : null
-    await settleFailed(deps, state, cmd, refusal?.message, jlog)
+    await settleFailed(deps, state, cmd, failedEveryAttempt(refusal?.message), jlog)
     await reply(deps, cmd, refusal ? { ok: false, code: refusal.code, message: refusal.message } : { ok: false, code: 'INTERNAL', message: 'the worker could not run the command' })
     throw err
   }
@@ -176,7 +225,7 @@ async function processJob (deps: CommandRouterDeps, state: RouterState, job: Job
  */
 export function createCommandRouter (deps: CommandRouterDeps) {
   const state: RouterState = { stop: new AbortController(), settling: new Set() }
-  const worker = new Worker(workerQueueName(deps.workerId), job => processJob(deps, state, job), {
+  const worker = new Worker(workerQueueName(deps.workerId), (job, token) => processJob(deps, state, job, token), {
     connection: deps.connection,
     prefix: deps.bullPrefix,
     concurrency: deps.concurrency,

@@ -61,13 +61,16 @@ export const handlers: { [K in CommandName]: Handler<K> } = {
 /** Commands that must not start a session that is not running (they act on its data or end it). */
 export const runsWithoutStart: ReadonlySet<CommandName> = new Set([CommandName.DeleteSession])
 
+/** The error of a send that failed on every attempt (or was refused), with the last refusal's reason. */
+export const failedEveryAttempt = (reason?: string) => `the worker could not send the status (it failed on every attempt${reason === undefined ? '' : `: ${reason}`})`
+
 /**
- * What a command leaves behind when it fails for good (every attempt failed, not a coded refusal):
- * a send the worker could not carry out is marked failed, so no status stays pending forever.
+ * What a command leaves behind when it fails for good (every attempt failed, a coded refusal, or
+ * a scheduled status's grace over): a send the worker could not carry out is marked failed with
+ * `error`, so no status stays pending forever.
  */
-export async function giveUp (prisma: PrismaClient, name: CommandName, payload: { sessionId: string, statusId?: unknown }, reason?: string): Promise<{ sessionId: string, id: string, error: string } | null> {
+export async function giveUp (prisma: PrismaClient, name: CommandName, payload: { sessionId: string, statusId?: unknown }, error: string): Promise<{ sessionId: string, id: string, error: string } | null> {
   if (name !== CommandName.SendStatus || typeof payload.statusId !== 'string') return null
-  const error = `the worker could not send the status (it failed on every attempt${reason === undefined ? '' : `: ${reason}`})`
   const { count } = await prisma.status.updateMany({ where: { id: payload.statusId, state: 'pending' }, data: { state: 'failed', error } })
   return count === 1 ? { sessionId: payload.sessionId, id: payload.statusId, error } : null
 }

@@ -15,7 +15,7 @@ export interface MaintenanceDeps {
   log: Logger
   /** Queues webhook deliveries again (the fan-out's `enqueue`). */
   requeueDeliveries?: (deliveries: QueuedDelivery[], name: string) => Promise<void>
-  /** Queues the job of every scheduled status again (those a Redis without its data lost come back); how many rows. */
+  /** Queues the job of every scheduled status, and of every fired one not sent yet, again (those a Redis without its data lost come back); how many rows. */
   requeueScheduled?: () => Promise<number>
 }
 
@@ -26,8 +26,8 @@ const LOST_DELIVERY_MS = 3_600_000
 /**
  * Deployment-wide upkeep: the analytics rollup (once per UTC day), then rollups past their
  * retention, statuses (and their viewers) and webhook deliveries past the retention, webhook
- * deliveries whose job was lost (queued again), scheduled statuses' jobs (queued again when a
- * Redis without its data lost them), and uploads that expired or that no live status
+ * deliveries whose job was lost (queued again), scheduled statuses' jobs and fired ones' sends
+ * (queued again when a Redis without its data lost them), and uploads that expired or that no live status
  * needs, are deleted. Every worker tries each interval; a Redis lock held for the interval (not
  * released) lets exactly one of them run it.
  */

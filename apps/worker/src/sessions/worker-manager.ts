@@ -65,7 +65,7 @@ export async function createWorkerManager (config: WorkerConfig, logger: Logger)
   })
   const commands = createCommandRouter({
     workerId, connection: redis, bullPrefix: keys.bull, concurrency: config.COMMAND_CONCURRENCY, startWaitMs: config.START_WAIT_MS,
-    sessions, registry, queues, prisma, statuses, events, log
+    sessions, registry, queues, prisma, statuses, events, scheduleGraceMs: config.SCHEDULE_GRACE_MINUTES * 60_000, log
   })
   const scheduled = createScheduledStatuses({
     connection: redis, bullPrefix: keys.bull, prisma, registry, queues, events, graceMs: config.SCHEDULE_GRACE_MINUTES * 60_000, log

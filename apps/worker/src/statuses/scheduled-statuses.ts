@@ -8,6 +8,7 @@ import {
 } from '@wss/shared'
 import type { EventPublisher } from '../events.ts'
 import type { QueueProducers } from '../lib/queues.ts'
+import { graceExpiredReason, nextLookAt } from './schedule-grace.ts'
 
 export interface ScheduledStatusesDeps {
   connection: RedisClient
@@ -25,8 +26,12 @@ export interface ScheduledStatusesDeps {
   log: Logger
 }
 
-/** What one firing did (logged, and what the tests read). */
-export type FireOutcome = 'gone' | 'stale' | 'done' | 'expired' | 'raced' | 'routed' | 'rerouted'
+/**
+ * What one firing did (logged, and what the tests read). `handed`: a fired status whose send
+ * already took its WhatsApp message id (it was posted, or at least handed to WhatsApp): never
+ * posted again from here, whatever its send became.
+ */
+export type FireOutcome = 'gone' | 'stale' | 'done' | 'expired' | 'raced' | 'routed' | 'rerouted' | 'handed'
 
 /** A job that reaches its time before its row's (an edit moved it, or the sweep queued it early) waits again if it is this early. */
 const EARLY_MS = 50
@@ -49,9 +54,10 @@ async function route (ctx: Ctx, target: string, sessionId: string, statusId: str
 }
 
 async function expire (ctx: Ctx, data: ScheduledStatusJob, scheduledAt: Date, from: 'scheduled' | 'pending' = 'scheduled'): Promise<FireOutcome> {
-  const error = `the session was not connected between the status's scheduled time (${scheduledAt.toISOString()}) and the end of its grace (SCHEDULE_GRACE_MINUTES)`
+  const error = graceExpiredReason(scheduledAt)
+  // Never a status its send already handed to WhatsApp (it took its message id first).
   const { count } = await ctx.prisma.status.updateMany({
-    where: { id: data.statusId, state: from, scheduleVersion: data.version },
+    where: { id: data.statusId, state: from, scheduleVersion: data.version, messageId: null },
     data: { state: 'failed', error }
   })
   if (count === 0) return 'raced'
@@ -67,31 +73,31 @@ async function expire (ctx: Ctx, data: ScheduledStatusJob, scheduledAt: Date, fr
 export async function fire (ctx: Ctx, data: ScheduledStatusJob, later: (at: number) => Promise<never>): Promise<FireOutcome> {
   const row = await ctx.prisma.status.findUnique({
     where: { id: data.statusId },
-    select: { sessionId: true, state: true, scheduledAt: true, scheduleVersion: true }
+    select: { sessionId: true, state: true, scheduledAt: true, scheduleVersion: true, messageId: true }
   })
   if (row === null || row.sessionId !== data.sessionId) return 'gone'
   if (row.scheduleVersion !== data.version) return 'stale'
   if ((row.state !== 'scheduled' && row.state !== 'pending') || row.scheduledAt === null) return 'done'
   const due = row.scheduledAt.getTime()
-  // A firing that stopped between its update and its send (its worker died): the send is queued
-  // again under the same job id, and the owner's send is idempotent by the status id.
+  // A firing that stopped between its update and its send (its worker died), or one queued again by
+  // the sweep for a status whose send Redis lost (see requeue): within the grace, the send is queued
+  // again under the same job id, and the owner's send is idempotent by the status id; past it, the
+  // status fails. A send that took its message id is never re-posted from here: it is not lost.
   if (row.state === 'pending') {
+    if (row.messageId !== null) return 'handed'
+    if (ctx.now() >= due + ctx.graceMs) return await expire(ctx, data, row.scheduledAt, 'pending')
     const owner = await ctx.registry.owner(data.sessionId)
     if (owner?.alive === true) {
       await route(ctx, owner.workerId, data.sessionId, data.statusId)
       return 'rerouted'
     }
-    if (ctx.now() < due + ctx.graceMs) return await later(ctx.now() + ctx.retryMs)
-    return await expire(ctx, data, row.scheduledAt, 'pending')
+    return await later(nextLookAt(ctx.now(), due, ctx.graceMs, ctx.retryMs))
   }
   if (due - ctx.now() > EARLY_MS) return await later(due)
   const target = await connectedOwner(ctx, data.sessionId)
   if (target === null) {
     if (ctx.now() >= due + ctx.graceMs) return await expire(ctx, data, row.scheduledAt)
-    // Looked at again soon at first, then less often the longer the session stays away (a tenth of
-    // the lateness, at most a minute): a status sent once it is back is late by at most that much more.
-    const wait = Math.min(Math.max(ctx.retryMs, (ctx.now() - due) / 10), MAX_RETRY_MS)
-    return await later(Math.min(ctx.now() + wait, due + ctx.graceMs))
+    return await later(nextLookAt(ctx.now(), due, ctx.graceMs, ctx.retryMs))
   }
   const { count } = await ctx.prisma.status.updateMany({
     where: { id: data.statusId, state: 'scheduled', scheduleVersion: data.version },
@@ -103,20 +109,37 @@ export async function fire (ctx: Ctx, data: ScheduledStatusJob, later: (at: numb
   return 'routed'
 }
 
-/** The longest wait between two looks at a due status whose session is not connected. */
-const MAX_RETRY_MS = 60_000
-
 /**
  * Queues the job of every scheduled status again, under its version's job id: BullMQ ignores the
  * ones that exist, so only jobs a Redis without its data lost come back (an overdue one fires at
  * once and is sent, or failed past its grace).
+ *
+ * Statuses that already fired (`pending`, with `scheduledAt`) whose send has not taken its WhatsApp
+ * message id yet get their firing job again too: a Redis that lost its data between the fire and
+ * the send lost the send's job, and nothing else would ever send them. Past their grace that firing
+ * fails them; within it, it only routes the send again, under the send's job id
+ * (`send-status-{statusId}`), to the session's live owner, which cannot post the status twice:
+ * - a send job that still exists on that owner's queue (waiting, delayed in its grace, running)
+ *   holds the id, and BullMQ ignores the add;
+ * - a send still running on the owner whose job Redis lost is joined by the new job, not doubled:
+ *   the owner's status service runs one send per status id at a time and shares it, and a send
+ *   that ended left the row `sent` (answered as it is) or `failed` (refused);
+ * - a send on a worker that is no longer the owner has lost its socket: a worker closes its sockets
+ *   before its lease can lapse, and a Redis without its data grants no claim until every old owner
+ *   has stopped its sessions; until the session has a live owner again the firing only waits;
+ * - a send that took its message id (posted, or handed to WhatsApp and never acknowledged) is not
+ *   queued again: a re-post would reach the whole audience a second time. Its row stays `pending`.
  */
 async function requeue (ctx: Ctx, queue: Queue): Promise<number> {
   let queued = 0
   let after: string | undefined
   for (;;) {
     const rows = await ctx.prisma.status.findMany({
-      where: { state: 'scheduled', ...(after === undefined ? {} : { id: { gt: after } }) },
+      where: {
+        OR: [{ state: 'scheduled' }, { state: 'pending', messageId: null }],
+        scheduledAt: { not: null },
+        ...(after === undefined ? {} : { id: { gt: after } })
+      },
       select: { id: true, sessionId: true, scheduledAt: true, scheduleVersion: true },
       orderBy: { id: 'asc' },
       take: SWEEP_BATCH
@@ -177,7 +200,7 @@ export function createScheduledStatuses (deps: ScheduledStatusesDeps) {
 
   return {
     fire: (data: ScheduledStatusJob, later: (at: number) => Promise<never>) => fire(ctx, data, later),
-    /** Queues the job of every scheduled status again (see {@link requeue}); how many rows. */
+    /** Queues the job of every scheduled status, and of every fired one not sent yet, again (see {@link requeue}); how many rows. */
     requeue: () => requeue(ctx, queue),
     /**
      * After this worker's lease recovered from an outage (Redis may have come back without its data,

@@ -10,6 +10,7 @@ import { jidOf, resolveAudience } from './audience.ts'
 import { chunked } from './chunked.ts'
 import { linkPreview } from './link-preview.ts'
 import type { SafeFetchOptions } from './safe-fetch.ts'
+import { graceExpiredReason, pastGrace, sentTooLateReason } from './schedule-grace.ts'
 import { loadStatusMedia } from './status-media.ts'
 import { waitForAck } from './wait-for-ack.ts'
 
@@ -18,7 +19,7 @@ export interface StatusServiceDeps {
   events: EventPublisher
   logger: Logger
   fetch: SafeFetchOptions
-  config: { SEND_MIN_INTERVAL_MS: number, SEND_JITTER_MS: number, STATUS_CHUNK_SIZE: number, ACK_TIMEOUT_MS: number, MAX_AUDIENCE: number }
+  config: { SEND_MIN_INTERVAL_MS: number, SEND_JITTER_MS: number, STATUS_CHUNK_SIZE: number, ACK_TIMEOUT_MS: number, MAX_AUDIENCE: number, SCHEDULE_GRACE_MINUTES: number }
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000
@@ -87,6 +88,7 @@ async function sendOnce (deps: StatusServiceDeps, pace: Pace, runtime: SessionRu
   if (status.state === 'sent' || status.state === 'deleted' || status.state === 'scheduled' || status.state === 'cancelled') return status
   if (status.state === 'failed') throw new AppError('WHATSAPP_REFUSED', status.error ?? 'WhatsApp refused the status')
   const sock = runtime.sock
+  if (pastGrace(status.scheduledAt, deps.config.SCHEDULE_GRACE_MINUTES * 60_000)) await tooLate(deps, runtime, status, status.scheduledAt)
   if (!runtime.connected || !sock?.user) throw new TransientRefusal(new AppError('SESSION_NOT_CONNECTED', 'the session is not connected'))
 
   const built = await buildContent(deps, status)
@@ -94,17 +96,18 @@ async function sendOnce (deps: StatusServiceDeps, pace: Pace, runtime: SessionRu
   const resolved = status.messageId !== null && status.audience.length > 0 ? null : await audienceOf(deps, sock, status)
   await pace(runtime.sessionId)
   // One WhatsApp message id per status, whoever sends it first (another process may race us):
-  // a resend after a crash reuses it, and recipients keep one status per id.
+  // a resend after a crash reuses it (and the audience stored with it), and recipients keep one
+  // status per id. Taken only while the row is pending: a status failed meanwhile (its grace ended)
+  // is not posted.
   if (resolved !== null) {
     await prisma.status.updateMany({
-      where: { id: status.id, OR: [{ messageId: null }, { audience: { isEmpty: true } }] },
+      where: { id: status.id, state: 'pending', OR: [{ messageId: null }, { audience: { isEmpty: true } }] },
       data: { messageId: status.messageId ?? generateMessageIDV2(sock.user.id), audience: resolved.jids, audienceSize: resolved.jids.length, skipped: resolved.skipped }
     })
   }
-  const stored = await prisma.status.findUniqueOrThrow({ where: { id: status.id }, select: { messageId: true, audience: true } })
-  const messageId = stored.messageId!
-  const audience = stored.audience
-  await sendChunks(deps, runtime, sock, status, built, messageId, audience)
+  const claimed = await prisma.status.findUniqueOrThrow({ where: { id: status.id } })
+  if (claimed.state !== 'pending' || claimed.messageId === null) return await answeredAsItIs(claimed)
+  await sendChunks(deps, runtime, sock, status, built, claimed.messageId, claimed.audience)
   return markSent(deps, runtime, status)
 }
 
@@ -119,6 +122,29 @@ async function audienceOf (deps: StatusServiceDeps, sock: WASocket, status: Stat
     }
     throw err
   }
+}
+
+/** A status that stopped being pending while its send prepared: answered as sendOnce answers it. */
+async function answeredAsItIs (row: Status): Promise<Status> {
+  if (row.state === 'failed') throw new AppError('WHATSAPP_REFUSED', row.error ?? 'WhatsApp refused the status')
+  return row
+}
+
+/**
+ * A fired scheduled status whose send runs past `scheduledAt` + SCHEDULE_GRACE_MINUTES (its send
+ * was lost and found again late, its session came back late): failed, never posted late.
+ */
+async function tooLate (deps: StatusServiceDeps, runtime: SessionRuntime, status: Status, scheduledAt: Date): Promise<never> {
+  const error = runtime.connected ? sentTooLateReason(scheduledAt) : graceExpiredReason(scheduledAt)
+  const { count } = await deps.prisma.status.updateMany({ where: { id: status.id, state: 'pending' }, data: { state: 'failed', error } })
+  if (count === 1) {
+    deps.events.publish('status-failed', { sessionId: status.sessionId, id: status.id, error })
+    deps.events.publish('statuses-updated', { sessionId: status.sessionId })
+    metrics.statusesSent.inc({ type: status.type, outcome: 'failed' })
+  }
+  deps.logger.info({ sessionId: runtime.sessionId, statusId: status.id, scheduledAt }, 'scheduled status past its grace: failed, not posted')
+  if (!runtime.connected) throw new AppError('SESSION_NOT_CONNECTED', error)
+  throw new AppError('WORKER_TIMEOUT', error)
 }
 
 /** The status's message; a failure to prepare it marks the status failed. */
@@ -160,12 +186,15 @@ async function sendChunks (deps: StatusServiceDeps, runtime: SessionRuntime, soc
 
 async function markSent (deps: StatusServiceDeps, runtime: SessionRuntime, status: Status): Promise<Status> {
   const sentAt = new Date()
-  metrics.statusesSent.inc({ type: status.type, outcome: 'sent' })
-  metrics.statusAck.observe({ type: status.type }, (sentAt.getTime() - status.createdAt.getTime()) / 1000)
-  const row = await deps.prisma.status.update({
-    where: { id: status.id },
+  // Only a pending row: a late expiry and a send never both win.
+  const { count } = await deps.prisma.status.updateMany({
+    where: { id: status.id, state: 'pending' },
     data: { state: 'sent', sentAt, expiresAt: new Date(sentAt.getTime() + DAY_MS), error: null }
   })
+  const row = await deps.prisma.status.findUniqueOrThrow({ where: { id: status.id } })
+  if (count === 0) return row
+  metrics.statusesSent.inc({ type: status.type, outcome: 'sent' })
+  metrics.statusAck.observe({ type: status.type }, (sentAt.getTime() - status.createdAt.getTime()) / 1000)
   // Nobody can have viewed it before it was sent.
   deps.events.publish('status-sent', toStatus(row, 0))
   deps.events.publish('statuses-updated', { sessionId: runtime.sessionId })

@@ -1,4 +1,4 @@
-import { jidDecode, type WASocket } from '@whiskeysockets/baileys'
+import { getBinaryNodeChildren, jidDecode, type BinaryNode, type WASocket } from '@whiskeysockets/baileys'
 import type { PrismaClient } from '@wss/db'
 import type { Logger } from 'pino'
 import type { EventPublisher } from '../events.ts'
@@ -12,8 +12,9 @@ interface ViewRow { sessionId: string, messageId: string, viewer: string, viewer
 
 /**
  * Collects viewers from receipts and writes them in batches: the LIDs of a batch mapped to phone
- * numbers in one lookup per session, then one INSERT ... ON CONFLICT DO NOTHING per flush (the first
- * view time is kept), then one event per status with the new viewers only.
+ * numbers in one lookup per session, then one INSERT ... ON CONFLICT per flush (a viewer is one row:
+ * the first view time is kept, and a `played` receipt, in the same batch or a later one, only sets
+ * `played`), then one event per status with the new viewers only.
  */
 export function createViewerRecorder (deps: ViewerRecorderDeps) {
   const pending: PendingView[] = []
@@ -76,25 +77,34 @@ async function resolveViewers (batch: PendingView[]): Promise<ViewRow[]> {
   return rows
 }
 
-/** One INSERT for the batch (first view kept), then one event per status with its new viewers. */
+/**
+ * One INSERT for the batch, then one event per status with its new viewers. A viewer stays one row
+ * (what the analytics count): its earliest view time is kept (a `played` frame may overtake its read
+ * receipt), and a `played` receipt of a viewer already recorded only turns `played` on, announcing
+ * no new viewer.
+ */
 async function writeViewers (deps: ViewerRecorderDeps, batch: ViewRow[]) {
   if (!batch.length) return
   // Six array parameters, not six per row: building thousands of bound values cost more than the insert.
-  const inserted = await deps.prisma.$queryRaw<Array<{ status_id: string, session_id: string, viewer_number: string, viewed_at: Date }>>`
+  const written = await deps.prisma.$queryRaw<Array<{ status_id: string, session_id: string, viewer_number: string, viewed_at: Date, inserted: boolean }>>`
     WITH incoming AS (
       SELECT * FROM unnest(${batch.map(v => v.sessionId)}::text[], ${batch.map(v => v.messageId)}::text[], ${batch.map(v => v.viewer)}::text[],
         ${batch.map(v => v.viewerLid)}::text[], ${batch.map(v => v.at.toISOString())}::timestamptz[], ${batch.map(v => v.played)}::boolean[])
         AS i (session_id, message_id, viewer_number, viewer_lid, viewed_at, played)
     ),
     first_views AS (
-      SELECT DISTINCT ON (s.id, i.viewer_number) s.id AS status_id, i.session_id, i.viewer_number, i.viewer_lid, i.viewed_at, i.played
+      SELECT DISTINCT ON (s.id, i.viewer_number) s.id AS status_id, i.session_id, i.viewer_number, i.viewer_lid, i.viewed_at,
+        bool_or(i.played) OVER (PARTITION BY s.id, i.viewer_number) AS played
       FROM incoming i JOIN statuses s ON s.session_id = i.session_id AND s.message_id = i.message_id
       ORDER BY s.id, i.viewer_number, i.viewed_at
     )
     INSERT INTO status_viewers (status_id, viewer_number, session_id, viewer_lid, viewed_at, played)
     SELECT status_id, viewer_number, session_id, viewer_lid, viewed_at, played FROM first_views
-    ON CONFLICT (status_id, viewer_number) DO NOTHING
-    RETURNING status_id, session_id, viewer_number, viewed_at`
+    ON CONFLICT (status_id, viewer_number) DO UPDATE
+      SET played = status_viewers.played OR EXCLUDED.played, viewed_at = LEAST(status_viewers.viewed_at, EXCLUDED.viewed_at)
+      WHERE (EXCLUDED.played AND NOT status_viewers.played) OR EXCLUDED.viewed_at < status_viewers.viewed_at
+    RETURNING status_id, session_id, viewer_number, viewed_at, (xmax = 0) AS inserted`
+  const inserted = written.filter(r => r.inserted)
   metrics.viewReceipts.inc(inserted.length)
   const byStatus = new Map<string, { sessionId: string, viewers: Array<{ viewerNumber: string, viewedAt: string }> }>()
   for (const r of inserted) {
@@ -108,8 +118,26 @@ async function writeViewers (deps: ViewerRecorderDeps, batch: ViewRow[]) {
   }
 }
 
+/**
+ * The status ids a viewer's `played` receipt frame names (a voice note or a video played). Baileys
+ * reports a played receipt as a read one (`readTimestamp`), so it is told apart from its frame.
+ */
+function playedIds (node: BinaryNode): string[] {
+  const { attrs } = node
+  if (node.tag !== 'receipt' || attrs.type !== 'played' || attrs.from !== 'status@broadcast' || !attrs.participant || attrs.recipient || !attrs.id) return []
+  const list = Array.isArray(node.content) ? node.content[0] : undefined
+  return [attrs.id, ...(list === undefined ? [] : getBinaryNodeChildren(list, 'item').map(i => i.attrs.id).filter((id): id is string => !!id))]
+}
+
 /** Calls `record` for every status receipt the socket reports. */
 function watchReceipts (sock: WASocket, record: RecordReceipt) {
+  // Every decoded frame passes here before Baileys handles it: only played receipts are kept.
+  sock.ws.on('frame', (frame: BinaryNode | Uint8Array) => {
+    if (frame instanceof Uint8Array) return
+    const { participant, t } = frame.attrs
+    const ts = Number(t ?? 0)
+    if (ts && participant) for (const id of playedIds(frame)) record(id, participant, ts, true)
+  })
   sock.ev.on('message-receipt.update', updates => {
     for (const { key, receipt } of updates) {
       if (key.remoteJid !== 'status@broadcast' || !key.id || !receipt.userJid) continue

@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto'
 import t from 'tap'
 import pino from 'pino'
-import { Queue } from 'bullmq'
+import { Queue, Worker } from 'bullmq'
 import {
   renewWorkerLease,
   SCHEDULE_JOB_OPTIONS, SCHEDULE_QUEUE, createOwnerRegistry, encodeOwner, redisKeys, scheduledJobId, workerQueueName, type ScheduledStatusJob
@@ -50,7 +50,13 @@ async function setup (t: Parameters<typeof migratedPrisma>[0], state: 'connected
     return { sessionId, statusId: id, version: 0 } satisfies ScheduledStatusJob
   }
   const sends = async () => (await commands.getJobs(['waiting', 'delayed', 'active', 'completed'])).map(j => j.id)
-  return { prefix, redis, sessionId, scheduled, schedule, collector, status, sends }
+  // The owner taking its sends: every send command it runs, in order (a send that ran twice shows twice).
+  const ran: string[] = []
+  const runSends = () => {
+    const owner = new Worker(workerQueueName('owner'), async job => { ran.push(String(job.data.payload.statusId)) }, { connection: bullRedis, prefix: keys.bull })
+    t.teardown(() => owner.close())
+  }
+  return { prefix, redis, sessionId, scheduled, schedule, commands, collector, status, sends, ran, runSends }
 }
 
 t.test('a due status fires once however many jobs fire for it; the send goes to the owner under the send job id', async t => {
@@ -90,14 +96,49 @@ t.test('a stale version, a cancelled status or an early job sends nothing', asyn
 })
 
 t.test('through the queue: the same job added twice (API and sweep) fires once, at its time', async t => {
-  const { scheduled, schedule, status, sends } = await setup(t)
+  const { scheduled, schedule, status, ran, runSends } = await setup(t)
+  runSends()
   const job = await status(new Date(Date.now() + 300))
   for (let i = 0; i < 2; i++) await schedule.add('fire', job, { ...SCHEDULE_JOB_OPTIONS, jobId: scheduledJobId(job.statusId, 0), delay: 300 })
   scheduled.start()
-  t.ok(await eventually(async () => (await sends()).length > 0, 20_000), 'the send was queued')
+  t.ok(await eventually(async () => ran.length > 0, 20_000), 'the owner ran the send')
   t.equal((await prisma.status.findUniqueOrThrow({ where: { id: job.statusId } })).state, 'pending')
-  await new Promise(resolve => setTimeout(resolve, 500))
-  t.same(await sends(), [`send-status-${job.statusId}`], 'one send')
+  await new Promise(resolve => setTimeout(resolve, 1500))
+  t.same(ran, [job.statusId], 'the owner ran one send')
+})
+
+t.test('a fired status past its grace fails at its firing even with a live owner; one handed to WhatsApp is never fired again', async t => {
+  const { scheduled, schedule, status, sends, ran, runSends } = await setup(t, 'connected', MINUTE)
+  runSends()
+  // Redis lost its send; the workers are back after the grace.
+  const lost = await status(new Date(Date.now() - 2 * MINUTE))
+  await prisma.status.update({ where: { id: lost.statusId }, data: { state: 'pending' } })
+  t.equal(await scheduled.fire(lost, later), 'expired')
+  t.match(await prisma.status.findUniqueOrThrow({ where: { id: lost.statusId } }), { state: 'failed', error: /SCHEDULE_GRACE_MINUTES/ })
+
+  // Its send took its message id (WhatsApp has it) but its ack never came: pending, and not lost.
+  const handed = await status(new Date(Date.now() - 10))
+  await prisma.status.update({ where: { id: handed.statusId }, data: { state: 'pending', messageId: '3EB0HANDED' + handed.statusId.slice(0, 8) } })
+  t.equal(await scheduled.fire(handed, later), 'handed')
+  await scheduled.requeue()
+  const ids = (await schedule.getJobs(['delayed', 'waiting', 'active', 'completed'])).map(j => j.id)
+  t.notOk(ids.includes(scheduledJobId(handed.statusId, 0)), 'the sweep does not fire it again')
+  // Nor, past its grace, does the sweep fail it: its outcome is WhatsApp's.
+  await new Promise(resolve => setTimeout(resolve, 1500))
+  t.same(await sends(), [])
+  t.same(ran, [], 'nothing sent')
+  t.equal((await prisma.status.findUniqueOrThrow({ where: { id: handed.statusId } })).state, 'pending')
+})
+
+t.test('a fired status whose session has no live owner is looked at less and less often', async t => {
+  const { scheduled, status, redis, prefix } = await setup(t)
+  await renewWorkerLease(redis, prefix, 'owner', 1, { load: 1 })
+  await new Promise(resolve => setTimeout(resolve, 20))
+  const job = await status(new Date(Date.now() - 10 * MINUTE))
+  await prisma.status.update({ where: { id: job.statusId }, data: { state: 'pending' } })
+  const err = await scheduled.fire(job, later).catch((e: unknown) => e)
+  t.ok(err instanceof Delayed, 'retried later')
+  t.ok((err as Delayed).at >= Date.now() + 30_000, 'ten minutes late: not before half a minute (not every retryMs)')
 })
 
 t.test('a session not connected when due is waited for within the grace, then the status fails with the reason', async t => {
@@ -135,6 +176,32 @@ t.test('the maintenance sweep queues again the jobs of scheduled statuses, once 
   const ids = (await schedule.getJobs(['delayed', 'waiting'])).map(j => j.id)
   const ours = ids.filter(id => id?.includes(a.statusId) === true || id?.includes(b.statusId) === true).sort()
   t.same(ours, [scheduledJobId(a.statusId, 0), scheduledJobId(b.statusId, 3)].sort(), 'one job per status, of its current version')
+})
+
+t.test('a fired status whose send Redis lost gets it again from the sweep; a send still queued is not doubled', async t => {
+  const { scheduled, status, sends, commands, ran, runSends } = await setup(t)
+  const job = await status(new Date(Date.now() - 10))
+  t.equal(await scheduled.fire(job, later), 'routed')
+  scheduled.start()
+  // The sweep while the send is queued: its job id is taken, nothing is added.
+  await scheduled.requeue()
+  await new Promise(resolve => setTimeout(resolve, 1000))
+  t.same(await sends(), [`send-status-${job.statusId}`], 'still one send')
+
+  // Redis loses the send (flushed between the fire and the send): the row stays pending.
+  await commands.remove(`send-status-${job.statusId}`)
+  t.same(await sends(), [])
+  t.equal((await prisma.status.findUniqueOrThrow({ where: { id: job.statusId } })).state, 'pending')
+  await scheduled.requeue()
+  t.ok(await eventually(async () => (await sends()).includes(`send-status-${job.statusId}`), 20_000), 'the send is queued again to the owner')
+  await new Promise(resolve => setTimeout(resolve, 500))
+  t.same(await sends(), [`send-status-${job.statusId}`], 'once')
+  // The owner takes its sends: it runs that one send, once (the posts themselves are counted on the
+  // simulator by test/e2e/scheduled-send.test.ts).
+  runSends()
+  t.ok(await eventually(async () => ran.length > 0, 20_000), 'the owner ran the send')
+  await new Promise(resolve => setTimeout(resolve, 1500))
+  t.same(ran, [job.statusId], 'once')
 })
 
 t.test('after an outage one worker queues the lost jobs again at once', async t => {

@@ -31,6 +31,8 @@ export interface SendOptions {
 }
 
 export interface QueueCounts { waiting: number, active: number, delayed: number, failed: number }
+/** The deployment's own queues, which every worker consumes. */
+export interface DeploymentQueueCounts { scheduledStatuses: QueueCounts, webhooks: QueueCounts }
 
 export interface CommandBus {
   /** This node's id; replies come back on its reply channel (`redisKeys(prefix).replies(nodeId)`). */
@@ -53,6 +55,8 @@ export interface CommandBus {
   schedule: (job: ScheduledStatusJob, delayMs: number) => Promise<void>
   /** Job counts summed over these workers' queues. */
   queueCounts: (workerIds: string[]) => Promise<QueueCounts>
+  /** Job counts of the `scheduled-statuses` and `webhooks` queues. */
+  deploymentQueueCounts: () => Promise<DeploymentQueueCounts>
   /** Resolves once the reply channel is subscribed. */
   subscribed: () => Promise<void>
   /** Closes the producers and the reply subscription; pending sends reject with WORKER_TIMEOUT. */
@@ -150,6 +154,7 @@ export function createCommandBus (deps: CommandBusDeps): CommandBus {
     },
 
     queueCounts: producers.counts,
+    deploymentQueueCounts: producers.deploymentCounts,
 
     subscribed: () => subscription,
 

@@ -79,6 +79,12 @@ async function storage (prisma: PrismaClient) {
 
 type LiveWorkers = Awaited<ReturnType<OwnerRegistry['liveWorkers']>>
 
+// The live workers' command queues, summed, and the deployment's scheduled-statuses and webhooks queues.
+async function queueCounts (commands: CommandBus, workers: LiveWorkers) {
+  const [perWorker, deployment] = await Promise.all([commands.queueCounts(workers.map(w => w.id)), commands.deploymentQueueCounts()])
+  return { ...perWorker, ...deployment }
+}
+
 // Each part is read only when what it needs is up; the others are null.
 function readStats (deps: HealthDeps, up: { db: boolean, redis: boolean }, workers: LiveWorkers | null) {
   const { prisma, owners, commands, log } = deps
@@ -87,7 +93,7 @@ function readStats (deps: HealthDeps, up: { db: boolean, redis: boolean }, worke
     up.db ? part(log, 'statuses', () => recentStatuses(prisma)) : null,
     up.db ? part(log, 'viewers', async () => ({ total: await prisma.statusViewer.count() })) : null,
     up.db ? part(log, 'uploads', () => uploadStats(prisma)) : null,
-    up.redis && workers !== null ? part(log, 'queues', () => commands.queueCounts(workers.map(w => w.id))) : null,
+    up.redis && workers !== null ? part(log, 'queues', () => queueCounts(commands, workers)) : null,
     up.db ? part(log, 'storage', () => storage(prisma)) : null
   ])
 }

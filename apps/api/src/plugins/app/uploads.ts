@@ -31,14 +31,16 @@ export function createUploadsService (deps: UploadsDeps) {
      */
     async store (kind: UploadKind, received: Buffer, clientAddress: string, ownerKeyId: string | null = null): Promise<UploadResult> {
       if (received.length === 0) throw fieldError(`body.${kind}`, 'is an empty file')
-      const detected = await fileTypeFromBuffer(received)
-      const accepted = acceptedMedia(kind, detected?.mime)
+      const detected = (await fileTypeFromBuffer(received))?.mime
+      // An M4A under a video brand (`mp42`, `isom`) is audio when its tracks are.
+      const mime = kind === 'audio' ? await deps.voiceNotes.audioType(received, detected) : detected
+      const accepted = acceptedMedia(kind, mime)
       if (accepted === undefined) {
-        const seen = detected === undefined ? 'an unknown type' : detected.mime
+        const seen = mime === undefined ? 'an unknown type' : mime
         throw new AppError('UNSUPPORTED_MEDIA_TYPE', `The ${kind} must be ${ACCEPTED_MEDIA_DESCRIPTION[kind]}; its bytes are ${seen}`)
       }
       // Converted once, here, so every send of it is a plain upload of stored bytes.
-      const voice = kind === 'audio' ? await deps.voiceNotes.fromUpload(received, detected!.mime) : undefined
+      const voice = kind === 'audio' ? await deps.voiceNotes.fromUpload(received, mime!) : undefined
       const bytes = voice?.bytes ?? received
       // Server-chosen: a client's file name never becomes a name here.
       const filename = `${Math.floor(Date.now() / 1000)}-${randomBytes(8).toString('hex')}.${accepted.ext}`
@@ -96,6 +98,7 @@ export default fp(async function uploads (fastify) {
     quotaBytes: Math.floor(fastify.config.UPLOAD_QUOTA_MB * MB),
     voiceNotes: createVoiceNotes({
       ffmpegPath: fastify.config.FFMPEG_PATH,
+      ffprobePath: fastify.config.FFPROBE_PATH,
       timeoutMs: fastify.config.AUDIO_CONVERT_TIMEOUT_MS,
       maxSeconds: fastify.config.AUDIO_MAX_SECONDS,
       maxBytes: Math.floor(fastify.config.MAX_UPLOAD_MB * MB)

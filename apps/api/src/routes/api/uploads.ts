@@ -40,9 +40,11 @@ const ROUTES: Record<UploadKind, { summary: string, description: string }> = {
   video: { summary: 'Upload a video to post as a status', description: '' },
   audio: {
     summary: 'Upload audio to post as a voice-note status (addition)',
-    description: ' The upload becomes a voice note (OGG/Opus, as WhatsApp records one): OGG/Opus is kept as it is, ' +
-      'MP3, M4A/AAC and WAV are converted (ffmpeg), anything else is 415, as is audio that cannot be decoded; longer ' +
-      'than `AUDIO_MAX_SECONDS`, or not converted within `AUDIO_CONVERT_TIMEOUT_MS`, is 413. The answer adds its ' +
+    description: ' The upload becomes a voice note (OGG/Opus, as WhatsApp records one), without its tags (title, artist, ' +
+      'encoder, comments): OGG/Opus is re-muxed, never re-encoded, MP3, M4A/AAC and WAV are converted (ffmpeg); an M4A ' +
+      'whose MP4 brand says video (`mp42`, `isom`: a file sniffed as `video/mp4`) is audio when ffprobe reads only audio tracks in it; anything else is 415, as is audio that cannot be decoded; longer ' +
+      'than `AUDIO_MAX_SECONDS`, or not converted (or probed) within `AUDIO_CONVERT_TIMEOUT_MS`, is 413; no ffmpeg at `FFMPEG_PATH`, or no ffprobe at ' +
+      '`FFPROBE_PATH` for an MP4 branded as video, is 503 `DEPENDENCY_UNAVAILABLE`. The answer adds its ' +
       '`seconds` and `waveform`; `size` and `mimeType` are those of the stored voice note.'
   }
 }

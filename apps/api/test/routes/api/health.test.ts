@@ -2,12 +2,15 @@ import { randomUUID } from 'node:crypto'
 import t from 'tap'
 import pkg from '../../../package.json' with { type: 'json' }
 import { execFileSync } from 'node:child_process'
+import { Queue } from 'bullmq'
 import { redisKeys } from '@wss/shared'
+import { WEBHOOK_QUEUE } from '@wss/webhooks'
 import { auth, build, createPublisher, expireWorker, registerWorker, sessionName, setOwner, testDatabase } from '../../helper.ts'
 
 const db = await testDatabase(t)
 const { prisma } = db
 const redis = await createPublisher(t)
+const NONE = { waiting: 0, active: 0, delayed: 0, failed: 0 }
 
 t.test('GET /api/health: degraded without a worker, with empty stats', async t => {
   const app = await build(t, { db })
@@ -23,7 +26,7 @@ t.test('GET /api/health: degraded without a worker, with empty stats', async t =
     statuses: { last24h: 0 },
     viewers: { total: 0 },
     uploads: { count: 0, bytes: 0 },
-    queues: { waiting: 0, active: 0, delayed: 0, failed: 0 }
+    queues: { waiting: 0, active: 0, delayed: 0, failed: 0, scheduledStatuses: NONE, webhooks: NONE }
   })
   t.same(data.storage, [])
   t.same(data.workers, [])
@@ -74,6 +77,20 @@ t.test('GET /api/health: ok with a live worker; stats, queue counts and per-sess
   t.same(data.stats.viewers, { total: 1 })
   t.same(data.stats.uploads, { count: 1, bytes: 3 })
   t.equal(data.stats.queues.waiting, 1)
+  t.same(data.stats.queues.scheduledStatuses, NONE)
+  t.same(data.stats.queues.webhooks, NONE)
+
+  // A status scheduled for later waits on the scheduled-statuses queue; a delivery waits on webhooks.
+  const later = new Date(Date.now() + 3_600_000).toISOString()
+  const scheduled = await app.inject({ method: 'POST', url: `/api/sessions/${busy}/send-status`, headers: auth, payload: { type: 'text', content: 'later', targetNumbers: '4915100000002', scheduledAt: later } })
+  t.equal(scheduled.statusCode, 202, scheduled.body)
+  const webhooks = new Queue(WEBHOOK_QUEUE, { connection: redis, prefix: redisKeys(prefix).bull })
+  t.teardown(() => webhooks.close())
+  await webhooks.add('deliver', { deliveryId: randomUUID() })
+  const queues = (await app.inject({ method: 'GET', url: '/api/health', headers: auth })).json().data.stats.queues
+  t.same(queues.scheduledStatuses, { ...NONE, delayed: 1 }, 'the scheduled status, delayed until its time')
+  t.same(queues.webhooks, { ...NONE, waiting: 1 }, 'the delivery waiting')
+  t.equal(queues.waiting, 1, 'the command queues apart')
 
   const storage = new Map<string, { authBytes: number, statusBytes: number, viewerBytes: number, totalBytes: number }>(
     data.storage.map((s: { sessionId: string }) => [s.sessionId, s]))
@@ -98,5 +115,5 @@ t.test('GET /api/health: degraded, with the database parts null, when the databa
   t.same(data.checks.database, { status: 'down' })
   t.equal(data.stats.sessions, null)
   t.equal(data.storage, null)
-  t.same(data.stats.queues, { waiting: 0, active: 0, delayed: 0, failed: 0 }, 'Redis parts still answer')
+  t.same(data.stats.queues, { waiting: 0, active: 0, delayed: 0, failed: 0, scheduledStatuses: NONE, webhooks: NONE }, 'Redis parts still answer')
 })

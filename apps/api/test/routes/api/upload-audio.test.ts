@@ -1,6 +1,7 @@
 // POST /api/upload-audio: every accepted format becomes an OGG/Opus voice note with its length and
-// waveform (real ffmpeg on sounds of a known shape), anything else is refused by its bytes, and
-// ffmpeg runs bounded; then send-status takes it as `type: "audio"`.
+// waveform and without its tags (real ffmpeg on sounds of a known shape), an M4A is audio whatever
+// its brand, anything else is refused by its bytes, and ffmpeg runs bounded; then send-status takes
+// it as `type: "audio"`.
 import { execFile } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
@@ -8,6 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import t from 'tap'
+import { fileTypeFromBuffer } from 'file-type'
 import { audioFile, HALF_SILENT, RAMP } from '../../audio-fixtures.ts'
 import { auth, build, createPublisher, eventually, inspectQueue, multipart, registerWorker, sessionName, setOwner, testDatabase } from '../../helper.ts'
 
@@ -36,6 +38,34 @@ async function probe (bytes: Uint8Array) {
   }
 }
 
+/** What ffmpeg makes with these arguments (inputs and output options), written as `sound.<ext>`. */
+async function made (ext: string, args: string[]): Promise<Buffer> {
+  const dir = await mkdtemp(join(tmpdir(), 'wss-made-'))
+  try {
+    await promisify(execFile)('ffmpeg', ['-v', 'error', ...args, join(dir, `sound.${ext}`)])
+    return await readFile(join(dir, `sound.${ext}`))
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
+}
+
+/** A file's sound decoded to 48 kHz mono 16-bit samples, and the tags ffprobe reads in it (container and streams). */
+async function decoded (bytes: Uint8Array) {
+  const dir = await mkdtemp(join(tmpdir(), 'wss-decode-'))
+  try {
+    await writeFile(join(dir, 'a'), bytes)
+    const { stdout } = await promisify(execFile)('ffmpeg', ['-v', 'error', '-i', join(dir, 'a'), '-ac', '1', '-ar', '48000', '-f', 's16le', 'pipe:1'],
+      { encoding: 'buffer', maxBuffer: 64 * 1024 * 1024 })
+    const probed = JSON.parse((await promisify(execFile)('ffprobe', ['-v', 'error', '-show_entries', 'format_tags:stream_tags', '-of', 'json', join(dir, 'a')])).stdout)
+    const tags = { ...probed.format?.tags, ...Object.assign({}, ...(probed.streams ?? []).map((st: { tags?: object }) => st.tags ?? {})) }
+    return { samples: stdout, tags }
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
+}
+
+const tone = (seconds: number) => ['-f', 'lavfi', '-i', `aevalsrc=exprs='${RAMP(seconds)}':d=${seconds}:s=48000`]
+
 t.test('MP3, M4A, AAC and WAV are converted to OGG/Opus; OGG/Opus is kept as it is', async t => {
   const app = await build(t, { db })
   for (const ext of ['wav', 'mp3', 'm4a', 'aac', 'ogg'] as const) {
@@ -50,7 +80,7 @@ t.test('MP3, M4A, AAC and WAV are converted to OGG/Opus; OGG/Opus is kept as it 
     t.equal(data.size, stored.length, `${ext}: size is the stored voice note's`)
     t.equal(row.sha256, createHash('sha256').update(stored).digest('hex'))
     t.same([...row.waveform!], data.waveform, `${ext}: the row keeps the answered waveform`)
-    if (ext === 'ogg') t.ok(stored.equals(sent), 'OGG/Opus is stored byte for byte')
+    if (ext === 'ogg') t.ok((await decoded(stored)).samples.equals((await decoded(sent)).samples), 'OGG/Opus is re-muxed, not re-encoded: the same samples')
     else t.notOk(stored.equals(sent), `${ext} is converted`)
     t.match(await probe(stored), { codec: 'opus', format: 'ogg' }, `${ext}: ffprobe reads Opus in OGG`)
     if (ext !== 'ogg') t.equal((await probe(stored)).channels, 1, 'converted to mono, as a voice note')
@@ -60,6 +90,42 @@ t.test('MP3, M4A, AAC and WAV are converted to OGG/Opus; OGG/Opus is kept as it 
     const off = data.waveform.slice(0, 62).map((v: number, i: number) => Math.abs(v - (100 * (i + 0.5)) / 64))
     t.ok(Math.max(...off) <= 6, `${ext}: bar i is about ${'100·(i+½)/64'} (worst ${Math.max(...off).toFixed(1)}): ${data.waveform}`)
   }
+})
+
+t.test('tags never reach the stored note: an OGG/Opus keeps its Opus packets, a conversion drops them too', async t => {
+  const app = await build(t, { db })
+  const tags = ['-metadata', 'title=Private memo', '-metadata', 'artist=Jane Roe', '-metadata', 'comment=call me at 555 0100']
+  for (const [name, file] of [
+    ['memo.ogg', await made('ogg', [...tone(2), '-c:a', 'libopus', ...tags])],
+    ['memo.mp3', await made('mp3', [...tone(2), ...tags])]
+  ] as const) {
+    t.ok(file.includes('Private memo'), `${name} carries its tags`)
+    const res = await post(app, file, name)
+    t.equal(res.statusCode, 201, `${name}: ${res.body}`)
+    const stored = Buffer.from((await prisma.upload.findUniqueOrThrow({ where: { id: res.json().data.filename } })).data)
+    for (const text of ['Private memo', 'Jane Roe', '555 0100', 'Lavf']) t.notOk(stored.includes(text), `${name}: no "${text}" in the stored bytes`)
+    const note = await decoded(stored)
+    t.same(note.tags, {}, `${name}: ffprobe reads no tag`)
+    if (name.endsWith('.ogg')) t.ok(note.samples.equals((await decoded(file)).samples), 'the same sound, sample for sample: not re-encoded')
+  }
+})
+
+t.test('an M4A under the mp42 or isom brand is audio; an MP4 holding a video stays refused', async t => {
+  const app = await build(t, { db })
+  for (const brand of ['mp42', 'isom']) {
+    const m4a = await made('m4a', [...tone(2), '-c:a', 'aac', '-f', 'mp4', '-brand', brand])
+    t.equal(m4a.subarray(8, 12).toString('latin1'), brand)
+    t.equal((await fileTypeFromBuffer(m4a))?.mime, 'video/mp4', `${brand}: its brand says video`)
+    const res = await post(app, m4a, 'voice.m4a', 'audio/mp4')
+    t.equal(res.statusCode, 201, `${brand}: ${res.body}`)
+    t.match(res.json().data, { mimeType: OPUS, seconds: 2 }, `${brand}: a voice note`)
+  }
+  const before = await prisma.upload.count()
+  const video = await made('mp4', ['-f', 'lavfi', '-i', 'testsrc=d=2:s=64x64:r=10', ...tone(2), '-c:v', 'mpeg4', '-c:a', 'aac', '-brand', 'mp42'])
+  const res = await post(app, video, 'voice.m4a', 'audio/mp4')
+  t.equal(res.statusCode, 415, res.body)
+  t.match(res.json(), { code: 'UNSUPPORTED_MEDIA_TYPE', error: /its bytes are video\/mp4/ })
+  t.equal(await prisma.upload.count(), before, 'nothing stored')
 })
 
 t.test('the waveform follows the sound: silent first half, loud second half', async t => {
@@ -119,6 +185,24 @@ t.test('an ffmpeg that hangs is killed at AUDIO_CONVERT_TIMEOUT_MS (413); a miss
   const res2 = await post(missing, wav, 'a.wav')
   t.equal(res2.statusCode, 503)
   t.match(res2.json(), { code: 'DEPENDENCY_UNAVAILABLE', error: /ffmpeg \(FFMPEG_PATH\)/ })
+})
+
+t.test('an M4A under a video brand with an ffprobe that hangs (413) or is missing (503): the answer says it was probing', async t => {
+  const dir = await mkdtemp(join(tmpdir(), 'wss-ffprobe-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const stuck = join(dir, 'ffprobe')
+  await writeFile(stuck, '#!/bin/sh\nexec sleep 60\n')
+  await chmod(stuck, 0o755)
+  const m4a = await made('m4a', [...tone(1), '-c:a', 'aac', '-f', 'mp4', '-brand', 'mp42'])
+  const hangs = await build(t, { db, env: { FFPROBE_PATH: stuck, AUDIO_CONVERT_TIMEOUT_MS: '300' } })
+  const res = await post(hangs, m4a, 'voice.m4a', 'audio/mp4')
+  t.equal(res.statusCode, 413, res.body)
+  t.match(res.json(), { code: 'PAYLOAD_TOO_LARGE', error: /could not be probed by ffprobe \(FFPROBE_PATH\) within AUDIO_CONVERT_TIMEOUT_MS/ })
+
+  const missing = await build(t, { db, env: { FFPROBE_PATH: join(dir, 'no-such-ffprobe') } })
+  const res2 = await post(missing, m4a, 'voice.m4a', 'audio/mp4')
+  t.equal(res2.statusCode, 503, res2.body)
+  t.match(res2.json(), { code: 'DEPENDENCY_UNAVAILABLE', error: /^Audio cannot be probed: ffprobe \(FFPROBE_PATH\) is not available/ })
 })
 
 t.test('send-status takes an audio upload as type audio; no caption, no URL, no other kind', async t => {

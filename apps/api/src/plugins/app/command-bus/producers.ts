@@ -2,8 +2,9 @@ import type { FastifyBaseLogger } from 'fastify'
 import { Queue } from 'bullmq'
 import type { RedisClient } from '@wss/shared'
 import { AppError, COMMAND_JOB_OPTIONS, SCHEDULE_JOB_OPTIONS, SCHEDULE_QUEUE, scheduledJobId, workerQueueName, type CommandJob, type ScheduledStatusJob } from '@wss/shared'
+import { WEBHOOK_QUEUE } from '@wss/webhooks'
 import { isRedisUnavailableError } from '../../../redis.ts'
-import type { QueueCounts } from '../command-bus.ts'
+import type { DeploymentQueueCounts, QueueCounts } from '../command-bus.ts'
 
 export function unavailable (cause?: unknown): AppError {
   return new AppError('DEPENDENCY_UNAVAILABLE', 'Redis is unavailable: the command could not be queued', undefined, { cause })
@@ -83,26 +84,66 @@ export function createProducers ({ connection, bullPrefix, maxQueues, log }: Pro
   }
 
   async function counts (workerIds: string[]): Promise<QueueCounts> {
-    const total: QueueCounts = { waiting: 0, active: 0, delayed: 0, failed: 0 }
-    if (workerIds.length === 0) return total
+    if (workerIds.length === 0) return sum([])
     if (connection.status !== 'ready') throw unavailable()
-    const all = await Promise.all(workerIds.map(id =>
-      queue(id).getJobCounts('waiting', 'active', 'delayed', 'failed', 'prioritized', 'waiting-children')))
-    for (const c of all) {
-      total.waiting += (c.waiting ?? 0) + (c.prioritized ?? 0) + (c['waiting-children'] ?? 0)
-      total.active += c.active ?? 0
-      total.delayed += c.delayed ?? 0
-      total.failed += c.failed ?? 0
-    }
-    return total
+    return sum(await Promise.all(workerIds.map(id => rawCounts(queue(id)))))
+  }
+
+  const deployment = createDeploymentQueues(connection, bullPrefix, log)
+
+  /** Job counts of the deployment's scheduled-statuses and webhooks queues (every worker consumes them). */
+  async function deploymentCounts (): Promise<DeploymentQueueCounts> {
+    if (connection.status !== 'ready') throw unavailable()
+    return await deployment.counts()
   }
 
   async function close (): Promise<void> {
     const all = [...queues.values(), ...(scheduleQueue === null ? [] : [scheduleQueue])]
     queues.clear()
     scheduleQueue = null
-    await Promise.allSettled(all.map(q => q.close()))
+    await Promise.allSettled([...all.map(q => q.close()), deployment.close()])
   }
 
-  return { add, schedule, counts, close }
+  return { add, schedule, counts, deploymentCounts, close }
+}
+
+/** Read-only handles on the deployment's own queues (scheduled statuses, webhooks), for their counts. */
+function createDeploymentQueues (connection: RedisClient, bullPrefix: string, log: FastifyBaseLogger) {
+  const handles = new Map<string, Queue>()
+  function handle (name: string): Queue {
+    let q = handles.get(name)
+    if (q === undefined) {
+      q = new Queue(name, { connection, prefix: bullPrefix })
+      q.on('error', (err: Error) => log.warn({ err, queue: name }, 'queue error'))
+      handles.set(name, q)
+    }
+    return q
+  }
+  return {
+    async counts (): Promise<DeploymentQueueCounts> {
+      const [scheduledStatuses, webhooks] = await Promise.all([SCHEDULE_QUEUE, WEBHOOK_QUEUE].map(async name => sum([await rawCounts(handle(name))])))
+      return { scheduledStatuses: scheduledStatuses!, webhooks: webhooks! }
+    },
+    async close (): Promise<void> {
+      const all = [...handles.values()]
+      handles.clear()
+      await Promise.allSettled(all.map(q => q.close()))
+    }
+  }
+}
+
+function rawCounts (q: Queue): Promise<Record<string, number>> {
+  return q.getJobCounts('waiting', 'active', 'delayed', 'failed', 'prioritized', 'waiting-children')
+}
+
+/** Counts added up; a prioritized job or one waiting for its children is waiting too. */
+function sum (all: Array<Record<string, number | undefined>>): QueueCounts {
+  const total: QueueCounts = { waiting: 0, active: 0, delayed: 0, failed: 0 }
+  for (const c of all) {
+    total.waiting += (c.waiting ?? 0) + (c.prioritized ?? 0) + (c['waiting-children'] ?? 0)
+    total.active += c.active ?? 0
+    total.delayed += c.delayed ?? 0
+    total.failed += c.failed ?? 0
+  }
+  return total
 }
