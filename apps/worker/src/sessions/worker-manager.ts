@@ -34,7 +34,7 @@ export async function createWorkerManager (config: WorkerConfig, logger: Logger)
   for (const r of [leaseRedis, redis]) r.on('error', err => log.debug({ err: err.message }, 'redis error'))
   await Promise.all([leaseRedis.connect(), redis.connect()])
 
-  const prisma = createPrisma(config.DATABASE_URL, { poolSize: config.DB_POOL_SIZE, idleInTransactionTimeoutMs: config.DB_IDLE_IN_TRANSACTION_MS })
+  const prisma = createPrisma(config.DATABASE_URL, { poolSize: config.DB_POOL_SIZE, idleInTransactionTimeoutMs: config.DB_IDLE_IN_TRANSACTION_MS, applicationName: 'wss-worker' })
   const webhooks = await createWorkerWebhooks({ config, prisma, redis, log })
   const events = createEventPublisher(redis, config.REDIS_PREFIX, log, webhooks.fanout)
   const authStore = createAuthStore({ prisma, logger: log, cache: createSharedKeyCache({ max: config.KEY_CACHE_MAX }) })
