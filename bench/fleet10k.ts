@@ -35,7 +35,10 @@ const redis = await startOwnRedis({ persist: false })
 process.env.BENCH_REDIS_URL = redis.url
 const baseRss = await emptyWorkerRss(settleMs)
 const stack = await startStack({ name: `fleet-${n}`, keep: true, env: { RATE_LIMIT_MAX: '1000000' } })
-const rows: Row[] = [['sessions / workers / API nodes', `${n} / 2 / 1`], ['worker RSS, same code holding no session', fmtBytes(baseRss)]]
+const rows: Row[] = []
+// Each figure is printed as soon as it is known, so a run cut short still tells what it measured.
+const add = (...more: Row[]) => { for (const r of more) { rows.push(r); console.log(`  ${r[0]}: ${r[1]}${r[2] ? ` (target ${r[2]}: ${r[3] ? 'met' : 'NOT met'})` : ''}`) } }
+add(['sessions / workers / API nodes', `${n} / 2 / 1`], ['worker RSS, same code holding no session', fmtBytes(baseRss)])
 const record: Record<string, unknown> = { n, date: new Date().toISOString(), machine: machine() }
 try {
   await stack.addApi()
@@ -45,29 +48,29 @@ try {
   const simRss0 = rssBytes(stack.simPid)
 
   const first = await startAll(stack, 'first start')
-  rows.push(['first start: workers up → all connected', `${fmtMs(first.ms)} (load ${first.load})`],
+  add(['first start: workers up → all connected', `${fmtMs(first.ms)} (load ${first.load})`],
     ['… CPU per session: workers / simulator', `${fmtMs(first.workerCpu / n)} / ${fmtMs(first.simCpu / n)}`])
   await sleep(settleMs)
   const counts = await Promise.all(first.workers.map(w => stack.ownedBy(w.id)))
   const rss = first.workers.map(w => rssBytes(w.pid))
   const simRss = rssBytes(stack.simPid)
-  rows.push(
+  add(
     ...first.workers.map((w, i): Row => [`memory per session, worker ${i + 1} (RSS growth / its ${counts[i]} sessions)`, `${fmtBytes((rss[i]! - baseRss) / counts[i]!)} (RSS ${fmtBytes(rss[i]!)})`, '≤ 3 MB', (rss[i]! - baseRss) / counts[i]! <= 3 * 2 ** 20]),
-    [`memory per session, simulator (RSS growth from its loaded state / ${n})`, `${fmtBytes((simRss - simRss0) / n)} (RSS ${fmtBytes(simRss0)} → ${fmtBytes(simRss)})`]
+    [`simulator RSS: state loaded, no socket / all ${n} connected (÷ ${n})`, `${fmtBytes(simRss0)} / ${fmtBytes(simRss)} (${fmtBytes(simRss / n)})`]
   )
 
   const idle = await idleMinute(stack, first.workers, Number(values['idle-seconds']) * 1000)
-  rows.push(...idleRows(idle))
+  add(...idleRows(idle))
   record.idle = idle
 
   const restart = await restartAll(stack, first.workers)
-  rows.push(['restart (SIGTERM both, 2 new) → all connected', `${fmtMs(restart.ms)} (load ${restart.load})`],
+  add(['restart (SIGTERM both, 2 new) → all connected', `${fmtMs(restart.ms)} (load ${restart.load})`],
     ['… the old workers stopping / the new ones registered', `${fmtMs(restart.stopMs)} / ${fmtMs(restart.registeredMs)}`],
     ['… CPU per session: new workers / simulator', `${fmtMs(restart.workerCpu / n)} / ${fmtMs(restart.simCpu / n)}`],
     ['… Postgres connections at most while reconnecting', String(restart.pgMax)])
 
   const fo = await failover(stack, restart.workers)
-  rows.push([`failover: SIGKILL the worker holding ${fo.killedHeld} → all on the other`, `${fmtMs(fo.ms)} (load ${fo.load})`, `≤ ${fmtMs(failoverTargetMs)}`, fo.ms <= failoverTargetMs],
+  add([`failover: SIGKILL the worker holding ${fo.killedHeld} → all on the other`, `${fmtMs(fo.ms)} (load ${fo.load})`, `≤ ${fmtMs(failoverTargetMs)}`, fo.ms <= failoverTargetMs],
     ['… first session claimed by the survivor / its CPU per session taken over', `${fmtMs(fo.firstMs)} / ${fmtMs(fo.cpu / fo.killedHeld)}`],
     [`… survivor's RSS holding all ${n} (per session over the empty worker)`, `${fmtBytes(fo.rss)} (${fmtBytes((fo.rss - baseRss) / n)})`])
   Object.assign(record, { first: { ...first, workers: undefined }, restart: { ...restart, workers: undefined }, failover: fo, rows })
@@ -85,7 +88,8 @@ function idleRows (idle: Idle): Row[] {
   return [
     ...idle.workers.map((w, i): Row => [`idle CPU per 100 sessions, worker ${i + 1} (${w.sessions} sessions, ${(idle.ms / 1000).toFixed(0)} s)`, per100(w.cpu, w.sessions)]),
     ['idle CPU per 100 sessions: simulator / API node', `${per100(idle.simCpu, n)} / ${per100(idle.apiCpu, n)}`],
-    ['Redis commands per second at rest (whole stack)', `${idle.redisPerSecond.toFixed(1)} (${idle.topCommands})`],
+    ['Redis commands per second at rest (whole stack, INFO)', idle.redisPerSecond.toFixed(1)],
+    ['… sent by clients (MONITOR) / run inside scripts', `${idle.clientPerSecond.toFixed(1)} (${idle.topCommands}) / ${idle.scriptPerSecond.toFixed(1)}`],
     ['Postgres connections at rest, by application (active)', idle.pg]
   ]
 }

@@ -9,7 +9,10 @@ export interface Idle {
   simCpu: number
   apiCpu: number
   redisPerSecond: number
-  /** The most frequent commands over the period, "NAME count/s". */
+  /** Commands sent by clients (MONITOR), per second; the rest of what MONITOR shows ran inside scripts. */
+  clientPerSecond: number
+  scriptPerSecond: number
+  /** The most frequent commands clients sent over the period, "NAME count/s". */
   topCommands: string
   commands: Record<string, number>
   /** Postgres connections by application and state, as text. */
@@ -38,8 +41,13 @@ export async function idleMinute (stack: Stack, workers: Array<{ pid: number, id
   const info = async () => Number(/total_commands_processed:(\d+)/.exec(await stack.redis.info('stats'))![1])
   const monitor = new Redis(process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379') // MONITOR takes a connection for itself
   const commands: Record<string, number> = {}
+  let inScripts = 0
   const mon = await monitor.monitor()
-  mon.on('monitor', (_time: string, args: string[]) => { const c = String(args[0]).toUpperCase(); commands[c] = (commands[c] ?? 0) + 1 })
+  mon.on('monitor', (_time: string, args: string[], source: string) => {
+    if (source === 'lua') { inScripts++; return }
+    const c = String(args[0]).toUpperCase()
+    commands[c] = (commands[c] ?? 0) + 1
+  })
   const api = stack.apis[0]!
   const w0 = workers.map(w => cpuMs(w.pid))
   const sim0 = cpuMs(stack.simPid)
@@ -54,6 +62,8 @@ export async function idleMinute (stack: Stack, workers: Array<{ pid: number, id
     simCpu: cpuMs(stack.simPid) - sim0,
     apiCpu: cpuMs(api.pid) - api0,
     redisPerSecond: ((await info()) - cmd0 - 2) / (elapsed / 1000), // this benchmark's own INFO calls
+    clientPerSecond: 0,
+    scriptPerSecond: inScripts / (elapsed / 1000),
     topCommands: '',
     commands,
     pg: (await pgConnections(stack)).text
@@ -62,6 +72,7 @@ export async function idleMinute (stack: Stack, workers: Array<{ pid: number, id
   monitor.disconnect()
   delete commands.INFO
   delete commands.MONITOR
+  result.clientPerSecond = Object.values(commands).reduce((a, b) => a + b, 0) / (elapsed / 1000)
   result.topCommands = Object.entries(commands).sort((a, b) => b[1] - a[1]).slice(0, 4)
     .map(([c, k]) => `${c} ${(k / (elapsed / 1000)).toFixed(1)}/s`).join(', ')
   return result
