@@ -105,7 +105,7 @@ export async function startStack (opts: StackOptions) {
   const statePath = join(dataDir, `${opts.name}.sim.json`)
   if (!opts.keep || !existsSync(statePath)) await dropDatabase(databaseUrl)
   await migrate(databaseUrl)
-  const prisma: PrismaClient = createPrisma(databaseUrl, { poolSize: 4 })
+  const prisma: PrismaClient = createPrisma(databaseUrl, { poolSize: 4, applicationName: 'wss-bench' })
   const prefix = `wss-bench-${opts.name}`
   const redis = createRedisConnection(redisUrl(), { maxRetriesPerRequest: 1 })
   redis.on('error', () => undefined) // a benchmark that restarts Redis (chaos) sees refusals until it is back

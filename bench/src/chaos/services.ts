@@ -64,14 +64,18 @@ export async function startOwnPostgres () {
   }
 }
 
-/** A Redis server of our own with an append-only file, so a restart keeps its data unless flushed. */
-export async function startOwnRedis () {
+/**
+ * A Redis server of our own with an append-only file, so a restart keeps its data unless flushed
+ * (`persist: false`: no file, for a benchmark that only wants its own command counts).
+ */
+export async function startOwnRedis (opts: { persist?: boolean } = {}) {
   const dir = mkdtempSync('/tmp/wss-chaos-redis-')
   const port = await freePort()
   const url = `redis://127.0.0.1:${port}`
   let proc: ChildProcess | undefined
   const start = async () => {
-    proc = spawn('redis-server', ['--bind', '127.0.0.1', '--port', String(port), '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', ''], { stdio: 'ignore' })
+    const persistence = opts.persist === false ? ['--appendonly', 'no'] : ['--appendonly', 'yes', '--appendfsync', 'always']
+    proc = spawn('redis-server', ['--bind', '127.0.0.1', '--port', String(port), '--dir', dir, ...persistence, '--save', ''], { stdio: 'ignore' })
     const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
     probe.on('error', () => undefined) // refused until the server listens
     const up = await until(async () => { await probe.connect().catch(() => undefined); return (await probe.ping()) === 'PONG' }, 10_000, 50)

@@ -11,6 +11,19 @@ export interface AccountView {
   devices: Array<{ id: number, jid: string, platform: string, linkedAt: string }>
 }
 
+/** A companion device's public keys, base64, for `provisionDevice` (see the README). */
+export interface ProvisionRequestBody {
+  noisePub: string
+  identityPub: string
+  registrationId: number
+  signedPreKey: { keyId: number, public: string, signature: string }
+  advSecret: string
+  preKeys?: Record<string, string>
+}
+
+/** A provisioned device: its jids and pair-success's `device-identity` (base64). */
+export interface ProvisionResultBody { linked: true, jid: string, lid: string, deviceId: number, deviceIdentity: string, platform: string }
+
 /** An error answered by the control API. */
 export class SimClientError extends Error {
   constructor (readonly status: number, message: string) { super(message) }
@@ -39,6 +52,8 @@ export class SimClient {
   /** Types a pairing code on the phone; resolves with the outcome (linked false for a wrong code). */
   enterPairingCode (phone: string, code: string) { return this.call<LinkResult>('POST', `/sim/accounts/${phone}/pairing-code`, { code }, [200, 422]) }
   scanQr (phone: string, qr: string) { return this.call<LinkResult>('POST', `/sim/accounts/${phone}/scan-qr`, { qr }, [200, 422]) }
+  /** The phone links a device whose keys the caller generated, without a socket (what a QR scan does). */
+  provisionDevice (phone: string, device: ProvisionRequestBody) { return this.call<ProvisionResultBody>('POST', `/sim/accounts/${phone}/devices`, device) }
   statuses (phone: string) { return this.call<StatusRecord[]>('GET', `/sim/accounts/${phone}/statuses`) }
   /** One status as its recipients decrypted it; waits up to waitMs for it to arrive. */
   status (phone: string, id: string, waitMs = 0) { return this.call<StatusRecord>('GET', `/sim/accounts/${phone}/statuses/${encodeURIComponent(id)}${waitMs ? `?waitMs=${waitMs}` : ''}`) }

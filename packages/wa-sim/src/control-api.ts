@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { SimError, type Simulator } from './simulator.ts'
+import { SimError, type ProvisionRequest, type Simulator } from './simulator.ts'
 import type { AccountState } from './state.ts'
 
 type Params = Record<string, string>
@@ -26,6 +26,30 @@ const int = (v: unknown, name: string) => {
 const str = (v: unknown, name: string) => {
   if (typeof v !== 'string' || !v) throw new SimError(400, `${name} is required`)
   return v
+}
+const key32 = (v: unknown, name: string) => {
+  const bytes = Buffer.from(str(v, name), 'base64')
+  if (bytes.length !== 32) throw new SimError(400, `${name} must be a base64 32-byte key`)
+  return bytes
+}
+const bytesOf = (v: unknown, name: string) => {
+  const bytes = Buffer.from(str(v, name), 'base64')
+  if (bytes.length === 0) throw new SimError(400, `${name} must be base64 bytes`)
+  return bytes
+}
+/** The body of `POST /sim/accounts/P/devices`: a companion's public keys, base64. */
+function provisionRequest (body: any): ProvisionRequest {
+  const skey = body.signedPreKey ?? {}
+  const preKeys = body.preKeys ?? {}
+  if (typeof preKeys !== 'object' || Array.isArray(preKeys)) throw new SimError(400, 'preKeys must be an object of id → base64 public key')
+  return {
+    noisePub: key32(body.noisePub, 'noisePub'),
+    identityPub: key32(body.identityPub, 'identityPub'),
+    registrationId: int(body.registrationId, 'registrationId'),
+    signedPreKey: { keyId: int(skey.keyId, 'signedPreKey.keyId'), public: key32(skey.public, 'signedPreKey.public'), signature: bytesOf(skey.signature, 'signedPreKey.signature') },
+    advSecret: key32(body.advSecret, 'advSecret'),
+    preKeys: Object.fromEntries(Object.entries(preKeys).map(([id, pub]) => [String(int(id, 'preKeys id')), key32(pub, `preKeys.${id}`)]))
+  }
 }
 const phoneOf = (v: unknown, name = 'phone') => {
   const digits = str(v, name).replace(/[\s()+-]/g, '')
@@ -64,6 +88,10 @@ function accountRoutes (route: AddRoute, sim: Simulator, extra: Extra) {
   route('GET', '/sim/accounts/:phone/pairing-code', ({ params }) => ({ pending: sim.pairingCodePending(params.phone!) }))
   route('POST', '/sim/accounts/:phone/pairing-code', ({ params, body }) => sim.enterPairingCode(params.phone!, str(body.code, 'code')))
   route('POST', '/sim/accounts/:phone/scan-qr', ({ params, body }) => sim.scanQr(params.phone!, str(body.qr, 'qr')))
+  route('POST', '/sim/accounts/:phone/devices', ({ params, body }) => {
+    const linked = sim.provisionDevice(params.phone!, provisionRequest(body))
+    return { ...linked, deviceIdentity: linked.deviceIdentity.toString('base64') }
+  })
   route('GET', '/sim/accounts/:phone/statuses', ({ params }) => sim.statuses(params.phone!))
   route('GET', '/sim/accounts/:phone/statuses/:id', async ({ params, query }) => {
     sim.account(params.phone!)

@@ -15,6 +15,8 @@ import { buildCertChain, NoiseResponder } from './noise.ts'
 import { newAccount, newState, type AccountState, type DeviceState, type SimState, type StatusRecord } from './state.ts'
 
 const ACCOUNT_SIG_PREFIX = Buffer.from([6, 0])
+/** The platform pair-success names (WhatsApp's own value for a companion linked from a phone). */
+const PAIRED_PLATFORM = 'smba'
 const QR_REFS = 6
 
 /** One entry of a device's connection log. */
@@ -42,6 +44,28 @@ interface PendingCode {
   ref: Buffer
   /** Set when the phone side has answered, waiting for companion_finish. */
   primary?: { ephemeral: KeyPair, companionEphemeralPub: Buffer, account: AccountState, settle: (r: LinkResult) => void }
+}
+
+/** A companion device's public keys, as a client generates them, for {@link Simulator.provisionDevice}. */
+export interface ProvisionRequest {
+  noisePub: Buffer
+  identityPub: Buffer
+  registrationId: number
+  signedPreKey: { keyId: number, public: Buffer, signature: Buffer }
+  advSecret: Buffer
+  /** One-time pre-keys (id → public key) the server hands to senders. */
+  preKeys: Record<string, Buffer>
+}
+
+/** A provisioned device and the pair-success content it would have received. */
+export interface ProvisionResult {
+  linked: true
+  jid: string
+  lid: string
+  deviceId: number
+  /** ADVSignedDeviceIdentityHMAC bytes: pair-success's `device-identity`. */
+  deviceIdentity: Buffer
+  platform: string
 }
 
 /** The outcome of a link attempt made from a simulated phone. */
@@ -83,6 +107,8 @@ export class Simulator {
   /** Viewers who view an account's next status the moment it is acknowledged (phone → viewers). */
   private readonly instantViews = new Map<string, { viewers: string[], by: 'pn' | 'lid' }>()
   private readonly conns = new Set<Connection>()
+  /** Logged-in connections by device ("phone:device"): a login finds the device's others without walking every connection. */
+  private readonly byDevice = new Map<string, Set<Connection>>()
   private readonly logs = new Map<string, DeviceLog>()
   private readonly qrRefs = new Map<string, Connection>()
   private readonly pendingCodes = new Map<string, PendingCode>()
@@ -180,11 +206,13 @@ export class Simulator {
   }
 
   private openConns (deviceKey: string) {
-    return [...this.conns].filter(c => c.deviceKey === deviceKey && !c.closed && !c.ending)
+    return [...(this.byDevice.get(deviceKey) ?? [])].filter(c => !c.closed && !c.ending)
   }
 
   private onClose (conn: Connection) {
     this.conns.delete(conn)
+    const same = conn.deviceKey ? this.byDevice.get(conn.deviceKey) : undefined
+    if (same?.delete(conn) && same.size === 0) this.byDevice.delete(conn.deviceKey!)
     for (const [ref, c] of this.qrRefs) if (c === conn) this.qrRefs.delete(ref)
     for (const [phone, p] of this.pendingCodes) if (p.conn === conn && !p.primary) this.pendingCodes.delete(phone)
     if (conn.deviceKey) this.log(conn.deviceKey, { event: 'disconnect', connId: conn.id }, -1)
@@ -233,6 +261,9 @@ export class Simulator {
       void old.sendAndClose({ tag: 'stream:error', attrs: {}, content: [{ tag: 'conflict', attrs: { type: 'replaced' } }] })
     }
     conn.deviceKey = deviceKey
+    const same = this.byDevice.get(deviceKey)
+    if (same) same.add(conn)
+    else this.byDevice.set(deviceKey, new Set([conn]))
     conn.phone = phone
     conn.deviceId = deviceId
     this.log(deviceKey, { event: 'login', connId: conn.id }, +1)
@@ -526,25 +557,9 @@ export class Simulator {
   private async pairSuccess (conn: Connection, account: AccountState, companionIdentity: Buffer, advSecret: Buffer, noisePub: Buffer, platform: string): Promise<LinkResult> {
     const reg = conn.registration
     if (!reg) return { linked: false, error: 'connection is not registering' }
-    const deviceId = account.nextDeviceId++
-    const keyIndex = account.nextKeyIndex++
-    const deviceDetails = proto.ADVDeviceIdentity.encode({ rawId: Math.floor(Math.random() * 2 ** 31), timestamp: Math.floor(Date.now() / 1000), keyIndex }).finish()
-    const accountSignature = Curve.sign(account.identity.private, Buffer.concat([ACCOUNT_SIG_PREFIX, deviceDetails, companionIdentity]))
-    const signed = proto.ADVSignedDeviceIdentity.encode({ details: deviceDetails, accountSignatureKey: account.identity.public, accountSignature }).finish()
-    const hmac = hmacSign(Buffer.from(signed), advSecret)
-    account.devices[String(deviceId)] = {
-      id: deviceId,
-      noisePub,
-      identityPub: companionIdentity,
-      registrationId: reg.registrationId,
-      signedPreKey: reg.signedPreKey,
-      preKeys: {},
-      keyIndex,
-      platform,
-      linkedAt: Date.now()
-    }
-    const jid = `${account.phone}:${deviceId}@s.whatsapp.net`
-    const lid = `${account.lid}:${deviceId}@lid`
+    const { device, jid, lid, deviceIdentity } = this.addDevice(account, {
+      noisePub, identityPub: companionIdentity, registrationId: reg.registrationId, signedPreKey: reg.signedPreKey, platform
+    }, advSecret)
     await conn.send({
       tag: 'iq',
       attrs: { from: S_WHATSAPP_NET, type: 'set', id: conn.nextTag(), xmlns: 'md' },
@@ -552,14 +567,50 @@ export class Simulator {
         tag: 'pair-success',
         attrs: {},
         content: [
-          { tag: 'device-identity', attrs: {}, content: proto.ADVSignedDeviceIdentityHMAC.encode({ details: signed, hmac }).finish() },
-          { tag: 'platform', attrs: { name: 'smba' } },
+          { tag: 'device-identity', attrs: {}, content: deviceIdentity },
+          { tag: 'platform', attrs: { name: PAIRED_PLATFORM } },
           { tag: 'device', attrs: { jid, lid } }
         ]
       }]
     })
-    this.log(`${account.phone}:${deviceId}`, { event: 'connect', connId: conn.id, detail: 'linked' })
-    return { linked: true, jid, lid, deviceId }
+    this.log(`${account.phone}:${device.id}`, { event: 'connect', connId: conn.id, detail: 'linked' })
+    return { linked: true, jid, lid, deviceId: device.id }
+  }
+
+  /**
+   * Links a companion device whose keys the caller generated, without a socket: what the phone does
+   * when it scans that device's QR code (the same ADV identity, signed by the account, with the HMAC
+   * of the device's ADV secret). For benchmarks that need thousands of linked devices, where a link
+   * over a socket costs two Noise handshakes and the first login's 812 pre-keys. The answer carries
+   * what pair-success would have: the caller makes it into credentials with Baileys' own
+   * `configureSuccessfulPairing`, which checks the HMAC and the account's signature. `preKeys` are
+   * the one-time pre-keys the device's first login would have uploaded.
+   */
+  provisionDevice (phone: string, companion: ProvisionRequest): ProvisionResult {
+    const account = this.account(phone)
+    const { advSecret, preKeys, ...keys } = companion
+    const { device, jid, lid, deviceIdentity } = this.addDevice(account, { ...keys, platform: 'web' }, advSecret)
+    Object.assign(device.preKeys, preKeys)
+    this.log(`${account.phone}:${device.id}`, { event: 'connect', detail: 'provisioned' })
+    return { linked: true, jid, lid, deviceId: device.id, deviceIdentity, platform: PAIRED_PLATFORM }
+  }
+
+  /** Adds a companion device to the account and signs its ADV identity, as the phone does when it links one. */
+  private addDevice (account: AccountState, companion: Pick<DeviceState, 'noisePub' | 'identityPub' | 'registrationId' | 'signedPreKey' | 'platform'>, advSecret: Buffer) {
+    const deviceId = account.nextDeviceId++
+    const keyIndex = account.nextKeyIndex++
+    const deviceDetails = proto.ADVDeviceIdentity.encode({ rawId: Math.floor(Math.random() * 2 ** 31), timestamp: Math.floor(Date.now() / 1000), keyIndex }).finish()
+    const accountSignature = Curve.sign(account.identity.private, Buffer.concat([ACCOUNT_SIG_PREFIX, deviceDetails, companion.identityPub]))
+    const signed = proto.ADVSignedDeviceIdentity.encode({ details: deviceDetails, accountSignatureKey: account.identity.public, accountSignature }).finish()
+    const hmac = hmacSign(Buffer.from(signed), advSecret)
+    const device: DeviceState = { id: deviceId, ...companion, preKeys: {}, keyIndex, linkedAt: Date.now() }
+    account.devices[String(deviceId)] = device
+    return {
+      device,
+      jid: `${account.phone}:${deviceId}@s.whatsapp.net`,
+      lid: `${account.lid}:${deviceId}@lid`,
+      deviceIdentity: Buffer.from(proto.ADVSignedDeviceIdentityHMAC.encode({ details: signed, hmac }).finish())
+    }
   }
 
   // ---------------------------------------------------------------- faults and device management
@@ -807,6 +858,7 @@ export class Simulator {
   closeAll () {
     for (const conn of this.conns) conn.terminate()
     this.conns.clear()
+    this.byDevice.clear()
   }
 }
 

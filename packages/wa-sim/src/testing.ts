@@ -3,12 +3,13 @@
  * Production code never imports this: it only reads WA_WS_URL, WA_TRUST_ROOT and WA_MEDIA_CA.
  */
 import {
-  makeWASocket, initAuthCreds, BufferJSON, Browsers, DisconnectReason, WA_CERT_DETAILS,
-  type AuthenticationCreds, type ConnectionState, type WASocket
+  makeWASocket, initAuthCreds, BufferJSON, Browsers, configureSuccessfulPairing, Curve, DisconnectReason, S_WHATSAPP_NET, WA_CERT_DETAILS,
+  type AuthenticationCreds, type BinaryNode, type ConnectionState, type WASocket
 } from '@whiskeysockets/baileys'
 import { Agent } from 'node:https'
 import { memoryKeyStore } from './signal-store.ts'
 import type { SimulatorSettings } from './index.ts'
+import type { ProvisionRequestBody, ProvisionResultBody } from './client.ts'
 
 /** A silent logger in the shape Baileys expects. */
 export const silentLogger: any = {
@@ -119,6 +120,53 @@ export async function linkClient (
   const second = connectClient(settings, auth)
   await second.waitFor(u => u.connection === 'open')
   return second
+}
+
+/** What `provisionAuth` needs of the control API. */
+export interface ProvisionApi {
+  provisionDevice (phone: string, device: ProvisionRequestBody): Promise<ProvisionResultBody>
+}
+
+/**
+ * A linked device's auth state without a QR code: fresh credentials with real keys (as a client
+ * generates them), linked by the phone as a scan would (`POST /sim/accounts/P/devices`), and made
+ * into credentials by Baileys' own `configureSuccessfulPairing` (which checks the HMAC and the
+ * account's signature, and signs the device's). `preKeys` one-time pre-keys are generated and given
+ * to the server, as the first login uploads them (812 there): any count above Baileys' minimum (5)
+ * makes a login check them and upload none. For benchmarks that need thousands of linked devices.
+ */
+export async function provisionAuth (sim: ProvisionApi, phone: string, preKeys = 30): Promise<MemoryAuth & { jid: string, lid: string }> {
+  const auth = newMemoryAuth()
+  const { creds } = auth
+  const keyPairs: Record<string, { public: Uint8Array, private: Uint8Array }> = {}
+  for (let id = 1; id <= preKeys; id++) keyPairs[String(id)] = Curve.generateKeyPair()
+  const linked = await sim.provisionDevice(phone, {
+    noisePub: Buffer.from(creds.noiseKey.public).toString('base64'),
+    identityPub: Buffer.from(creds.signedIdentityKey.public).toString('base64'),
+    registrationId: creds.registrationId,
+    signedPreKey: { keyId: creds.signedPreKey.keyId, public: Buffer.from(creds.signedPreKey.keyPair.public).toString('base64'), signature: Buffer.from(creds.signedPreKey.signature).toString('base64') },
+    advSecret: creds.advSecretKey,
+    preKeys: Object.fromEntries(Object.entries(keyPairs).map(([id, pair]) => [id, Buffer.from(pair.public).toString('base64')]))
+  })
+  const stanza: BinaryNode = {
+    tag: 'iq',
+    attrs: { from: S_WHATSAPP_NET, type: 'set', id: 'provisioned', xmlns: 'md' },
+    content: [{
+      tag: 'pair-success',
+      attrs: {},
+      content: [
+        { tag: 'device-identity', attrs: {}, content: Buffer.from(linked.deviceIdentity, 'base64') },
+        { tag: 'platform', attrs: { name: linked.platform } },
+        { tag: 'device', attrs: { jid: linked.jid, lid: linked.lid } }
+      ]
+    }]
+  }
+  Object.assign(creds, configureSuccessfulPairing(stanza, creds).creds)
+  // The pre-keys are on the server, as after the first login's upload.
+  creds.nextPreKeyId = preKeys + 1
+  creds.firstUnuploadedPreKeyId = preKeys + 1
+  auth.keys['pre-key'] = keyPairs
+  return { ...auth, jid: linked.jid, lid: linked.lid }
 }
 
 /**

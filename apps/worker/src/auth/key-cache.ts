@@ -43,7 +43,19 @@ const SEP = '\u0000'
 export function createSharedKeyCache (opts: SharedKeyCacheOptions = {}): SharedKeyCache {
   const max = opts.max ?? DEFAULT_KEY_CACHE_MAX
   if (!Number.isInteger(max) || max < 1) throw new RangeError(`key cache max must be a positive integer, got ${max}`)
-  const lru = new LRUCache<string, string | typeof ABSENT>({ max })
+  // Each session's keys, so evicting a session costs its own entries, not a walk of the whole cache:
+  // a worker evicts every session it opens, and walking 50,000 entries each time made taking over
+  // thousands of sessions quadratic.
+  const bySession = new Map<string, Set<string>>()
+  const sessionOf = (key: string) => key.slice(0, key.indexOf(SEP))
+  const lru = new LRUCache<string, string | typeof ABSENT>({
+    max,
+    dispose: (_value, key, reason) => {
+      if (reason === 'set') return // the key stays, with a new value
+      const keys = bySession.get(sessionOf(key))
+      if (keys?.delete(key) && keys.size === 0) bySession.delete(sessionOf(key))
+    },
+  })
   // The generation is part of the key so that reads of an owner that has lost
   // the session can never serve, or be served, the new owner's entries.
   const keyOf = (sessionId: string, generation: Generation, type: string, id: string) =>
@@ -60,20 +72,25 @@ export function createSharedKeyCache (opts: SharedKeyCacheOptions = {}): SharedK
       return hit === ABSENT ? null : hit
     },
     set (sessionId, generation, type, id, value) {
-      lru.set(keyOf(sessionId, generation, type, id), value ?? ABSENT)
+      const key = keyOf(sessionId, generation, type, id)
+      lru.set(key, value ?? ABSENT)
+      let keys = bySession.get(sessionId)
+      if (!keys) bySession.set(sessionId, (keys = new Set()))
+      keys.add(key)
     },
     delete (sessionId, generation, type, id) {
       lru.delete(keyOf(sessionId, generation, type, id))
     },
     evictSession (sessionId) {
-      const prefix = `${sessionId}${SEP}`
-      // Collected first: deleting while lru-cache iterates is not safe.
-      const doomed: string[] = []
-      for (const key of lru.keys()) if (key.startsWith(prefix)) doomed.push(key)
-      for (const key of doomed) lru.delete(key)
+      const keys = bySession.get(sessionId)
+      if (!keys) return
+      // Copied first: each delete takes its key out of the set through dispose.
+      for (const key of [...keys]) lru.delete(key)
+      bySession.delete(sessionId)
     },
     clear () {
       lru.clear()
+      bySession.clear()
     },
   }
 }

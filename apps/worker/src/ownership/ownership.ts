@@ -14,6 +14,10 @@ import { metrics } from '../lib/metrics.ts'
  *   of session state is checked against it.
  * - Self-fencing: a worker that could not renew for selfFenceAfterMs (< leaseTtlMs) stops all its
  *   sessions before its key can expire, so a new owner never overlaps with it.
+ * - A renewal answered late still counts: the lease runs from when the renewal was sent, whenever
+ *   the answer is read, so a worker whose event loop is starved (a loaded host, thousands of
+ *   sessions starting) does not fence itself while Redis did renew it. The next renewal does not
+ *   wait for a slow one longer than renewTimeoutMs.
  */
 export interface OwnershipOptions {
   redis: RedisClient
@@ -24,6 +28,8 @@ export interface OwnershipOptions {
   leaseTtlMs?: number
   renewEveryMs?: number
   selfFenceAfterMs?: number
+  /** How long a renewal is waited for before the next one is sent (default 1000); its answer still counts when it comes later. */
+  renewTimeoutMs?: number
   /** Increments the session's fencing generation in Postgres; resolves null when the session is gone. */
   claimGeneration (sessionId: string): Promise<bigint | null>
   /** Sessions this worker must stop now (lease lost or taken over). */
@@ -55,6 +61,7 @@ interface Lease {
   leaseTtlMs: number
   renewEveryMs: number
   selfFenceAfterMs: number
+  renewTimeoutMs: number
   /**
    * Claims wait this long after the registry was (re)created: every live old owner renews within it,
    * finds its lease gone, and stops its sockets first.
@@ -138,7 +145,8 @@ function createLease (opts: OwnershipOptions): Lease {
   const selfFenceAfterMs = opts.selfFenceAfterMs ?? leaseTiming.selfFenceAfterMs(leaseTtlMs)
   const state: LeaseState = { owned: new Map<string, bigint>(), lastRenewed: 0, fenced: false, stopped: false }
   const epochGraceMs = renewEveryMs * 2 + 500
-  return { opts, redis, workerId, keys, leaseTtlMs, renewEveryMs, selfFenceAfterMs, epochGraceMs, state }
+  const renewTimeoutMs = opts.renewTimeoutMs ?? 1000
+  return { opts, redis, workerId, keys, leaseTtlMs, renewEveryMs, selfFenceAfterMs, renewTimeoutMs, epochGraceMs, state }
 }
 
 /** Renews the lease (publishing the load); with `checkOwners`, also finds sessions another worker took over. */
@@ -147,6 +155,9 @@ async function renew (lease: Lease, checkOwners = true) {
   const { owned } = state
   const sentAt = Date.now()
   const wasRunning = await renewWorkerLease(redis, opts.prefix, workerId, leaseTtlMs, { load: opts.load(), at: Date.now(), ...opts.info })
+  // Answers come in the order the renewals were sent; one that a newer answer overtook adds nothing,
+  // and one sent before the fence's deadline ran out cannot vouch for the lease now (a newer one will).
+  if (sentAt < state.lastRenewed || (state.fenced && Date.now() - sentAt > lease.selfFenceAfterMs)) return
   if (state.lastRenewed && !wasRunning && !state.fenced && owned.size) {
     // Our lease had lapsed or was gone (Redis lost its data): others may claim our sessions.
     const ids = [...owned.keys()]
@@ -192,7 +203,7 @@ function fence (lease: Lease) {
 async function tick (lease: Lease) {
   const { state, renewEveryMs } = lease
   try {
-    await renew(lease)
+    await answeredWithin(renew(lease), lease.renewTimeoutMs)
   } catch (err) {
     metrics.leaseRenewals.inc({ result: 'error' })
     lease.opts.onError?.(err)
@@ -200,6 +211,17 @@ async function tick (lease: Lease) {
   } finally {
     if (!state.stopped) state.timer = setTimeout(() => tick(lease), state.fenced ? Math.min(renewEveryMs, 500) : renewEveryMs)
   }
+}
+
+/**
+ * The work's outcome, or a rejection once `ms` passed; the work goes on, and what it does when it
+ * ends (a late renewal counted) still happens.
+ */
+function answeredWithin (work: Promise<void>, ms: number): Promise<void> {
+  work.catch(() => undefined) // a failure after the deadline was already reported as the timeout
+  let timer: NodeJS.Timeout | undefined
+  const deadline = new Promise<void>((_resolve, reject) => { timer = setTimeout(() => reject(new Error(`lease renewal not answered within ${ms} ms`)), ms) })
+  return Promise.race([work, deadline]).finally(() => clearTimeout(timer))
 }
 
 async function claim (lease: Lease, self: Claimer, sessionId: string): Promise<bigint | null> {

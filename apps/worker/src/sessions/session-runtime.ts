@@ -79,7 +79,8 @@ export class SessionRuntime {
   }
 
   private settle () {
-    this.settleWaiters.notify(this.snapshot())
+    // Stopped before its row was read (the worker fenced mid-start): callers wait for their timeout.
+    if (this.row) this.settleWaiters.notify(this.snapshot())
   }
 
   private async connect () {

@@ -10,6 +10,7 @@ import { addMetricsSource } from '../lib/metrics.ts'
 import { commandQueueBacklog } from '../lib/queue-backlog.ts'
 import { createQueueProducers } from '../lib/queues.ts'
 import { createMaintenance } from '../maintenance/maintenance.ts'
+import { leaseConnectionOptions } from '../ownership/lease-connection.ts'
 import { createOwnership } from '../ownership/ownership.ts'
 import { createSweeper } from '../ownership/sweeper.ts'
 import { createScheduledStatuses } from '../statuses/scheduled-statuses.ts'
@@ -29,12 +30,12 @@ export async function createWorkerManager (config: WorkerConfig, logger: Logger)
   const keys = redisKeys(config.REDIS_PREFIX)
   const log = logger.child({ workerId })
   // The lease connection fails fast: a renewal that cannot reach Redis must count as a failure.
-  const leaseRedis = createRedisConnection(config.REDIS_URL, { enableOfflineQueue: false, maxRetriesPerRequest: 0, connectTimeout: 1000, commandTimeout: 1000, retryStrategy: () => 250, lazyConnect: true })
+  const leaseRedis = createRedisConnection(config.REDIS_URL, leaseConnectionOptions(config.LEASE_TTL_MS))
   const redis = createRedisConnection(config.REDIS_URL, { maxRetriesPerRequest: null, enableOfflineQueue: true, retryStrategy: (n: number) => Math.min(n * 200, 2000), lazyConnect: true })
   for (const r of [leaseRedis, redis]) r.on('error', err => log.debug({ err: err.message }, 'redis error'))
   await Promise.all([leaseRedis.connect(), redis.connect()])
 
-  const prisma = createPrisma(config.DATABASE_URL, { poolSize: config.DB_POOL_SIZE, idleInTransactionTimeoutMs: config.DB_IDLE_IN_TRANSACTION_MS })
+  const prisma = createPrisma(config.DATABASE_URL, { poolSize: config.DB_POOL_SIZE, idleInTransactionTimeoutMs: config.DB_IDLE_IN_TRANSACTION_MS, applicationName: 'wss-worker' })
   const webhooks = await createWorkerWebhooks({ config, prisma, redis, log })
   const events = createEventPublisher(redis, config.REDIS_PREFIX, log, webhooks.fanout)
   const authStore = createAuthStore({ prisma, logger: log, cache: createSharedKeyCache({ max: config.KEY_CACHE_MAX }) })

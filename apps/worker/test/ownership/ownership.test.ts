@@ -1,8 +1,9 @@
 import t from 'tap'
 import { randomUUID } from 'node:crypto'
 import { claimSessionGeneration, takeSessionGeneration } from '@wss/db'
-import { createOwnerRegistry } from '@wss/shared'
+import { createOwnerRegistry, createRedisConnection } from '@wss/shared'
 import { createOwnership, type Ownership } from '../../src/ownership/ownership.ts'
+import { leaseConnectionOptions } from '../../src/ownership/lease-connection.ts'
 import { metrics } from '../../src/lib/metrics.ts'
 import { eventually, metricValue, migratedPrisma, redisClient, redisProxy, uniquePrefix } from '../helpers.ts'
 
@@ -150,4 +151,38 @@ t.test('Redis loses its data: the old owner stops before anyone can claim', asyn
   const claimed = await eventually(async () => { if (await b.claim('s')) { order.push('b claimed s'); return true } return false }, 20_000, 20)
   t.ok(claimed, 'the session is claimable again')
   t.same(order, ['a stopped s', 'b claimed s'], 'the old owner noticed its lease was gone and stopped before the new claim')
+})
+
+t.test('renewals answered late (a starved event loop) keep the lease; answers later than the fence deadline do not', async t => {
+  const prefix = uniquePrefix()
+  const proxy = await redisProxy(t)
+  // The connection the worker makes for its lease (its command timeout included).
+  const redis = createRedisConnection(proxy.url, leaseConnectionOptions(LONG_LEASE.leaseTtlMs))
+  redis.on('error', () => undefined)
+  t.teardown(() => redis.disconnect())
+  await redis.connect()
+  const lost: string[] = []
+  let gen = 0n
+  const o = createOwnership({
+    redis, prefix, workerId: 'late', ...LONG_LEASE,
+    claimGeneration: async () => ++gen, load: () => 1, onLost: ids => lost.push(...ids)
+  })
+  t.teardown(() => o.stop())
+  await o.start()
+  t.equal(await o.claim('s1'), 1n)
+  const fencingsBefore = await metricValue(metrics.selfFencings)
+
+  // Every answer read 1.5 s late: each renewal outlives a 1 s wait, none is lost.
+  proxy.delayAnswers(1500)
+  await new Promise(resolve => setTimeout(resolve, 3 * LONG_LEASE.selfFenceAfterMs))
+  t.same(lost, [], 'no session stopped over three fence deadlines')
+  t.equal(await metricValue(metrics.selfFencings), fencingsBefore, 'no self-fencing')
+  t.ok(o.healthy(), 'the lease holds')
+  t.equal(o.owned().get('s1'), 1n)
+
+  // Answers later than the fence deadline cannot vouch for the lease: the worker stops its sessions.
+  proxy.delayAnswers(LONG_LEASE.selfFenceAfterMs + 2000)
+  t.ok(await eventually(() => lost.length > 0, 20_000), 'fenced')
+  t.same(lost, ['s1'])
+  t.notOk(o.healthy())
 })
