@@ -10,6 +10,8 @@ export interface MediaHost {
   certPem: string
   /** Reads an uploaded blob by its URL (as a recipient downloads it). */
   fetch (url: string): Promise<Buffer>
+  /** Stores an encrypted blob (as WhatsApp stores a history-sync blob) and returns its direct path. */
+  store (bytes: Buffer): string
   blobs: Map<string, Buffer>
   close (): Promise<void>
 }
@@ -68,6 +70,11 @@ export async function startMediaHost (opts: { port?: number, host?: string, cert
     certPem: certKey.cert,
     certKey,
     blobs,
+    store (bytes: Buffer) {
+      const directPath = `/v/t62.7119-24/${randomBytes(12).toString('hex')}.enc`
+      blobs.set(directPath, bytes)
+      return directPath
+    },
     async fetch (mediaUrl: string) {
       // A real HTTPS download from the media host, trusting only its own certificate.
       const res = await fetchWithCa(mediaUrl, certKey.cert)

@@ -7,6 +7,7 @@ import {
   type AuthenticationCreds, type ConnectionState, type WASocket
 } from '@whiskeysockets/baileys'
 import { Agent } from 'node:https'
+import { Agent as FetchAgent, buildConnector } from 'undici'
 import { memoryKeyStore } from './signal-store.ts'
 import type { SimulatorSettings } from './index.ts'
 
@@ -99,10 +100,11 @@ export async function linkClient (
   settings: SimulatorSettings,
   sim: { scanQr (phone: string, qr: string): Promise<{ linked: boolean }>, enterPairingCode (phone: string, code: string): Promise<{ linked: boolean }> },
   phone: string,
-  method: 'qr' | 'code' = 'qr'
+  method: 'qr' | 'code' = 'qr',
+  extra: Record<string, unknown> = {}
 ): Promise<TestClient> {
   const auth = newMemoryAuth()
-  const first = connectClient(settings, auth)
+  const first = connectClient(settings, auth, extra)
   if (method === 'qr') {
     const { qr } = await first.waitFor(u => !!u.qr)
     const result = await sim.scanQr(phone, qr!)
@@ -116,9 +118,25 @@ export async function linkClient (
   }
   const code = await first.closed
   if (code !== DisconnectReason.restartRequired) throw new Error(`expected 515 after pairing, got ${String(code)}`)
-  const second = connectClient(settings, auth)
+  const second = connectClient(settings, auth, extra)
   await second.waitFor(u => u.connection === 'open')
   return second
+}
+
+/**
+ * A fetch dispatcher for Baileys' downloads (`options: { dispatcher }`): Baileys addresses
+ * history-sync blobs to WhatsApp's media host `mmg.whatsapp.net` (their proto carries only a path);
+ * this sends those connections to the simulator's media host (`host:port`), trusting its certificate.
+ */
+export function mediaDispatcher (ca: string, mediaHost: string) {
+  const tls = buildConnector({ ca })
+  const target = new URL(`https://${mediaHost}`)
+  return new FetchAgent({
+    connect (opts, callback) {
+      if (opts.hostname !== 'mmg.whatsapp.net') { tls(opts, callback); return }
+      tls({ ...opts, hostname: target.hostname, host: target.host, port: target.port, servername: 'localhost' }, callback)
+    }
+  })
 }
 
 /**
