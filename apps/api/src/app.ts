@@ -16,6 +16,7 @@ import commandBus from './plugins/app/command-bus.ts'
 import sessions from './plugins/app/sessions.ts'
 import statuses from './plugins/app/statuses.ts'
 import analytics from './plugins/app/analytics.ts'
+import contacts from './plugins/app/contacts.ts'
 import uploads from './plugins/app/uploads.ts'
 import health from './plugins/app/health.ts'
 import socketIoRelay from './plugins/app/socket-io-relay.ts'
@@ -126,6 +127,7 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions) {
   await fastify.register(sessions, opts.now === undefined ? {} : { now: opts.now })
   await fastify.register(statuses)
   await fastify.register(analytics, opts.now === undefined ? {} : { now: opts.now })
+  await fastify.register(contacts)
   await fastify.register(uploads)
   await fastify.register(health)
 

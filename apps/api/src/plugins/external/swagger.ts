@@ -43,6 +43,7 @@ export default fp(async function swaggerPlugin (fastify) {
       tags: [
         { name: 'sessions', description: 'WhatsApp sessions: create, link, inspect, restart, delete' },
         { name: 'statuses', description: 'Post statuses, list them, read their viewers, revoke them' },
+        { name: 'contacts', description: 'The linked phone\'s contacts: address book, push names, LIDs' },
         { name: 'uploads', description: 'Media to post as image and video statuses' },
         { name: 'health', description: 'Dependencies, stats and storage' },
         { name: 'events', description: 'Realtime event stream' },

@@ -14,6 +14,7 @@ import { readPage } from '../../../lib/cursor.ts'
 import statuses from './statuses.ts'
 import statusEdit from './status-edit.ts'
 import analytics from './analytics.ts'
+import contacts from './contacts.ts'
 
 const params = SessionIdParamsSchema
 const tags = ['sessions']
@@ -156,6 +157,7 @@ const sessions: FastifyPluginAsyncTypebox = async fastify => {
   await fastify.register(statuses)
   await fastify.register(statusEdit)
   await fastify.register(analytics)
+  await fastify.register(contacts)
 }
 
 export default sessions
