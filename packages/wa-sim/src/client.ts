@@ -14,7 +14,8 @@ export interface AccountView {
 /** A phone's address book as the control API shows it. */
 export interface AddressBookView {
   version: number
-  patchesServed: number
+  /** App-state mutations (patches and snapshot records) the account's devices read so far. */
+  mutationsServed: number
   entries: Array<{ phone: string, name: string }>
 }
 
@@ -42,7 +43,7 @@ export class SimClient {
   accounts () { return this.call<AccountView[]>('GET', '/sim/accounts') }
   account (phone: string) { return this.call<AccountView>('GET', `/sim/accounts/${phone}`) }
   addContacts (phone: string, phones: string[]) { return this.call<AccountView>('POST', `/sim/accounts/${phone}/contacts`, { phones }) }
-  /** The phone's address book, its collection version and the app-state patches its devices read so far. */
+  /** The phone's address book, its collection version and the app-state mutations its devices read so far. */
   addressBook (phone: string) { return this.call<AddressBookView>('GET', `/sim/accounts/${phone}/address-book`) }
   /** Saves (or renames) `other` in the phone's address book; its linked devices get a `server_sync`. */
   saveContact (phone: string, other: string, name: string) { return this.call<AddressBookView>('PUT', `/sim/accounts/${phone}/address-book/${other}`, { name }) }

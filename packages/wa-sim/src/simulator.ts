@@ -95,8 +95,8 @@ export class Simulator {
   private readonly statusWaiters = new Set<Waiter>()
   /** Address-book writes of each phone, chained: each patch builds on the previous one's LTHash. */
   private readonly addressBookWrites = new Map<string, Promise<unknown>>()
-  /** App-state patches answered to each account's devices (a resumed device reads only new ones). */
-  private readonly patchesServed = new Map<string, number>()
+  /** App-state mutations and snapshot records answered to each account's devices (a resumed device reads only new ones). */
+  private readonly mutationsServed = new Map<string, number>()
   private readonly decryptQueue = new Map<string, Promise<unknown>>()
   /** Decryptions not started yet (lazyDecrypt), in arrival order. */
   private deferred: Array<{ key: string, id: string, work: () => Promise<void> }> = []
@@ -152,12 +152,12 @@ export class Simulator {
 
   // ---------------------------------------------------------------- address book (app state)
 
-  /** The phone's address book (in the order entries were first saved), its collection version and the patches served so far. */
+  /** The phone's address book (in the order entries were first saved), its collection version and the mutations its devices read so far. */
   addressBook (phone: string) {
     const account = this.account(phone)
     return {
       version: account.appState?.version ?? 0,
-      patchesServed: this.patchesServed.get(phone) ?? 0,
+      mutationsServed: this.mutationsServed.get(phone) ?? 0,
       entries: Object.entries(account.addressBook ?? {}).map(([p, name]) => ({ phone: p, name }))
     }
   }
@@ -196,15 +196,13 @@ export class Simulator {
     return write
   }
 
-  /** Answers an app-state sync with the patches after each collection's version. */
+  /** Answers an app-state sync: the address book's snapshot or patches after the client's version. */
   private async onAppStateSync (conn: Connection, iq: BinaryNode) {
     const account = conn.phone ? this.state.accounts[conn.phone] : undefined
-    const sync = syncResponse(account?.appState, iq)
-    if (account) {
-      const served = (sync.content as BinaryNode[]).reduce((n, c) => n + (Array.isArray(c.content) ? ((c.content[0] as BinaryNode).content as BinaryNode[]).length : 0), 0)
-      this.patchesServed.set(account.phone, (this.patchesServed.get(account.phone) ?? 0) + served)
-    }
-    return this.result(conn, iq, [sync])
+    const store = this.opts.storeMedia ?? (() => { throw new SimError(500, 'no media host to serve a snapshot') })
+    const { node, served } = await syncResponse(account?.appState, iq, store)
+    if (account) this.mutationsServed.set(account.phone, (this.mutationsServed.get(account.phone) ?? 0) + served)
+    return this.result(conn, iq, [node])
   }
 
   /** Sends a node to every linked device of the account, or queues it until the device logs in. */
