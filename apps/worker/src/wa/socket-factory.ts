@@ -36,16 +36,15 @@ export function createSocketFactory (settings: WhatsAppSettings, logger: Logger)
   const baileysLogger = logger.child({ module: 'baileys' }, { level: baileysLevel })
 
   return (auth: AuthenticationState): WASocket => {
-    let sock: WASocket | undefined
     // Downloads (history-sync blobs) go to the media host this socket's server announces.
-    const dispatcher = ca ? mediaDispatcher(ca, async () => (await sock?.refreshMediaConn(false))?.hosts[0]?.hostname) : undefined
-    sock = makeWASocket({
+    const dispatcher = (ca: string) => mediaDispatcher(ca, async () => (await sock.refreshMediaConn(false)).hosts[0]?.hostname)
+    const sock: WASocket = makeWASocket({
       auth,
       logger: baileysLogger as never,
       browser: Browsers.ubuntu('Chrome'),
       ...(settings.WA_WS_URL ? { waWebSocketUrl: settings.WA_WS_URL } : {}),
       ...(fetchAgent ? { fetchAgent } : {}),
-      ...(dispatcher ? { options: { dispatcher } as RequestInit } : {}),
+      ...(ca ? { options: { dispatcher: dispatcher(ca) } as RequestInit } : {}),
       shouldSyncHistoryMessage: shouldSyncHistory,
       syncFullHistory: false,
       markOnlineOnConnect: false,
