@@ -22,8 +22,8 @@ interface ContactRecorderDeps { prisma: PrismaClient, events: EventPublisher, lo
 /**
  * Keeps each session's contacts in Postgres: address-book entries from app-state sync (Baileys'
  * `contacts.upsert`), push names from history sync and from messages, LID ↔ number mappings.
- * Collects them and writes each session's batch in one fenced transaction (two statements,
- * whatever its size), then publishes `contacts-updated` with the counts.
+ * Collects them and writes each session's batch in one fenced transaction (one statement per
+ * kind of change, whatever its size), then publishes `contacts-updated` with the counts.
  */
 export function createContactRecorder (deps: ContactRecorderDeps) {
   const pending: Pending[] = []
