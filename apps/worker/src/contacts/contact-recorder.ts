@@ -13,10 +13,6 @@ interface ContactNews {
   lid?: string
 }
 interface Pending { runtime: SessionRuntime, sock: WASocket, jid: string, news: ContactNews }
-/** The app-state collection that carries the address book. */
-const ADDRESS_BOOK = 'critical_unblock_low'
-/** After the key share, once Baileys has finished with the message that carried it. */
-const RESYNC_DELAY_MS = 1000
 interface ContactRecorderDeps { prisma: PrismaClient, events: EventPublisher, logger: Logger, flushMs?: number, maxBatch?: number }
 
 /**
@@ -67,17 +63,6 @@ export function createContactRecorder (deps: ContactRecorderDeps) {
         for (const m of lidPnMappings ?? []) add(runtime, sock, m.pn, { lid: m.lid })
       })
       sock.ev.on('lid-mapping.update', ({ lid, pn }) => add(runtime, sock, pn, { lid }))
-      // The phone shared its app-state key (right after a link): read the address book now. WhatsApp
-      // need not send a server_sync then, and Baileys syncs app state by itself only after a RECENT
-      // history sync, which the product refuses. A resync with nothing new costs one round trip.
-      // Not from inside the handler: the key arrives while Baileys still processes the message that
-      // carried it, and a resync nested in that buffered call can leave its event buffer stuck on.
-      sock.ev.on('creds.update', ({ myAppStateKeyId }) => {
-        if (!myAppStateKeyId) return
-        setTimeout(() => {
-          sock.resyncAppState([ADDRESS_BOOK], false).catch(err => deps.logger.warn({ err, sessionId: runtime.sessionId }, 'address book not synced'))
-        }, RESYNC_DELAY_MS).unref()
-      })
     },
     flush
   }
