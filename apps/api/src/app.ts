@@ -17,6 +17,7 @@ import sessions from './plugins/app/sessions.ts'
 import statuses from './plugins/app/statuses.ts'
 import audienceLists from './plugins/app/audience-lists.ts'
 import analytics from './plugins/app/analytics.ts'
+import contacts from './plugins/app/contacts.ts'
 import uploads from './plugins/app/uploads.ts'
 import health from './plugins/app/health.ts'
 import socketIoRelay from './plugins/app/socket-io-relay.ts'
@@ -128,6 +129,7 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions) {
   await fastify.register(statuses)
   await fastify.register(audienceLists)
   await fastify.register(analytics, opts.now === undefined ? {} : { now: opts.now })
+  await fastify.register(contacts)
   await fastify.register(uploads)
   await fastify.register(health)
 

@@ -26,7 +26,8 @@ export const EventName = {
   StatusFailed: 'status-failed',
   StatusProgress: 'status-progress',
   StatusCancelled: 'status-cancelled',
-  WebhookDisabled: 'webhook-disabled'
+  WebhookDisabled: 'webhook-disabled',
+  ContactsUpdated: 'contacts-updated'
 } as const
 export type EventName = (typeof EventName)[keyof typeof EventName]
 
@@ -135,6 +136,20 @@ export const WebhookDisabledPayloadSchema = Type.Object({
   reason: Type.Enum(['gone', 'failing'])
 })
 
+/**
+ * Payload of `contacts-updated` (addition): a batch of the session's contacts was written. Counts:
+ * entered the address book, other changes (names, push names, LIDs), left the address book;
+ * `changed` their sum; `total` the contacts now in the address book.
+ */
+export const ContactsUpdatedPayloadSchema = Type.Object({
+  sessionId: SessionIdSchema,
+  added: Type.Integer({ minimum: 0 }),
+  updated: Type.Integer({ minimum: 0 }),
+  removed: Type.Integer({ minimum: 0 }),
+  changed: Type.Integer({ minimum: 0 }),
+  total: Type.Integer({ minimum: 0 })
+})
+
 /** The payload schema of each event, keyed by event name. */
 export const EventPayloadSchemas = {
   [EventName.ConnectionStatus]: ConnectionStatusPayloadSchema,
@@ -149,7 +164,8 @@ export const EventPayloadSchemas = {
   [EventName.StatusFailed]: StatusFailedPayloadSchema,
   [EventName.StatusProgress]: StatusProgressPayloadSchema,
   [EventName.StatusCancelled]: StatusCancelledPayloadSchema,
-  [EventName.WebhookDisabled]: WebhookDisabledPayloadSchema
+  [EventName.WebhookDisabled]: WebhookDisabledPayloadSchema,
+  [EventName.ContactsUpdated]: ContactsUpdatedPayloadSchema
 } as const satisfies { [K in EventName]: TSchema }
 
 /** The payload type of event `K`. */
@@ -167,6 +183,7 @@ export type StatusFailedPayload = EventPayload<'status-failed'>
 export type StatusProgressPayload = EventPayload<'status-progress'>
 export type StatusCancelledPayload = EventPayload<'status-cancelled'>
 export type WebhookDisabledPayload = EventPayload<'webhook-disabled'>
+export type ContactsUpdatedPayload = EventPayload<'contacts-updated'>
 
 const busVariant = <K extends EventName, S extends TSchema>(event: K, data: S) =>
   Type.Object({ event: Type.Literal(event), data })
@@ -185,7 +202,8 @@ export const BusEventSchema = Type.Union([
   busVariant(EventName.StatusFailed, StatusFailedPayloadSchema),
   busVariant(EventName.StatusProgress, StatusProgressPayloadSchema),
   busVariant(EventName.StatusCancelled, StatusCancelledPayloadSchema),
-  busVariant(EventName.WebhookDisabled, WebhookDisabledPayloadSchema)
+  busVariant(EventName.WebhookDisabled, WebhookDisabledPayloadSchema),
+  busVariant(EventName.ContactsUpdated, ContactsUpdatedPayloadSchema)
 ])
 export type BusEvent = Static<typeof BusEventSchema>
 

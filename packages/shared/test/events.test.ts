@@ -11,7 +11,7 @@ import {
 
 t.test('EventName lists exactly the contract events', async t => {
   t.same([...EVENT_NAMES].sort(), [
-    'connection-status', 'pairing-code', 'qr-code', 'session-created', 'session-deleted',
+    'connection-status', 'contacts-updated', 'pairing-code', 'qr-code', 'session-created', 'session-deleted',
     'status-cancelled', 'status-deleted', 'status-failed', 'status-progress', 'status-sent', 'status-viewers-update',
     'statuses-updated', 'webhook-disabled'
   ])

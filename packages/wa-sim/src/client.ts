@@ -24,6 +24,14 @@ export interface ProvisionRequestBody {
 /** A provisioned device: its jids and pair-success's `device-identity` (base64). */
 export interface ProvisionResultBody { linked: true, jid: string, lid: string, deviceId: number, deviceIdentity: string, platform: string }
 
+/** A phone's address book as the control API shows it. */
+export interface AddressBookView {
+  version: number
+  /** App-state mutations (patches and snapshot records) the account's devices read so far. */
+  mutationsServed: number
+  entries: Array<{ phone: string, name: string }>
+}
+
 /** An error answered by the control API. */
 export class SimClientError extends Error {
   constructor (readonly status: number, message: string) { super(message) }
@@ -48,6 +56,14 @@ export class SimClient {
   accounts () { return this.call<AccountView[]>('GET', '/sim/accounts') }
   account (phone: string) { return this.call<AccountView>('GET', `/sim/accounts/${phone}`) }
   addContacts (phone: string, phones: string[]) { return this.call<AccountView>('POST', `/sim/accounts/${phone}/contacts`, { phones }) }
+  /** The phone's address book, its collection version and the app-state mutations its devices read so far. */
+  addressBook (phone: string) { return this.call<AddressBookView>('GET', `/sim/accounts/${phone}/address-book`) }
+  /** Saves (or renames) `other` in the phone's address book; its linked devices get a `server_sync`. */
+  saveContact (phone: string, other: string, name: string) { return this.call<AddressBookView>('PUT', `/sim/accounts/${phone}/address-book/${other}`, { name }) }
+  /** Saves many contacts at once (one patch each, one `server_sync`). */
+  saveContacts (phone: string, contacts: Array<{ phone: string, name: string }>) { return this.call<AddressBookView>('POST', `/sim/accounts/${phone}/address-book`, { contacts }) }
+  /** Removes `other` from the phone's address book. */
+  removeContact (phone: string, other: string) { return this.call<AddressBookView>('DELETE', `/sim/accounts/${phone}/address-book/${other}`) }
   pairingCodePending (phone: string) { return this.call<{ pending: boolean }>('GET', `/sim/accounts/${phone}/pairing-code`) }
   /** Types a pairing code on the phone; resolves with the outcome (linked false for a wrong code). */
   enterPairingCode (phone: string, code: string) { return this.call<LinkResult>('POST', `/sim/accounts/${phone}/pairing-code`, { code }, [200, 422]) }

@@ -85,6 +85,19 @@ function accountRoutes (route: AddRoute, sim: Simulator, extra: Extra) {
     sim.addContacts(params.phone!, body.phones.map((p: unknown) => phoneOf(p, 'phones[]')))
     return accountView(sim.account(params.phone!))
   })
+  route('GET', '/sim/accounts/:phone/address-book', ({ params }) => sim.addressBook(params.phone!))
+  route('POST', '/sim/accounts/:phone/address-book', ({ params, body }) => {
+    if (!Array.isArray(body.contacts)) throw new SimError(400, 'contacts must be an array')
+    sim.account(params.phone!)
+    return sim.saveContacts(params.phone!, body.contacts.map((c: any) => ({ phone: phoneOf(c?.phone, 'contacts[].phone'), name: str(c?.name, 'contacts[].name') })))
+  })
+  route('PUT', '/sim/accounts/:phone/address-book/:other', ({ params, body }) => {
+    const other = phoneOf(params.other, 'other')
+    const name = str(body.name, 'name')
+    sim.account(params.phone!)
+    return sim.saveContacts(params.phone!, [{ phone: other, name }])
+  })
+  route('DELETE', '/sim/accounts/:phone/address-book/:other', ({ params }) => sim.removeContact(params.phone!, phoneOf(params.other, 'other')))
   route('GET', '/sim/accounts/:phone/pairing-code', ({ params }) => ({ pending: sim.pairingCodePending(params.phone!) }))
   route('POST', '/sim/accounts/:phone/pairing-code', ({ params, body }) => sim.enterPairingCode(params.phone!, str(body.code, 'code')))
   route('POST', '/sim/accounts/:phone/scan-qr', ({ params, body }) => sim.scanQr(params.phone!, str(body.qr, 'qr')))
@@ -149,7 +162,7 @@ async function handle (routes: Route[], req: IncomingMessage, res: ServerRespons
   const values = re.exec(url.pathname)!.slice(1).map(decodeURIComponent)
   const params = Object.fromEntries(names.map((n, i) => [n, values[i]!]))
   try {
-    const body: any = req.method === 'POST' ? await readJson(req) : {}
+    const body: any = req.method === 'POST' || req.method === 'PUT' ? await readJson(req) : {}
     const result = await handler({ params, body, query: url.searchParams })
     const linkFailed = result && typeof result === 'object' && 'linked' in result && (result as { linked: boolean }).linked === false
     send(linkFailed ? 422 : 200, result ?? {})

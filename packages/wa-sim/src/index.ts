@@ -52,7 +52,7 @@ export interface RunningSimulator {
 export async function startSimulator (opts: StartOptions = {}): Promise<RunningSimulator> {
   const state = opts.stateFile && existsSync(opts.stateFile) ? parseState(await readFile(opts.stateFile, 'utf8')) : undefined
   const media = await startMediaHost({ port: opts.mediaPort, host: opts.host, cert: state?.mediaCert })
-  const sim = new Simulator({ mediaHost: () => media.host, fetchMedia: url => media.fetch(url), state, lazyDecrypt: opts.lazyDecrypt })
+  const sim = new Simulator({ mediaHost: () => media.host, fetchMedia: url => media.fetch(url), storeMedia: bytes => media.store(bytes), state, lazyDecrypt: opts.lazyDecrypt })
   sim.state.mediaCert = media.certKey
 
   const save = async (path = opts.stateFile) => {

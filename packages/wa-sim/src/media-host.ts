@@ -10,6 +10,8 @@ export interface MediaHost {
   certPem: string
   /** Reads an uploaded blob by its URL (as a recipient downloads it). */
   fetch (url: string): Promise<Buffer>
+  /** Stores an encrypted blob (as WhatsApp stores a history-sync blob) and returns its direct path. */
+  store (bytes: Buffer): string
   blobs: Map<string, Buffer>
   /** The next `count` uploads are answered 500 (an upload failure on a connected socket); 0 clears. */
   failNextUploads (count: number): number
@@ -73,6 +75,11 @@ export async function startMediaHost (opts: { port?: number, host?: string, cert
     certKey,
     blobs,
     failNextUploads (count: number) { failUploads = Math.max(0, count); return failUploads },
+    store (bytes: Buffer) {
+      const directPath = `/v/t62.7119-24/${randomBytes(12).toString('hex')}.enc`
+      blobs.set(directPath, bytes)
+      return directPath
+    },
     async fetch (mediaUrl: string) {
       // A real HTTPS download from the media host, trusting only its own certificate.
       const res = await fetchWithCa(mediaUrl, certKey.cert)

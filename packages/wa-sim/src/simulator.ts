@@ -8,7 +8,9 @@ import {
 } from '@whiskeysockets/baileys'
 import { randomBytes } from 'node:crypto'
 import type { WebSocket } from 'ws'
+import { ADDRESS_BOOK_COLLECTION, appendContactPatch, newAppState, syncResponse } from './app-state.ts'
 import { Connection } from './connection.ts'
+import { keyShareMessage, phoneMessageNode, pushNamesMessage, serverSyncNode } from './phone-messages.ts'
 import { decryptStatusForRecipients } from './status-decrypt.ts'
 import { newKeyPair, type KeyPair } from './keys.ts'
 import { buildCertChain, NoiseResponder } from './noise.ts'
@@ -98,6 +100,8 @@ export interface SimulatorOptions {
    * it measures the sender. Off by default: statuses are decrypted as they arrive.
    */
   lazyDecrypt?: boolean
+  /** Stores an encrypted blob on the media host and returns its direct path (history-sync blobs). */
+  storeMedia?: (bytes: Buffer) => string
 }
 
 /** The simulated WhatsApp server and every simulated phone. Transport-agnostic: feed it WebSockets. */
@@ -115,6 +119,10 @@ export class Simulator {
   private readonly offline = new Map<string, BinaryNode[]>()
   private readonly decrypting = new Map<string, Promise<void>>()
   private readonly statusWaiters = new Set<Waiter>()
+  /** Address-book writes of each phone, chained: each patch builds on the previous one's LTHash. */
+  private readonly addressBookWrites = new Map<string, Promise<unknown>>()
+  /** App-state mutations and snapshot records answered to each account's devices (a resumed device reads only new ones). */
+  private readonly mutationsServed = new Map<string, number>()
   private readonly decryptQueue = new Map<string, Promise<unknown>>()
   /** Decryptions not started yet (lazyDecrypt), in arrival order. */
   private deferred: Array<{ key: string, id: string, work: () => Promise<void> }> = []
@@ -166,6 +174,94 @@ export class Simulator {
       if (!account.contacts.includes(other)) account.contacts.push(other)
       if (!peer.contacts.includes(phone)) peer.contacts.push(phone)
     }
+  }
+
+  // ---------------------------------------------------------------- address book (app state)
+
+  /** The phone's address book (in the order entries were first saved), its collection version and the mutations its devices read so far. */
+  addressBook (phone: string) {
+    const account = this.account(phone)
+    return {
+      version: account.appState?.version ?? 0,
+      mutationsServed: this.mutationsServed.get(phone) ?? 0,
+      entries: Object.entries(account.addressBook ?? {}).map(([p, name]) => ({ phone: p, name }))
+    }
+  }
+
+  /**
+   * Saves (or renames) contacts in the address book of `phone`: one `contact` SET patch each in the
+   * phone's `critical_unblock_low` collection, then one `server_sync` notification to each linked device.
+   */
+  saveContacts (phone: string, entries: Array<{ phone: string, name: string }>) {
+    return this.changeAddressBook(phone, entries)
+  }
+
+  /** Removes `other` from the address book of `phone` (a `contact` REMOVE patch, then `server_sync`). */
+  removeContact (phone: string, other: string) {
+    if (this.account(phone).addressBook?.[other] === undefined) throw new SimError(404, `${other} is not in the address book of ${phone}`)
+    return this.changeAddressBook(phone, [{ phone: other, name: null }])
+  }
+
+  private changeAddressBook (phone: string, changes: Array<{ phone: string, name: string | null }>) {
+    const account = this.account(phone)
+    // Patches of one phone are written one after the other: each builds on the last one's LTHash.
+    const previous = this.addressBookWrites.get(phone) ?? Promise.resolve()
+    const write = previous.then(async () => {
+      const app = (account.appState ??= newAppState())
+      const book = (account.addressBook ??= {})
+      for (const { phone: other, name } of changes) {
+        const peer = this.state.accounts[other]
+        await appendContactPatch(app, other, name === null ? null : { fullName: name, lidJid: peer ? `${peer.lid}@lid` : undefined })
+        if (name === null) delete book[other]
+        else book[other] = name
+      }
+      await this.notifyDevices(account, serverSyncNode(ADDRESS_BOOK_COLLECTION, app.version, randomBytes(8).toString('hex')))
+      return this.addressBook(phone)
+    })
+    this.addressBookWrites.set(phone, write.catch(() => undefined))
+    return write
+  }
+
+  /** Answers an app-state sync: the address book's snapshot or patches after the client's version. */
+  private async onAppStateSync (conn: Connection, iq: BinaryNode) {
+    const account = conn.phone ? this.state.accounts[conn.phone] : undefined
+    const store = this.opts.storeMedia ?? (() => { throw new SimError(500, 'no media host to serve a snapshot') })
+    const { node, served } = await syncResponse(account?.appState, iq, store)
+    if (account) this.mutationsServed.set(account.phone, (this.mutationsServed.get(account.phone) ?? 0) + served)
+    return this.result(conn, iq, [node])
+  }
+
+  /** Sends a node to every linked device of the account, or queues it until the device logs in. */
+  private async notifyDevices (account: AccountState, node: BinaryNode) {
+    for (const deviceId of Object.keys(account.devices)) await this.deliver(`${account.phone}:${deviceId}`, { ...node, attrs: { ...node.attrs } })
+  }
+
+  private async deliver (deviceKey: string, node: BinaryNode) {
+    const conn = this.openConns(deviceKey)[0]
+    if (conn) { await conn.send(node); return }
+    const q = this.offline.get(deviceKey) ?? []
+    q.push(node)
+    if (q.length > 100_000) q.shift()
+    this.offline.set(deviceKey, q)
+  }
+
+  /**
+   * What the phone sends a device once, after it linked: the app-state sync key, the push names of
+   * its contacts (history sync), and a `server_sync` when the address book has entries.
+   */
+  private async syncNewDevice (account: AccountState, device: DeviceState) {
+    if (device.contactsSentAt) return
+    device.contactsSentAt = Date.now()
+    const deviceKey = `${account.phone}:${device.id}`
+    const app = (account.appState ??= newAppState())
+    await this.deliver(deviceKey, await phoneMessageNode(account, device, keyShareMessage(app)))
+    const people = [...new Set([...account.contacts, ...Object.keys(account.addressBook ?? {})])]
+      .map(p => this.state.accounts[p]).filter((a): a is AccountState => !!a && a !== account)
+    if (people.length && this.opts.storeMedia) {
+      const history = await pushNamesMessage(people, this.opts.storeMedia)
+      await this.deliver(deviceKey, await phoneMessageNode(account, device, history))
+    }
+    if (app.patches.length) await this.deliver(deviceKey, serverSyncNode(ADDRESS_BOOK_COLLECTION, app.version, randomBytes(8).toString('hex')))
   }
 
   // ---------------------------------------------------------------- connections
@@ -282,6 +378,7 @@ export class Simulator {
     this.offline.delete(deviceKey)
     for (const node of queued) await conn.send({ ...node, attrs: { ...node.attrs, offline: '1' } })
     await conn.send({ tag: 'ib', attrs: { from: S_WHATSAPP_NET }, content: [{ tag: 'offline', attrs: { count: String(queued.length) } }] })
+    void this.syncNewDevice(account, device).catch(() => undefined)
   }
 
   // ---------------------------------------------------------------- nodes from clients
@@ -318,6 +415,7 @@ export class Simulator {
     const xmlns = iq.attrs.xmlns
     if (xmlns === 'encrypt') return this.onEncryptIq(conn, iq, child)
     if (xmlns === 'usync') return this.result(conn, iq, [this.usync(iq)])
+    if (xmlns === 'w:sync:app:state') return this.onAppStateSync(conn, iq)
     if (xmlns === 'w:m' && child?.tag === 'media_conn') {
       return this.result(conn, iq, [{
         tag: 'media_conn',

@@ -1,5 +1,6 @@
 import { BufferJSON } from '@whiskeysockets/baileys'
 import { randomInt } from 'node:crypto'
+import type { AppState } from './app-state.ts'
 import { newKeyPair, newRegistrationId, newSignedPreKey, type KeyPair, type SignedPreKey } from './keys.ts'
 
 /** A companion device linked to an account (what a Baileys client becomes once linked). */
@@ -15,6 +16,8 @@ export interface DeviceState {
   keyIndex: number
   platform: string
   linkedAt: number
+  /** When the phone sent this device its app-state key and its contacts' push names (once). */
+  contactsSentAt?: number
 }
 
 /** A simulated WhatsApp account: the phone (device 0) and its linked devices. */
@@ -28,7 +31,12 @@ export interface AccountState {
   nextPreKeyId: number
   /** The phone's Signal store (sessions, sender keys, one-time pre-keys it gave out). */
   keys: Record<string, Record<string, unknown>>
+  /** Mutual contacts: who may see whose statuses, and whose push names a new device receives. */
   contacts: string[]
+  /** The phone's address book: number → the name saved on the phone (app-state collection `critical_unblock_low`). */
+  addressBook?: Record<string, string>
+  /** The phone's app-state sync key and address-book patches. */
+  appState?: AppState
   devices: Record<string, DeviceState>
   nextDeviceId: number
   nextKeyIndex: number

@@ -8,8 +8,8 @@ import type { Simulator } from './simulator.ts'
 type Repository = ReturnType<typeof phoneSignalRepository>
 const repositories = new WeakMap<AccountState, Repository>()
 
-/** One Signal repository per simulated phone, reused across messages. */
-function repositoryOf (account: AccountState): Repository {
+/** One Signal repository per simulated phone, reused across messages (statuses in, protocol messages out). */
+export function repositoryOf (account: AccountState): Repository {
   let repo = repositories.get(account)
   if (!repo) {
     repo = phoneSignalRepository(account, account.keys)

@@ -7,6 +7,7 @@ import {
   type AuthenticationCreds, type BinaryNode, type ConnectionState, type WASocket
 } from '@whiskeysockets/baileys'
 import { Agent } from 'node:https'
+import { Agent as FetchAgent, buildConnector } from 'undici'
 import { memoryKeyStore } from './signal-store.ts'
 import type { SimulatorSettings } from './index.ts'
 import type { ProvisionRequestBody, ProvisionResultBody } from './client.ts'
@@ -100,10 +101,11 @@ export async function linkClient (
   settings: SimulatorSettings,
   sim: { scanQr (phone: string, qr: string): Promise<{ linked: boolean }>, enterPairingCode (phone: string, code: string): Promise<{ linked: boolean }> },
   phone: string,
-  method: 'qr' | 'code' = 'qr'
+  method: 'qr' | 'code' = 'qr',
+  extra: Record<string, unknown> = {}
 ): Promise<TestClient> {
   const auth = newMemoryAuth()
-  const first = connectClient(settings, auth)
+  const first = connectClient(settings, auth, extra)
   if (method === 'qr') {
     const { qr } = await first.waitFor(u => !!u.qr)
     const result = await sim.scanQr(phone, qr!)
@@ -117,7 +119,7 @@ export async function linkClient (
   }
   const code = await first.closed
   if (code !== DisconnectReason.restartRequired) throw new Error(`expected 515 after pairing, got ${String(code)}`)
-  const second = connectClient(settings, auth)
+  const second = connectClient(settings, auth, extra)
   await second.waitFor(u => u.connection === 'open')
   return second
 }
@@ -167,6 +169,22 @@ export async function provisionAuth (sim: ProvisionApi, phone: string, preKeys =
   creds.firstUnuploadedPreKeyId = preKeys + 1
   auth.keys['pre-key'] = keyPairs
   return { ...auth, jid: linked.jid, lid: linked.lid }
+}
+
+/**
+ * A fetch dispatcher for Baileys' downloads (`options: { dispatcher }`): Baileys addresses
+ * history-sync blobs to WhatsApp's media host `mmg.whatsapp.net` (their proto carries only a path);
+ * this sends those connections to the simulator's media host (`host:port`), trusting its certificate.
+ */
+export function mediaDispatcher (ca: string, mediaHost: string) {
+  const tls = buildConnector({ ca })
+  const target = new URL(`https://${mediaHost}`)
+  return new FetchAgent({
+    connect (opts, callback) {
+      if (opts.hostname !== 'mmg.whatsapp.net') { tls(opts, callback); return }
+      tls({ ...opts, hostname: target.hostname, host: target.host, port: target.port, servername: 'localhost' }, callback)
+    }
+  })
 }
 
 /**

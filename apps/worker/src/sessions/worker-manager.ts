@@ -3,6 +3,7 @@ import { createOwnerRegistry, createRedisConnection, redisKeys } from '@wss/shar
 import type { Logger } from 'pino'
 import { createAuthStore, createSharedKeyCache } from '../auth/index.ts'
 import { createCommandRouter } from '../commands/command-router.ts'
+import { createContactRecorder } from '../contacts/contact-recorder.ts'
 import type { WorkerConfig } from '../config.ts'
 import { createEventPublisher } from '../events.ts'
 import { createCloser } from '../lib/closer.ts'
@@ -43,7 +44,8 @@ export async function createWorkerManager (config: WorkerConfig, logger: Logger)
     prisma, events, logger: log, config,
     fetch: { maxBytes: config.FETCH_MAX_MB * 1024 * 1024, timeoutMs: config.FETCH_TIMEOUT_MS, allowPrivate: config.FETCH_ALLOW_PRIVATE }
   })
-  const viewers = createViewerRecorder({ prisma, events, logger: log })
+  // What each socket reports that is kept: viewers from receipts, contacts from app-state and history sync.
+  const recorders = [createViewerRecorder({ prisma, events, logger: log }), createContactRecorder({ prisma, events, logger: log })]
   const registry = createOwnerRegistry(redis, config.REDIS_PREFIX)
   const queues = createQueueProducers(redis, keys.bull)
 
@@ -62,7 +64,7 @@ export async function createWorkerManager (config: WorkerConfig, logger: Logger)
   const sessions = new SessionRegistry({
     workerId, prisma, authStore, events, ownership, registry, config, log,
     makeSocket: createSocketFactory(config, log),
-    onSocket: (runtime, sock) => viewers.watch(runtime, sock)
+    onSocket: (runtime, sock) => { for (const r of recorders) r.watch(runtime, sock) }
   })
   const commands = createCommandRouter({
     workerId, connection: redis, bullPrefix: keys.bull, concurrency: config.COMMAND_CONCURRENCY, startWaitMs: config.START_WAIT_MS,
@@ -78,8 +80,7 @@ export async function createWorkerManager (config: WorkerConfig, logger: Logger)
     requeueScheduled: () => scheduled.requeue()
   })
 
-  // Shutdown in order: stop intake, stop sessions (each socket closed), flush viewers, hand the
-  // sessions over, close connections.
+  // Shutdown in order: stop intake, stop sessions (each socket closed), flush viewers and contacts, hand the sessions over, close connections.
   // Each worker reports its own queue: the gauges carry its id, and a dead worker's jobs are re-routed by the reap.
   const removeMetrics = addMetricsSource({ workerId, sessionStates: () => sessions.states(), queue: () => commandQueueBacklog(queues.of(workerId)) })
   const closer = createCloser(log)
@@ -88,7 +89,7 @@ export async function createWorkerManager (config: WorkerConfig, logger: Logger)
   closer.add('stop taking commands and scheduled statuses', () => Promise.all([commands.close(), scheduled.close()]))
   closer.add('stop sending webhooks', () => webhooks.stopDelivering())
   closer.add('stop sessions', () => sessions.stopAll())
-  closer.add('flush viewers', () => viewers.flush())
+  closer.add('flush viewers and contacts', () => Promise.all(recorders.map(r => r.flush())))
   closer.add('release ownership', () => ownership.stop({ release: true }))
   closer.add('close queues', () => Promise.all([queues.close(), webhooks.close()]))
   closer.add('close database', () => prisma.$disconnect())

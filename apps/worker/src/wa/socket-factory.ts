@@ -1,13 +1,20 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { Agent } from 'node:https'
-import { Browsers, makeWASocket, WA_CERT_DETAILS, type AuthenticationState, type WASocket } from '@whiskeysockets/baileys'
+import { Browsers, makeWASocket, proto, WA_CERT_DETAILS, type AuthenticationState, type WASocket } from '@whiskeysockets/baileys'
 import type { Logger } from 'pino'
+import { mediaDispatcher } from './media-dispatcher.ts'
 
 export interface WhatsAppSettings {
   WA_WS_URL?: string
   WA_TRUST_ROOT?: string
   WA_MEDIA_CA?: string
 }
+
+/**
+ * The history syncs the product processes: push names only. Contacts' names, not chat history
+ * (RECENT / FULL would cost ~60 MB per session); the address book comes by app-state sync.
+ */
+export const shouldSyncHistory = (n: proto.Message.IHistorySyncNotification) => n.syncType === proto.HistorySync.HistorySyncType.PUSH_NAME
 
 /**
  * Builds Baileys sockets with the product's settings. WA_* unset = real WhatsApp; set, they point
@@ -26,30 +33,27 @@ export function createSocketFactory (settings: WhatsAppSettings, logger: Logger)
   const fetchAgent = ca ? new Agent({ ca, keepAlive: true }) : undefined
   // Baileys is chatty: its info lines go to debug level, never below the process's own level.
   const baileysLevel = logger.level === 'trace' ? 'debug' : logger.isLevelEnabled('warn') ? 'warn' : logger.level
-  const child = logger.child({ module: 'baileys' }, { level: baileysLevel })
-  // History sync is off on purpose (DESIGN.md): Baileys' warning about it on every connect is noise.
-  const baileysLogger = Object.assign(Object.create(child) as Logger, {
-    warn: (obj: unknown, msg?: string, ...rest: unknown[]) => {
-      const text = typeof obj === 'string' ? obj : msg
-      if (text?.includes('DISABLING ALL SYNC')) return
-      child.warn(obj as object, msg, ...rest)
-    }
-  })
+  const baileysLogger = logger.child({ module: 'baileys' }, { level: baileysLevel })
 
-  return (auth: AuthenticationState): WASocket => makeWASocket({
-    auth,
-    logger: baileysLogger as never,
-    browser: Browsers.ubuntu('Chrome'),
-    ...(settings.WA_WS_URL ? { waWebSocketUrl: settings.WA_WS_URL } : {}),
-    ...(fetchAgent ? { fetchAgent } : {}),
-    // The product needs contacts and receipts, not chat history: syncing it costs ~60 MB per session.
-    shouldSyncHistoryMessage: () => false,
-    syncFullHistory: false,
-    markOnlineOnConnect: false,
-    fireInitQueries: false,
-    generateHighQualityLinkPreview: false,
-    emitOwnEvents: true
-  })
+  return (auth: AuthenticationState): WASocket => {
+    // Downloads (history-sync blobs) go to the media host this socket's server announces.
+    const dispatcher = (ca: string) => mediaDispatcher(ca, async () => (await sock.refreshMediaConn(false)).hosts[0]?.hostname)
+    const sock: WASocket = makeWASocket({
+      auth,
+      logger: baileysLogger as never,
+      browser: Browsers.ubuntu('Chrome'),
+      ...(settings.WA_WS_URL ? { waWebSocketUrl: settings.WA_WS_URL } : {}),
+      ...(fetchAgent ? { fetchAgent } : {}),
+      ...(ca ? { options: { dispatcher: dispatcher(ca) } as RequestInit } : {}),
+      shouldSyncHistoryMessage: shouldSyncHistory,
+      syncFullHistory: false,
+      markOnlineOnConnect: false,
+      fireInitQueries: false,
+      generateHighQualityLinkPreview: false,
+      emitOwnEvents: true
+    })
+    return sock
+  }
 }
 
 function readPem (path: string) {

@@ -2,9 +2,9 @@ import t from 'tap'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { WA_CERT_DETAILS } from '@whiskeysockets/baileys'
+import { proto, WA_CERT_DETAILS } from '@whiskeysockets/baileys'
 import { createLogger } from '../../src/logger.ts'
-import { createSocketFactory } from '../../src/wa/socket-factory.ts'
+import { createSocketFactory, shouldSyncHistory } from '../../src/wa/socket-factory.ts'
 
 const logger = createLogger('silent')
 const pem = '-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUQ==\n-----END CERTIFICATE-----\n'
@@ -28,4 +28,12 @@ t.test('WA_MEDIA_CA takes PEM text or the path of a PEM file', async t => {
   writeFileSync(file, pem)
   t.doesNotThrow(() => createSocketFactory({ WA_MEDIA_CA: file }, logger), 'a path')
   t.throws(() => createSocketFactory({ WA_MEDIA_CA: '/nonexistent/ca.pem' }, logger), /WA_MEDIA_CA is neither PEM text nor a readable file/)
+})
+
+t.test('history sync: push names only, never chat history', async t => {
+  const { HistorySyncType } = proto.HistorySync
+  t.ok(shouldSyncHistory({ syncType: HistorySyncType.PUSH_NAME }), 'push names')
+  for (const syncType of [HistorySyncType.INITIAL_BOOTSTRAP, HistorySyncType.RECENT, HistorySyncType.FULL, HistorySyncType.ON_DEMAND]) {
+    t.notOk(shouldSyncHistory({ syncType }), `not ${HistorySyncType[syncType]}`)
+  }
 })

@@ -44,6 +44,7 @@ export default fp(async function swaggerPlugin (fastify) {
         { name: 'sessions', description: 'WhatsApp sessions: create, link, inspect, restart, delete' },
         { name: 'statuses', description: 'Post statuses (from one session or many at once), list them, read their viewers, revoke them' },
         { name: 'audiences', description: 'Saved audience lists of a session, posted to with `audience: { "type": "list", "id": … }`' },
+        { name: 'contacts', description: 'The linked phone\'s contacts: address book, push names, LIDs' },
         { name: 'uploads', description: 'Media to post as image and video statuses' },
         { name: 'health', description: 'Dependencies, stats and storage' },
         { name: 'events', description: 'Realtime event stream' },

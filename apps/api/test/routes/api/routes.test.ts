@@ -18,6 +18,7 @@ const ROUTES: Array<[string, string]> = [
   ['get', '/api/sessions/{sessionId}/statuses/{statusId}/viewers'],
   ['get', '/api/sessions/{sessionId}/statuses/{statusId}/analytics'],
   ['get', '/api/sessions/{sessionId}/analytics'],
+  ['get', '/api/sessions/{sessionId}/contacts'],
   ['get', '/api/sessions/{sessionId}/viewers'],
   ['delete', '/api/sessions/{sessionId}/statuses/{statusId}'],
   ['patch', '/api/sessions/{sessionId}/statuses/{statusId}'],

@@ -15,6 +15,7 @@ import statuses from './statuses.ts'
 import statusEdit from './status-edit.ts'
 import analytics from './analytics.ts'
 import audiences from './audiences.ts'
+import contacts from './contacts.ts'
 
 const params = SessionIdParamsSchema
 const tags = ['sessions']
@@ -158,6 +159,7 @@ const sessions: FastifyPluginAsyncTypebox = async fastify => {
   await fastify.register(statusEdit)
   await fastify.register(analytics)
   await fastify.register(audiences)
+  await fastify.register(contacts)
 }
 
 export default sessions
