@@ -59,6 +59,8 @@ export class SimClient {
   /** New connections get a certificate chain whose leaf certifies another key than the server's static key. */
   presentForeignLeafKey (on = true) { return this.call<{ foreignLeafKey: boolean }>('POST', '/sim/faults/foreign-leaf-key', { on }) }
   delayReplies (ms: number, phone?: string) { return this.call<Record<string, number>>('POST', '/sim/faults/delay', { ms, phone }) }
+  /** Contact lookups of these numbers get no answer in usync replies (`[]` clears). */
+  leaveLookupsUnanswered (phones: string[]) { return this.call<{ phones: string[] }>('POST', '/sim/faults/unanswered-lookups', { phones }) }
   failNextMessages (phone: string, code = '479', count = 1) { return this.call<{ code: string, remaining: number }>('POST', `/sim/accounts/${phone}/faults/error-ack`, { code, count }) }
   saveState (path?: string) { return this.call<{ path: string }>('POST', '/sim/state/save', { path }) }
 }

@@ -91,6 +91,16 @@ t.test('audiences resolved at send time', async t => {
     t.match(big.row, { state: 'failed', messageId: null }, 'nothing was sent, nothing truncated')
   })
 
+  await t.test('a lookup WhatsApp leaves unanswered fails the send saying so: the number is not counted as skipped', async t => {
+    await sim.client.leaveLookupsUnanswered([c2])
+    t.teardown(() => sim.client.leaveLookupsUnanswered([]))
+    const { id, reply, row, since } = await send({ audienceSpec: { type: 'contacts' } })
+    t.match(reply, { ok: false, code: 'WHATSAPP_REFUSED', message: /did not say whether 1 of the audience's 3 numbers are on WhatsApp/ })
+    t.match(row, { state: 'failed', error: /did not say whether/, messageId: null, skipped: null }, 'nothing sent, nothing reported as skipped')
+    await events.waitFor(e => e.event === 'status-failed' && e.data.id === id, 10_000, since)
+    t.notOk(events.seen.slice(since).some(e => e.event === 'status-sent' && e.data.id === id), 'never reported sent')
+  })
+
   await t.test('targetNumbers alone are sent as before: no lookup, nothing skipped', async t => {
     const { reply, row } = await send({ targetNumbers: [c1, c3] })
     t.equal(reply.ok, true, JSON.stringify(reply))
