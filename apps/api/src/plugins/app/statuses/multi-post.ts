@@ -1,16 +1,15 @@
 import { createHash } from 'node:crypto'
 import type { Status as StatusRow } from '@wss/db'
-import { AppError, CommandName, isAppError, sendStatusJobId, type StatusState } from '@wss/shared'
+import { AppError } from '@wss/shared'
 import { isConnected, type SessionView } from '../sessions.ts'
 import type { StatusActionsDeps } from './actions.ts'
 import type { MultiPostBody } from '../../../schemas/statuses.ts'
 import { isUniqueViolation } from '../../../lib/db-errors.ts'
 import { inScope, type KeyScope } from '../../../lib/key-scope.ts'
 import { checkScheduleTime, requestHash, validateSend, type ValidSend } from '../../../lib/send-request.ts'
+import { answer, dispatchAll, type PostedStatus } from './multi-dispatch.ts'
 import { markUploadUsed, queueSchedule, requireList, requireUpload, statusData } from './status-writes.ts'
 
-/** One session's status of a many-session post. */
-export interface PostedStatus { sessionId: string, id: string, state: StatusState }
 
 export interface MultiPostResult {
   statuses: PostedStatus[]
@@ -60,22 +59,6 @@ function multiHash (input: ValidSend, requested: MultiPostBody['sessionIds']): s
   return createHash('sha256').update(JSON.stringify(['multi', requestHash(input), sessions])).digest('hex')
 }
 
-const answer = (rows: StatusRow[]): PostedStatus[] => rows.map(r => ({ sessionId: r.sessionId, id: r.id, state: r.state }))
-
-/** Queues each pending status's send to its session's owner; scheduled ones wait for their job. */
-async function dispatchAll (deps: StatusActionsDeps, rows: StatusRow[], views: Map<string, SessionView>): Promise<void> {
-  const results = await Promise.allSettled(rows.filter(r => r.state === 'pending').map(async row => {
-    const owner = views.get(row.sessionId)?.owner
-    const target = owner?.alive === true ? owner.workerId : undefined
-    await deps.commands.enqueue(CommandName.SendStatus, { sessionId: row.sessionId, statusId: row.id }, { jobId: sendStatusJobId(row.id), ...(target === undefined ? {} : { target }) })
-  }))
-  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')
-  if (failed === undefined) return
-  // No live worker: the statuses wait in their queue as a single send's would.
-  if (isAppError(failed.reason) && failed.reason.code === 'NO_WORKER') return
-  throw failed.reason
-}
-
 /** The statuses an earlier request with this key made, re-queued if still pending; null when there was none. */
 async function replay (deps: StatusActionsDeps, views: SessionView[], key: string, hash: string): Promise<MultiPostResult | null> {
   const rows = await deps.prisma.status.findMany({
@@ -87,8 +70,9 @@ async function replay (deps: StatusActionsDeps, views: SessionView[], key: strin
   if (other !== undefined) {
     throw new AppError('IDEMPOTENCY_KEY_REUSED', 'This Idempotency-Key was already used with a different request: use a new key for a new post', { statusId: other.id })
   }
-  await dispatchAll(deps, rows, new Map(views.map(v => [v.row.id, v])))
-  return { statuses: answer(rows), replayed: true }
+  // Rows an earlier answer named: one that cannot be queued now is failed, never undone.
+  const settled = await dispatchAll(deps, rows, new Map(views.map(v => [v.row.id, v])), false)
+  return { statuses: answer(settled), replayed: true }
 }
 
 /**
@@ -127,7 +111,7 @@ export async function postToSessions (deps: StatusActionsDeps, body: MultiPostBo
     const undo = () => deps.prisma.status.deleteMany({ where: { id: { in: rows.map(r => r.id) }, state: 'scheduled' } })
     await Promise.all(rows.map(row => queueSchedule(deps, row, at, undo)))
   } else {
-    await dispatchAll(deps, rows, new Map(chosen.map(v => [v.row.id, v])))
+    rows = await dispatchAll(deps, rows, new Map(chosen.map(v => [v.row.id, v])), true)
   }
   deps.log.info({ sessions: rows.length, scheduled: at !== null }, 'status posted from many sessions')
   return { statuses: answer(rows), replayed: false }
