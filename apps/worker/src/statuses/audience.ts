@@ -1,6 +1,6 @@
 import { jidDecode, type WASocket } from '@whiskeysockets/baileys'
 import type { PrismaClient, Status } from '@wss/db'
-import { AppError, parseAudienceSpec, type AudienceSpec } from '@wss/shared'
+import { AppError, audienceListGoneReason, audienceTooLargeReason, parseAudienceSpec, type AudienceSpec } from '@wss/shared'
 import { lookUp } from './whatsapp-lookup.ts'
 
 export const jidOf = (number: string) => `${number}@s.whatsapp.net`
@@ -35,7 +35,7 @@ async function requestedNumbers (prisma: PrismaClient, status: Status, spec: Aud
     for (const { phone } of contacts) if (!except.has(phone)) add(phone)
   } else if (spec?.type === 'list' && spec.id !== undefined) {
     const list = await prisma.audienceList.findFirst({ where: { id: spec.id, sessionId: status.sessionId }, select: { numbers: true } })
-    if (list === null) throw new AppError('AUDIENCE_LIST_NOT_FOUND', `the audience list ${spec.id} was deleted before the status was sent`)
+    if (list === null) throw new AppError('AUDIENCE_LIST_NOT_FOUND', audienceListGoneReason(spec.id))
     list.numbers.forEach(add)
   }
   status.targetNumbers.forEach(add)
@@ -54,7 +54,7 @@ export async function resolveAudience (deps: ResolveDeps, sock: WASocket, status
   const spec = parseAudienceSpec(status.audienceSpec)
   const numbers = await requestedNumbers(deps.prisma, status, spec, own)
   if (numbers.length > deps.maxAudience) {
-    throw new AppError('AUDIENCE_TOO_LARGE', `the audience resolved to ${numbers.length} recipients besides the own number; at most ${deps.maxAudience} (MAX_AUDIENCE) are allowed`)
+    throw new AppError('AUDIENCE_TOO_LARGE', audienceTooLargeReason(numbers.length, deps.maxAudience))
   }
   if (spec === null) return { jids: [ownJid, ...numbers.map(jidOf)], skipped: null }
   const { on, out } = await lookUp(sock, numbers)

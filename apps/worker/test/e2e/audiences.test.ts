@@ -89,6 +89,10 @@ t.test('audiences resolved at send time', async t => {
     const big = await send({ audienceSpec: { type: 'contacts' }, targetNumbers: [c4] })
     t.match(big.reply, { ok: false, code: 'AUDIENCE_TOO_LARGE', message: /resolved to 4 recipients besides the own number; at most 3 \(MAX_AUDIENCE\)/ })
     t.match(big.row, { state: 'failed', messageId: null }, 'nothing was sent, nothing truncated')
+
+    // Asked again (a retried request), each answers its own code, not WHATSAPP_REFUSED.
+    t.match(await bus.send('send-status', { sessionId, statusId: gone.id }, 60_000), { ok: false, code: 'AUDIENCE_LIST_NOT_FOUND' })
+    t.match(await bus.send('send-status', { sessionId, statusId: big.id }, 60_000), { ok: false, code: 'AUDIENCE_TOO_LARGE' })
   })
 
   await t.test('a lookup WhatsApp leaves unanswered fails the send saying so: the number is not counted as skipped', async t => {

@@ -1,6 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { PrismaClient, Status as StatusRow } from '@wss/db'
-import { AppError, CommandName, isAppError, parseAudienceSpec, sendStatusJobId as sendJobId, type Status } from '@wss/shared'
+import { AppError, CommandName, failedStatusCode, isAppError, parseAudienceSpec, sendStatusJobId as sendJobId, type Status } from '@wss/shared'
 import type { CommandBus } from '../command-bus.ts'
 import type { PublishEvent } from '../event-publisher.ts'
 import { isConnected, type SessionsService, type SessionView } from '../sessions.ts'
@@ -68,7 +68,7 @@ async function replay (deps: StatusActionsDeps, view: SessionView, row: StatusWi
     throw new AppError('IDEMPOTENCY_KEY_REUSED', 'This Idempotency-Key was already used with a different request: use a new key for a new status', { statusId: row.id })
   }
   if (row.state === 'failed') {
-    throw new AppError('WHATSAPP_REFUSED', row.error ?? 'WhatsApp refused the status', { statusId: row.id })
+    throw new AppError(failedStatusCode(row.error), row.error ?? 'WhatsApp refused the status', { statusId: row.id })
   }
   // Answered as the first request was (202): the status waits for its time, or was cancelled since.
   if (row.state === 'scheduled' || row.state === 'cancelled') return { status: asStatus(row), statusCode: 202, replayed: true }
