@@ -61,6 +61,13 @@ t.test('everything is checked before anything is stored: unknown 404, not connec
   t.equal((await post({ type: 'text', content: 'x' })).statusCode, 400, 'sessionIds is required')
   const list = await post({ sessionIds: [ids.a], type: 'text', content: 'x', audience: { type: 'list', id: randomUUID() } })
   t.match(list.json(), { code: 'AUDIENCE_LIST_NOT_FOUND' })
+  const listId = randomUUID()
+  await prisma.audienceList.create({ data: { id: listId, sessionId: ids.a, name: 'a only', numbers: ['15550001111'] } })
+  for (const sessionIds of [[ids.a, ids.b], 'all']) {
+    const many = await post({ sessionIds, type: 'text', content: 'x', audience: { type: 'list', id: listId } })
+    t.equal(many.statusCode, 400, `a list audience from ${JSON.stringify(sessionIds)}`)
+    t.match(many.json(), { code: 'VALIDATION', error: /body\.audience.*a list audience needs exactly one session/ })
+  }
   t.same(await rows(), [], 'no status was stored')
 
   const scheduledAt = new Date(Date.now() + 3600_000).toISOString()
@@ -82,6 +89,19 @@ t.test('"all" is every connected session the key may use; none is 409', async t 
   t.match(none.json(), { code: 'NO_CONNECTED_SESSIONS' })
   const named = await post({ sessionIds: ['all'], type: 'text', content: 'x' })
   t.match(named.json(), { code: 'SESSION_NOT_FOUND', details: { sessionIds: ['all'] } }, '["all"] names a session called "all"')
+})
+
+t.test('"all" stands for at most 1000 sessions, like a list: 400 naming sessionIds beyond', async t => {
+  const { app, tag, post } = await fleet(t)
+  const prefix = app.config.REDIS_PREFIX
+  const many = Array.from({ length: 1000 }, (_, i) => `${tag}-m${i}`)
+  await prisma.session.createMany({ data: many.map(id => ({ id, name: id, authMethod: 'pairing', phoneNumber: '4915123456789', state: 'connected', ownNumber: '4915123456789' })) })
+  for (const id of many) await setOwner(redis, prefix, id, 'w1')
+  const scoped = await createKey(app, { sessions: [`${tag}-*`], access: 'write' })
+  const res = await post({ sessionIds: 'all', type: 'text', content: 'too many' }, withKey(scoped.key))
+  t.equal(res.statusCode, 400, res.body)
+  t.match(res.json(), { code: 'VALIDATION', error: /body\.sessionIds.*"all" is 1002 connected sessions; at most 1000 per post/ })
+  t.equal(await prisma.status.count({ where: { sessionId: { startsWith: tag } } }), 0, 'nothing stored')
 })
 
 t.test('a scoped key: sessions outside its scope 403 before anything else; a read key 403', async t => {

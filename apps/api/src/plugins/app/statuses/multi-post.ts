@@ -6,6 +6,7 @@ import type { StatusActionsDeps } from './actions.ts'
 import type { MultiPostBody } from '../../../schemas/statuses.ts'
 import { isUniqueViolation } from '../../../lib/db-errors.ts'
 import { inScope, type KeyScope } from '../../../lib/key-scope.ts'
+import { fieldError } from '../../../lib/validation.ts'
 import { checkScheduleTime, requestHash, validateSend, type ValidSend } from '../../../lib/send-request.ts'
 import { answer, dispatchAll, type PostedStatus } from './multi-dispatch.ts'
 import { markUploadUsed, queueSchedule, requireList, requireUpload, statusData } from './status-writes.ts'
@@ -15,6 +16,17 @@ export interface MultiPostResult {
   statuses: PostedStatus[]
   /** True when an `Idempotency-Key` matched an earlier request. */
   replayed: boolean
+}
+
+/** Sessions one post may go to: the most `sessionIds` may list, and the most `"all"` may stand for. */
+export const MAX_POST_SESSIONS = 1000
+
+/** A saved list belongs to one session: a `list` audience needs exactly one session. */
+function requireOneSessionForList (input: ValidSend, requested: MultiPostBody['sessionIds']): void {
+  if (input.audience?.type !== 'list') return
+  if (requested === 'all' || new Set(requested).size !== 1) {
+    throw fieldError('body.audience', 'a list audience needs exactly one session: list ids belong to one session (use `contacts`, or one post per session)')
+  }
 }
 
 const listed = (ids: string[]) => ids.slice(0, 20).join(', ') + (ids.length > 20 ? ` and ${ids.length - 20} more` : '')
@@ -45,6 +57,9 @@ function targets (views: SessionView[], requested: MultiPostBody['sessionIds'], 
   if (requested === 'all') {
     const connected = views.filter(view => isConnected(view))
     if (connected.length === 0) throw new AppError('NO_CONNECTED_SESSIONS', 'None of the sessions this API key may use is connected')
+    if (connected.length > MAX_POST_SESSIONS) {
+      throw fieldError('body.sessionIds', `"all" is ${connected.length} connected sessions; at most ${MAX_POST_SESSIONS} per post: list them in several posts`)
+    }
     return connected
   }
   if (scheduled) return views
@@ -82,6 +97,7 @@ async function replay (deps: StatusActionsDeps, views: SessionView[], key: strin
 export async function postToSessions (deps: StatusActionsDeps, body: MultiPostBody, idempotencyKey: string | undefined, scope: KeyScope): Promise<MultiPostResult> {
   const { sessionIds: requested, ...fields } = body
   const input = validateSend(fields, deps.maxAudience)
+  requireOneSessionForList(input, requested)
   const hash = multiHash(input, requested)
   const views = await candidates(deps, requested, scope)
   if (idempotencyKey !== undefined) {
