@@ -9,7 +9,7 @@ import { isUniqueViolation } from '../../../lib/db-errors.ts'
 import type { KeyScope } from '../../../lib/key-scope.ts'
 import { checkScheduleTime, requestHash, validateSend, type ValidSend } from '../../../lib/send-request.ts'
 import { asStatus, byKey, findInSession, type StatusWithCount } from './status-rows.ts'
-import { audienceColumn, insertStatus, queueSchedule, requireList, requireUpload } from './status-writes.ts'
+import { audienceColumn, insertStatus, LOCKING_TX, lockList, queueSchedule, requireList, requireUpload } from './status-writes.ts'
 
 export interface SendResult {
   status: Status
@@ -174,20 +174,24 @@ export async function patchStatus (deps: StatusActionsDeps, sessionId: string, s
     if (body.audience !== undefined) await requireList(deps.prisma, sessionId, input.audience)
     const moved = at.getTime() !== row.scheduledAt.getTime()
     const version = moved ? row.scheduleVersion + 1 : row.scheduleVersion
-    const { count } = await deps.prisma.status.updateMany({
-      where: { id: row.id, state: 'scheduled', scheduleVersion: row.scheduleVersion },
-      data: {
-        content: input.content,
-        caption: input.caption,
-        targetNumbers: input.targetNumbers,
-        backgroundColor: input.backgroundColor,
-        font: input.font,
-        uploadId: input.upload,
-        audienceSpec: audienceColumn(input.audience),
-        scheduledAt: at,
-        scheduleVersion: version
-      }
-    })
+    // A new list audience is written with its list share-locked (lockList), as a new status is.
+    const { count } = await deps.prisma.$transaction(async tx => {
+      if (body.audience !== undefined) await lockList(tx, sessionId, input.audience)
+      return await tx.status.updateMany({
+        where: { id: row.id, state: 'scheduled', scheduleVersion: row.scheduleVersion },
+        data: {
+          content: input.content,
+          caption: input.caption,
+          targetNumbers: input.targetNumbers,
+          backgroundColor: input.backgroundColor,
+          font: input.font,
+          uploadId: input.upload,
+          audienceSpec: audienceColumn(input.audience),
+          scheduledAt: at,
+          scheduleVersion: version
+        }
+      })
+    }, LOCKING_TX)
     if (count === 0) {
       // It fired, was cancelled, or another edit moved it meanwhile: read it again.
       if (attempt < 2) continue

@@ -9,8 +9,7 @@ import { inScope, type KeyScope } from '../../../lib/key-scope.ts'
 import { fieldError } from '../../../lib/validation.ts'
 import { checkScheduleTime, requestHash, validateSend, type ValidSend } from '../../../lib/send-request.ts'
 import { answer, dispatchAll, type PostedStatus } from './multi-dispatch.ts'
-import { markUploadUsed, queueSchedule, requireList, requireUpload, statusData } from './status-writes.ts'
-
+import { insertStatus, markUploadUsed, queueSchedule, requireList, requireUpload, statusData } from './status-writes.ts'
 
 export interface MultiPostResult {
   statuses: PostedStatus[]
@@ -110,10 +109,13 @@ export async function postToSessions (deps: StatusActionsDeps, body: MultiPostBo
   for (const view of chosen) await requireList(deps.prisma, view.row.id, input.audience)
   let rows: StatusRow[]
   try {
-    rows = (await deps.prisma.$transaction([
-      ...chosen.map(view => deps.prisma.status.create({ data: statusData(view.row.id, input, idempotencyKey, hash) })),
-      ...markUploadUsed(deps.prisma, input.upload)
-    ])).slice(0, chosen.length) as StatusRow[]
+    // A list audience has exactly one session: written as send-status writes it, its list share-locked.
+    rows = input.audience?.type === 'list'
+      ? [await insertStatus(deps.prisma, chosen[0]!.row.id, input, idempotencyKey, hash)]
+      : (await deps.prisma.$transaction([
+          ...chosen.map(view => deps.prisma.status.create({ data: statusData(view.row.id, input, idempotencyKey, hash) })),
+          ...markUploadUsed(deps.prisma, input.upload)
+        ])).slice(0, chosen.length) as StatusRow[]
   } catch (err) {
     // A concurrent request with the same key won: answer what it made.
     if (idempotencyKey !== undefined && isUniqueViolation(err)) {
