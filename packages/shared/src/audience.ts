@@ -28,3 +28,21 @@ export function parseAudienceSpec (value: unknown): AudienceSpec | null {
   if (spec.type === 'list' && spec.id === undefined) return null
   return spec
 }
+
+/** The reason a status fails with when its audience is over MAX_AUDIENCE (`AUDIENCE_TOO_LARGE`). */
+export const audienceTooLargeReason = (count: number, max: number) =>
+  `the audience resolved to ${count} recipients besides the own number; at most ${max} (MAX_AUDIENCE) are allowed`
+
+/** The reason a status fails with when its saved list was deleted before the send (`AUDIENCE_LIST_NOT_FOUND`). */
+export const audienceListGoneReason = (listId: string) => `the audience list ${listId} was deleted before the status was sent`
+
+/**
+ * The code a failed status is answered with again (an idempotent retry, a send of a failed status):
+ * the audience's own codes for their reasons, else `WHATSAPP_REFUSED`.
+ */
+export function failedStatusCode (error: string | null): 'AUDIENCE_TOO_LARGE' | 'AUDIENCE_LIST_NOT_FOUND' | 'WHATSAPP_REFUSED' {
+  if (error === null) return 'WHATSAPP_REFUSED'
+  if (/^the audience resolved to \d+ recipients besides the own number; at most \d+ \(MAX_AUDIENCE\)/.test(error)) return 'AUDIENCE_TOO_LARGE'
+  if (/^the audience list \S+ was deleted before the status was sent$/.test(error)) return 'AUDIENCE_LIST_NOT_FOUND'
+  return 'WHATSAPP_REFUSED'
+}

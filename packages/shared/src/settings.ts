@@ -44,7 +44,7 @@ export const WebhookSettingsSchema = Type.Object({
 
 /** The audience cap: the API checks requests against it, the workers a status's resolved audience. */
 export const AudienceSettingsSchema = Type.Object({
-  MAX_AUDIENCE: Type.Integer({ minimum: 1, maximum: 100000, default: 5000, description: 'At most this many numbers in targetNumbers, audience.except and a saved list; a status whose audience resolves to more recipients besides the own number fails' })
+  MAX_AUDIENCE: Type.Integer({ minimum: 1, maximum: 100000, default: 5000, description: 'At most this many numbers in targetNumbers, audience.except and a saved list; a status whose audience resolves to more distinct numbers besides the own number (counted before those not on WhatsApp are dropped) fails with AUDIENCE_TOO_LARGE' })
 })
 
 /** Read by `scripts/start.mjs` only: the bundled simulator instead of WhatsApp. */

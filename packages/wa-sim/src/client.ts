@@ -92,6 +92,8 @@ export class SimClient {
   delayReplies (ms: number, phone?: string) { return this.call<Record<string, number>>('POST', '/sim/faults/delay', { ms, phone }) }
   /** The media host answers the next `count` uploads 500. */
   failNextUploads (count = 1) { return this.call<{ remaining: number }>('POST', '/sim/faults/fail-uploads', { count }) }
+  /** Contact lookups of these numbers get no answer in usync replies (`[]` clears). */
+  leaveLookupsUnanswered (phones: string[]) { return this.call<{ phones: string[] }>('POST', '/sim/faults/unanswered-lookups', { phones }) }
   failNextMessages (phone: string, code = '479', count = 1) { return this.call<{ code: string, remaining: number }>('POST', `/sim/accounts/${phone}/faults/error-ack`, { code, count }) }
   saveState (path?: string) { return this.call<{ path: string }>('POST', '/sim/state/save', { path }) }
 }

@@ -141,6 +141,10 @@ function connectionAndFaultRoutes (route: AddRoute, sim: Simulator, extra: Extra
   route('POST', '/sim/faults/foreign-leaf-key', ({ body }) => { sim.presentForeignLeafKey(body.on !== false); return { foreignLeafKey: sim.faults.foreignLeafKey } })
   route('POST', '/sim/faults/delay', ({ body }) => { sim.setDelay(body.phone ? phoneOf(body.phone) : '*', int(body.ms, 'ms')); return sim.faults.delayMs })
   route('POST', '/sim/faults/fail-uploads', ({ body }) => ({ remaining: extra.failNextUploads(body.count === undefined ? 1 : int(body.count, 'count')) }))
+  route('POST', '/sim/faults/unanswered-lookups', ({ body }) => {
+    sim.leaveLookupsUnanswered(Array.isArray(body.phones) ? body.phones.map(String) : [])
+    return { phones: sim.faults.unansweredLookups }
+  })
   route('POST', '/sim/accounts/:phone/faults/error-ack', ({ params, body }) => {
     sim.failNextMessages(params.phone!, String(body.code ?? '479'), body.count === undefined ? 1 : int(body.count, 'count'))
     return sim.faults.errorAcks[params.phone!]

@@ -84,6 +84,8 @@ export interface Faults {
    * validly signed chain replayed by a server that does not hold its key (a man in the middle).
    */
   foreignLeafKey: boolean
+  /** Numbers whose contact lookups (usync `contact` by phone) are left out of the reply: asked, never answered. */
+  unansweredLookups: string[]
 }
 
 type Waiter = { match: (s: StatusRecord) => boolean, resolve: (s: StatusRecord) => void }
@@ -107,7 +109,7 @@ export interface SimulatorOptions {
 /** The simulated WhatsApp server and every simulated phone. Transport-agnostic: feed it WebSockets. */
 export class Simulator {
   state: SimState
-  readonly faults: Faults = { refuseUntil: 0, delayMs: {}, errorAcks: {}, foreignLeafKey: false }
+  readonly faults: Faults = { refuseUntil: 0, delayMs: {}, errorAcks: {}, foreignLeafKey: false, unansweredLookups: [] }
   /** Viewers who view an account's next status the moment it is acknowledged (phone → viewers). */
   private readonly instantViews = new Map<string, { viewers: string[], by: 'pn' | 'lid' }>()
   private readonly conns = new Set<Connection>()
@@ -478,11 +480,13 @@ export class Simulator {
       let jid = user.attrs.jid
       let account: AccountState | undefined
       const contactNode = getBinaryNodeChild(user, 'contact')
+      const asked = contactNode?.content === undefined ? undefined : Buffer.from(contactNode.content as Uint8Array).toString()
+      if (asked !== undefined && this.faults.unansweredLookups.includes(asked.replace(/\D/g, ''))) continue
       if (jid) {
         const decoded = jidDecode(jid)
         account = decoded ? this.accountByUser(decoded.user, decoded.server) : undefined
       } else if (contactNode) {
-        const phone = Buffer.from(contactNode.content as Uint8Array ?? []).toString().replace(/\D/g, '')
+        const phone = (asked ?? '').replace(/\D/g, '')
         account = this.state.accounts[phone]
         jid = `${phone}@s.whatsapp.net`
       }
@@ -495,7 +499,8 @@ export class Simulator {
         content.push({ tag: 'devices', attrs: {}, content: [{ tag: 'device-list', attrs: {}, content: devices }] })
       }
       if (wants.has('lid') && account) content.push({ tag: 'lid', attrs: { val: `${account.lid}@lid` } })
-      if (wants.has('contact')) content.push({ tag: 'contact', attrs: { type: account ? 'in' : 'out' } })
+      // Like WhatsApp, a lookup by phone echoes the number asked.
+      if (wants.has('contact')) content.push({ tag: 'contact', attrs: { type: account ? 'in' : 'out' }, ...(asked === undefined ? {} : { content: Buffer.from(asked) }) })
       out.push({ tag: 'user', attrs: { jid: account && !user.attrs.jid ? `${account.phone}@s.whatsapp.net` : jid }, content })
     }
     return { tag: 'usync', attrs: { ...usync.attrs }, content: [{ tag: 'result', attrs: {} }, { tag: 'list', attrs: {}, content: out }] }
@@ -775,6 +780,9 @@ export class Simulator {
     if (ms > 0) this.faults.delayMs[phone] = ms
     else delete this.faults.delayMs[phone]
   }
+
+  /** Leaves these numbers' contact lookups out of usync replies (an empty list clears). */
+  leaveLookupsUnanswered (phones: string[]) { this.faults.unansweredLookups = phones.map(p => p.replace(/\D/g, '')) }
 
   /** The given contacts view the account's next status the moment the server acknowledges it. */
   viewNextStatusInstantly (phone: string, viewers: string[], by: 'pn' | 'lid' = 'pn') {

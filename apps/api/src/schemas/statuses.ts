@@ -55,7 +55,8 @@ export const MultiPostResultSchema = Type.Object({
   statuses: Type.Array(Type.Object({
     sessionId: SessionIdSchema,
     id: StatusIdSchema,
-    state: StatusStateSchema
+    state: StatusStateSchema,
+    error: Type.Optional(Type.String({ description: 'Why a `failed` one failed, e.g. its send could not be queued' }))
   }), { description: 'One status per session, each with its own lifecycle and events (`status-sent`, `status-failed`, …)' })
 })
 

@@ -1,11 +1,7 @@
 import { jidDecode, type WASocket } from '@whiskeysockets/baileys'
 import type { PrismaClient, Status } from '@wss/db'
-import { AppError, parseAudienceSpec, type AudienceSpec } from '@wss/shared'
-import { TransientRefusal } from '../commands/transient-refusal.ts'
-import { chunked } from './chunked.ts'
-
-/** Numbers asked of WhatsApp in one usync query. */
-const LOOKUP_CHUNK = 500
+import { AppError, audienceListGoneReason, audienceTooLargeReason, parseAudienceSpec, type AudienceSpec } from '@wss/shared'
+import { lookUp } from './whatsapp-lookup.ts'
 
 export const jidOf = (number: string) => `${number}@s.whatsapp.net`
 
@@ -13,7 +9,7 @@ export const jidOf = (number: string) => `${number}@s.whatsapp.net`
 export interface ResolvedAudience {
   /** The own number first, then every recipient, as JIDs, without repeats. */
   jids: string[]
-  /** With a requested `audience`: numbers dropped because they are not on WhatsApp; null without one. */
+  /** With a requested `audience`: requested numbers WhatsApp answered are not on it; null without one. */
   skipped: number | null
 }
 
@@ -39,45 +35,30 @@ async function requestedNumbers (prisma: PrismaClient, status: Status, spec: Aud
     for (const { phone } of contacts) if (!except.has(phone)) add(phone)
   } else if (spec?.type === 'list' && spec.id !== undefined) {
     const list = await prisma.audienceList.findFirst({ where: { id: spec.id, sessionId: status.sessionId }, select: { numbers: true } })
-    if (list === null) throw new AppError('AUDIENCE_LIST_NOT_FOUND', `the audience list ${spec.id} was deleted before the status was sent`)
+    if (list === null) throw new AppError('AUDIENCE_LIST_NOT_FOUND', audienceListGoneReason(spec.id))
     list.numbers.forEach(add)
   }
   status.targetNumbers.forEach(add)
   return [...numbers]
 }
 
-/** The numbers WhatsApp knows, as the JIDs it answers, asked in chunks (Baileys' usync `contact` query). */
-async function onWhatsApp (sock: WASocket, numbers: string[]): Promise<string[]> {
-  const found = new Set<string>()
-  for (const chunk of chunked(numbers, LOOKUP_CHUNK)) {
-    let results: Array<{ jid: string, exists: unknown }> | undefined
-    try {
-      results = await sock.onWhatsApp(...chunk)
-    } catch {
-      throw new TransientRefusal(new AppError('SESSION_NOT_CONNECTED', 'the connection dropped while the audience was looked up on WhatsApp'))
-    }
-    for (const { jid, exists } of results ?? []) {
-      const user = exists === true ? jidDecode(jid)?.user : undefined
-      if (user !== undefined) found.add(jidOf(user))
-    }
-  }
-  return [...found]
-}
-
 /**
  * Resolves a status's audience when it is sent: own number + (contacts − except, or the list) +
  * `targetNumbers`. More than `maxAudience` recipients besides the own number fails with
- * `AUDIENCE_TOO_LARGE` (never truncated). With a requested `audience`, the numbers not on WhatsApp
- * are dropped and counted; `targetNumbers` alone are sent to as given, as before audiences existed.
+ * `AUDIENCE_TOO_LARGE` (never truncated). With a requested `audience`, the numbers WhatsApp answers
+ * are not on it are dropped and counted; a lookup WhatsApp does not fully answer fails the send
+ * (retried, {@link lookUp}); `targetNumbers` alone are sent to as given, as before audiences existed.
  */
 export async function resolveAudience (deps: ResolveDeps, sock: WASocket, status: Status, ownJid: string): Promise<ResolvedAudience> {
   const own = jidDecode(ownJid)!.user
   const spec = parseAudienceSpec(status.audienceSpec)
   const numbers = await requestedNumbers(deps.prisma, status, spec, own)
   if (numbers.length > deps.maxAudience) {
-    throw new AppError('AUDIENCE_TOO_LARGE', `the audience resolved to ${numbers.length} recipients besides the own number; at most ${deps.maxAudience} (MAX_AUDIENCE) are allowed`)
+    throw new AppError('AUDIENCE_TOO_LARGE', audienceTooLargeReason(numbers.length, deps.maxAudience))
   }
   if (spec === null) return { jids: [ownJid, ...numbers.map(jidOf)], skipped: null }
-  const known = await onWhatsApp(sock, numbers)
-  return { jids: [ownJid, ...known.filter(j => j !== ownJid)], skipped: numbers.length - known.length }
+  const { on, out } = await lookUp(sock, numbers)
+  // Counted per requested number: two numbers of one account are one recipient, not a skip.
+  const recipients = new Set([...on.values()].filter(j => j !== ownJid))
+  return { jids: [ownJid, ...recipients], skipped: out.size }
 }

@@ -1,6 +1,6 @@
 import { generateMessageIDV2, jidDecode, type WASocket } from '@whiskeysockets/baileys'
 import type { PrismaClient, Status } from '@wss/db'
-import { AppError, toStatus } from '@wss/shared'
+import { AppError, failedStatusCode, toStatus } from '@wss/shared'
 import type { Logger } from 'pino'
 import { TransientRefusal } from '../commands/transient-refusal.ts'
 import type { EventPublisher } from '../events.ts'
@@ -86,7 +86,7 @@ async function sendOnce (deps: StatusServiceDeps, pace: Pace, runtime: SessionRu
   if (!status) throw new AppError('STATUS_NOT_FOUND', `status ${statusId} not found`)
   // Sent, deleted, or not due (scheduled) or never to be sent (cancelled): answered as it is.
   if (status.state === 'sent' || status.state === 'deleted' || status.state === 'scheduled' || status.state === 'cancelled') return status
-  if (status.state === 'failed') throw new AppError('WHATSAPP_REFUSED', status.error ?? 'WhatsApp refused the status')
+  if (status.state === 'failed') throw new AppError(failedStatusCode(status.error), status.error ?? 'WhatsApp refused the status')
   const sock = runtime.sock
   if (pastGrace(status.scheduledAt, deps.config.SCHEDULE_GRACE_MINUTES * 60_000)) await tooLate(deps, runtime, status, status.scheduledAt)
   if (!runtime.connected || !sock?.user) throw new TransientRefusal(new AppError('SESSION_NOT_CONNECTED', 'the session is not connected'))

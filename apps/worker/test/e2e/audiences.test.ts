@@ -89,6 +89,20 @@ t.test('audiences resolved at send time', async t => {
     const big = await send({ audienceSpec: { type: 'contacts' }, targetNumbers: [c4] })
     t.match(big.reply, { ok: false, code: 'AUDIENCE_TOO_LARGE', message: /resolved to 4 recipients besides the own number; at most 3 \(MAX_AUDIENCE\)/ })
     t.match(big.row, { state: 'failed', messageId: null }, 'nothing was sent, nothing truncated')
+
+    // Asked again (a retried request), each answers its own code, not WHATSAPP_REFUSED.
+    t.match(await bus.send('send-status', { sessionId, statusId: gone.id }, 60_000), { ok: false, code: 'AUDIENCE_LIST_NOT_FOUND' })
+    t.match(await bus.send('send-status', { sessionId, statusId: big.id }, 60_000), { ok: false, code: 'AUDIENCE_TOO_LARGE' })
+  })
+
+  await t.test('a lookup WhatsApp leaves unanswered fails the send saying so: the number is not counted as skipped', async t => {
+    await sim.client.leaveLookupsUnanswered([c2])
+    t.teardown(() => sim.client.leaveLookupsUnanswered([]))
+    const { id, reply, row, since } = await send({ audienceSpec: { type: 'contacts' } })
+    t.match(reply, { ok: false, code: 'WHATSAPP_REFUSED', message: /did not say whether 1 of the audience's 3 numbers are on WhatsApp/ })
+    t.match(row, { state: 'failed', error: /did not say whether/, messageId: null, skipped: null }, 'nothing sent, nothing reported as skipped')
+    await events.waitFor(e => e.event === 'status-failed' && e.data.id === id, 10_000, since)
+    t.notOk(events.seen.slice(since).some(e => e.event === 'status-sent' && e.data.id === id), 'never reported sent')
   })
 
   await t.test('targetNumbers alone are sent as before: no lookup, nothing skipped', async t => {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import fp from 'fastify-plugin'
 import type { FastifyBaseLogger } from 'fastify'
-import type { AudienceList, PrismaClient } from '@wss/db'
+import type { AudienceList, Prisma, PrismaClient } from '@wss/db'
 import { AppError } from '@wss/shared'
 import type { SessionsService } from './sessions.ts'
 import type { AudienceListView, CreateAudienceListBody, UpdateAudienceListBody } from '../../schemas/audiences.ts'
@@ -10,6 +10,7 @@ import { isUniqueViolation } from '../../lib/db-errors.ts'
 import { phoneNumbers } from '../../lib/send-request.ts'
 import { fieldError } from '../../lib/validation.ts'
 import { UUID } from './statuses/status-rows.ts'
+import { LOCKING_TX } from './statuses/status-writes.ts'
 
 export interface AudienceListsDeps {
   prisma: PrismaClient
@@ -45,7 +46,7 @@ const nameTaken = (sessionId: string, name: string) =>
  * The scheduled and pending statuses of the session that name the list: they resolve it when they
  * are sent, so the list may not go before they do.
  */
-async function usedBy (prisma: PrismaClient, sessionId: string, listId: string): Promise<string[]> {
+async function usedBy (prisma: Prisma.TransactionClient, sessionId: string, listId: string): Promise<string[]> {
   const rows = await prisma.status.findMany({
     where: { sessionId, state: { in: ['scheduled', 'pending'] }, audienceSpec: { path: ['id'], equals: listId } },
     select: { id: true },
@@ -114,12 +115,17 @@ export function createAudienceLists (deps: AudienceListsDeps) {
     /** Deletes a list no scheduled or pending status uses (409 `AUDIENCE_LIST_IN_USE` naming them otherwise). */
     async remove (sessionId: string, listId: string): Promise<{ id: string, deleted: true }> {
       const row = await find(sessionId, listId)
-      const statusIds = await usedBy(prisma, sessionId, row.id)
-      if (statusIds.length > 0) {
-        throw new AppError('AUDIENCE_LIST_IN_USE', `Audience list ${row.id} is the audience of ${statusIds.length === 20 ? '20 or more statuses' : `${statusIds.length} status(es)`} not sent yet: cancel them or change their audience first`, { statusIds })
-      }
-      const { count } = await prisma.audienceList.deleteMany({ where: { id: row.id, sessionId } })
-      if (count === 0) throw audienceListNotFound(sessionId, listId)
+      // The list row locked first: a status being written with it (share lock) commits before the
+      // check, and one written after waits and then finds the list gone.
+      await prisma.$transaction(async tx => {
+        const locked = await tx.$queryRaw<Array<{ id: string }>>`SELECT id::text FROM audience_lists WHERE id = ${row.id}::uuid AND session_id = ${sessionId} FOR UPDATE`
+        if (locked.length === 0) throw audienceListNotFound(sessionId, listId)
+        const statusIds = await usedBy(tx, sessionId, row.id)
+        if (statusIds.length > 0) {
+          throw new AppError('AUDIENCE_LIST_IN_USE', `Audience list ${row.id} is the audience of ${statusIds.length === 20 ? '20 or more statuses' : `${statusIds.length} status(es)`} not sent yet: cancel them or change their audience first`, { statusIds })
+        }
+        await tx.audienceList.delete({ where: { id: row.id } })
+      }, LOCKING_TX)
       log.info({ sessionId, listId: row.id }, 'audience list deleted')
       return { id: row.id, deleted: true }
     }

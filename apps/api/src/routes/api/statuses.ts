@@ -9,8 +9,11 @@ const DESCRIPTION = 'The fields of `send-status` plus `sessionIds`: a list of se
   'sessions not connected 409 `SESSION_NOT_CONNECTED` (each naming them in `details.sessionIds`), unless `scheduledAt` is ' +
   'given. Answers 202 with one status id per session, at once: each status then follows the normal lifecycle on its own ' +
   'session (its worker\'s pacing, `status-sent` / `status-failed` / `status-progress` events; a scheduled one is sent at ' +
-  'its time). `audience` is resolved per session when each status is sent; a `list` audience names a list every listed ' +
-  'session must have (404 `AUDIENCE_LIST_NOT_FOUND` otherwise). `Idempotency-Key` applies to the whole request: a retry ' +
+  'its time). `audience` is resolved per session when each status is sent; a `list` audience needs exactly one session ' +
+  '(a list belongs to one session; 400 otherwise) that has it (404 `AUDIENCE_LIST_NOT_FOUND` otherwise). `"all"` stands for ' +
+  'at most 1000 connected sessions, like a list (400 naming `sessionIds` beyond). A status whose send cannot be queued ' +
+  'is answered `failed` with its `error` (and `status-failed`); when none can be, nothing is posted: 503 naming each ' +
+  'session in `details.sessions`. `Idempotency-Key` applies to the whole request: a retry ' +
   'with the same body answers the same status ids (header `Idempotent-Replayed: true`), a different body 422 ' +
   '`IDEMPOTENCY_KEY_REUSED`.'
 

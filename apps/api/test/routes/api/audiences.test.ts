@@ -2,7 +2,7 @@
 // the API checks and stores it (the worker resolves it when it sends: apps/worker/test/e2e/audiences.test.ts).
 import { randomUUID } from 'node:crypto'
 import t from 'tap'
-import { auth, build, createPublisher, inspectQueue, registerWorker, sessionName, setOwner, testDatabase, type Tap } from '../../helper.ts'
+import { auth, build, createPublisher, eventually, inspectQueue, registerWorker, sessionName, setOwner, testDatabase, type Tap } from '../../helper.ts'
 import { createKey, withKey } from '../../key-helper.ts'
 
 const db = await testDatabase(t)
@@ -156,4 +156,56 @@ t.test('a saved list used by a status not sent yet cannot be deleted; a schedule
   t.match((await call('PATCH', `/statuses/${statusId}`, { audience: { type: 'list', id: list.id } })).json(), { code: 'AUDIENCE_LIST_NOT_FOUND' })
   const cleared = await call('PATCH', `/statuses/${statusId}`, { audience: null, content: 'later still' })
   t.match(cleared.json().data, { audience: null, content: 'later still' })
+})
+
+/** Runs `body` in a transaction that stays open until the returned `commit` is called. */
+async function heldTransaction (body: (tx: Parameters<Parameters<typeof prisma.$transaction>[0]>[0]) => Promise<unknown>) {
+  let commit!: () => void
+  let ready!: () => void
+  const held = new Promise<void>(resolve => { commit = resolve })
+  const started = new Promise<void>(resolve => { ready = resolve })
+  const done = prisma.$transaction(async tx => { await body(tx); ready(); await held }, { timeout: 60_000, maxWait: 10_000 })
+  await started
+  return { commit: async () => { commit(); await done } }
+}
+
+/** Waits (bounded) until some statement of this database waits for a row lock. */
+async function someoneWaits () {
+  await eventually(async () => {
+    const [row] = await prisma.$queryRaw<Array<{ n: number }>>`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`
+    return (row?.n ?? 0) > 0
+  }, 10_000, 50)
+}
+
+t.test('a list being deleted: a send with it waits, then is 404, and no status is stored', async t => {
+  const { call } = await connected(t)
+  const list = (await call('POST', '/audiences', { name: 'going', numbers: ['15550001111'] })).json().data
+  const deleting = await heldTransaction(async tx => {
+    await tx.$queryRaw`SELECT id::text FROM audience_lists WHERE id = ${list.id}::uuid FOR UPDATE`
+    await tx.audienceList.delete({ where: { id: list.id } })
+  })
+  const sending = call('POST', '/send-status', { type: 'text', content: 'race', audience: { type: 'list', id: list.id } })
+  await someoneWaits()
+  await deleting.commit()
+  const res = await sending
+  t.equal(res.statusCode, 404, res.body)
+  t.match(res.json(), { code: 'AUDIENCE_LIST_NOT_FOUND' })
+  t.equal(await prisma.status.count({ where: { content: 'race', audienceSpec: { path: ['id'], equals: list.id } } }), 0, 'no status points at a deleted list')
+})
+
+t.test('a list a status is being written with: its delete waits, then is 409 AUDIENCE_LIST_IN_USE', async t => {
+  const { call, sessionId } = await connected(t)
+  const list = (await call('POST', '/audiences', { name: 'in use', numbers: ['15550001111'] })).json().data
+  const statusId = randomUUID()
+  const sending = await heldTransaction(async tx => {
+    await tx.$queryRaw`SELECT id::text FROM audience_lists WHERE id = ${list.id}::uuid FOR SHARE`
+    await tx.status.create({ data: { id: statusId, sessionId, type: 'text', content: 'with list', state: 'pending', audienceSpec: { type: 'list', id: list.id } } })
+  })
+  const deleting = call('DELETE', `/audiences/${list.id}`)
+  await someoneWaits()
+  await sending.commit()
+  const res = await deleting
+  t.equal(res.statusCode, 409, res.body)
+  t.match(res.json(), { code: 'AUDIENCE_LIST_IN_USE', details: { statusIds: [statusId] } })
+  t.ok(await prisma.audienceList.findUnique({ where: { id: list.id } }), 'the list is kept')
 })

@@ -12,6 +12,7 @@ import {
   testDatabase,
   type Tap
 } from '../../helper.ts'
+import { audienceListGoneReason, audienceTooLargeReason } from '@wss/shared'
 
 const db = await testDatabase(t)
 const { prisma } = db
@@ -176,6 +177,24 @@ t.test('send-status: a retry of a sent status answers 201 without a job; of a fa
   t.equal(refused.statusCode, 502)
   t.match(refused.json(), { code: 'WHATSAPP_REFUSED', error: 'error ack 479', details: { statusId: failed.json().data.id } })
   t.equal(await queue.count(), 0)
+})
+
+t.test('send-status: a retry of a status failed for its audience answers that audience\'s own code', async t => {
+  const { send, queue } = await connected(t)
+  const cases: Array<[string, number, string]> = [
+    [audienceTooLargeReason(5, 3), 422, 'AUDIENCE_TOO_LARGE'],
+    [audienceListGoneReason(randomUUID()), 404, 'AUDIENCE_LIST_NOT_FOUND']
+  ]
+  for (const [error, statusCode, code] of cases) {
+    const key = { 'idempotency-key': `key-${randomUUID()}` }
+    const first = await send({ type: 'text', content: code, audience: { type: 'contacts' } }, key)
+    // As the worker leaves it when the audience fails at send time.
+    await prisma.status.update({ where: { id: first.json().data.id }, data: { state: 'failed', error } })
+    const again = await send({ type: 'text', content: code, audience: { type: 'contacts' } }, key)
+    t.equal(again.statusCode, statusCode, again.body)
+    t.match(again.json(), { code, error, details: { statusId: first.json().data.id } })
+  }
+  await queue.obliterate({ force: true })
 })
 
 t.test('send-status: validation names the field', async t => {

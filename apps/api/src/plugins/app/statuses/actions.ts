@@ -1,6 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { PrismaClient, Status as StatusRow } from '@wss/db'
-import { AppError, CommandName, isAppError, parseAudienceSpec, sendStatusJobId as sendJobId, type Status } from '@wss/shared'
+import { AppError, CommandName, failedStatusCode, isAppError, parseAudienceSpec, sendStatusJobId as sendJobId, type Status } from '@wss/shared'
 import type { CommandBus } from '../command-bus.ts'
 import type { PublishEvent } from '../event-publisher.ts'
 import { isConnected, type SessionsService, type SessionView } from '../sessions.ts'
@@ -9,7 +9,7 @@ import { isUniqueViolation } from '../../../lib/db-errors.ts'
 import type { KeyScope } from '../../../lib/key-scope.ts'
 import { checkScheduleTime, requestHash, validateSend, type ValidSend } from '../../../lib/send-request.ts'
 import { asStatus, byKey, findInSession, type StatusWithCount } from './status-rows.ts'
-import { audienceColumn, insertStatus, queueSchedule, requireList, requireUpload } from './status-writes.ts'
+import { audienceColumn, insertStatus, LOCKING_TX, lockList, queueSchedule, requireList, requireUpload } from './status-writes.ts'
 
 export interface SendResult {
   status: Status
@@ -68,7 +68,7 @@ async function replay (deps: StatusActionsDeps, view: SessionView, row: StatusWi
     throw new AppError('IDEMPOTENCY_KEY_REUSED', 'This Idempotency-Key was already used with a different request: use a new key for a new status', { statusId: row.id })
   }
   if (row.state === 'failed') {
-    throw new AppError('WHATSAPP_REFUSED', row.error ?? 'WhatsApp refused the status', { statusId: row.id })
+    throw new AppError(failedStatusCode(row.error), row.error ?? 'WhatsApp refused the status', { statusId: row.id })
   }
   // Answered as the first request was (202): the status waits for its time, or was cancelled since.
   if (row.state === 'scheduled' || row.state === 'cancelled') return { status: asStatus(row), statusCode: 202, replayed: true }
@@ -174,20 +174,24 @@ export async function patchStatus (deps: StatusActionsDeps, sessionId: string, s
     if (body.audience !== undefined) await requireList(deps.prisma, sessionId, input.audience)
     const moved = at.getTime() !== row.scheduledAt.getTime()
     const version = moved ? row.scheduleVersion + 1 : row.scheduleVersion
-    const { count } = await deps.prisma.status.updateMany({
-      where: { id: row.id, state: 'scheduled', scheduleVersion: row.scheduleVersion },
-      data: {
-        content: input.content,
-        caption: input.caption,
-        targetNumbers: input.targetNumbers,
-        backgroundColor: input.backgroundColor,
-        font: input.font,
-        uploadId: input.upload,
-        audienceSpec: audienceColumn(input.audience),
-        scheduledAt: at,
-        scheduleVersion: version
-      }
-    })
+    // A new list audience is written with its list share-locked (lockList), as a new status is.
+    const { count } = await deps.prisma.$transaction(async tx => {
+      if (body.audience !== undefined) await lockList(tx, sessionId, input.audience)
+      return await tx.status.updateMany({
+        where: { id: row.id, state: 'scheduled', scheduleVersion: row.scheduleVersion },
+        data: {
+          content: input.content,
+          caption: input.caption,
+          targetNumbers: input.targetNumbers,
+          backgroundColor: input.backgroundColor,
+          font: input.font,
+          uploadId: input.upload,
+          audienceSpec: audienceColumn(input.audience),
+          scheduledAt: at,
+          scheduleVersion: version
+        }
+      })
+    }, LOCKING_TX)
     if (count === 0) {
       // It fired, was cancelled, or another edit moved it meanwhile: read it again.
       if (attempt < 2) continue

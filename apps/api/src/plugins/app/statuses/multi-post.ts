@@ -1,21 +1,31 @@
 import { createHash } from 'node:crypto'
 import type { Status as StatusRow } from '@wss/db'
-import { AppError, CommandName, isAppError, sendStatusJobId, type StatusState } from '@wss/shared'
+import { AppError } from '@wss/shared'
 import { isConnected, type SessionView } from '../sessions.ts'
 import type { StatusActionsDeps } from './actions.ts'
 import type { MultiPostBody } from '../../../schemas/statuses.ts'
 import { isUniqueViolation } from '../../../lib/db-errors.ts'
 import { inScope, type KeyScope } from '../../../lib/key-scope.ts'
+import { fieldError } from '../../../lib/validation.ts'
 import { checkScheduleTime, requestHash, validateSend, type ValidSend } from '../../../lib/send-request.ts'
-import { markUploadUsed, queueSchedule, requireList, requireUpload, statusData } from './status-writes.ts'
-
-/** One session's status of a many-session post. */
-export interface PostedStatus { sessionId: string, id: string, state: StatusState }
+import { answer, dispatchAll, type PostedStatus } from './multi-dispatch.ts'
+import { insertStatus, markUploadUsed, queueSchedule, requireList, requireUpload, statusData } from './status-writes.ts'
 
 export interface MultiPostResult {
   statuses: PostedStatus[]
   /** True when an `Idempotency-Key` matched an earlier request. */
   replayed: boolean
+}
+
+/** Sessions one post may go to: the most `sessionIds` may list, and the most `"all"` may stand for. */
+export const MAX_POST_SESSIONS = 1000
+
+/** A saved list belongs to one session: a `list` audience needs exactly one session. */
+function requireOneSessionForList (input: ValidSend, requested: MultiPostBody['sessionIds']): void {
+  if (input.audience?.type !== 'list') return
+  if (requested === 'all' || new Set(requested).size !== 1) {
+    throw fieldError('body.audience', 'a list audience needs exactly one session: list ids belong to one session (use `contacts`, or one post per session)')
+  }
 }
 
 const listed = (ids: string[]) => ids.slice(0, 20).join(', ') + (ids.length > 20 ? ` and ${ids.length - 20} more` : '')
@@ -46,6 +56,9 @@ function targets (views: SessionView[], requested: MultiPostBody['sessionIds'], 
   if (requested === 'all') {
     const connected = views.filter(view => isConnected(view))
     if (connected.length === 0) throw new AppError('NO_CONNECTED_SESSIONS', 'None of the sessions this API key may use is connected')
+    if (connected.length > MAX_POST_SESSIONS) {
+      throw fieldError('body.sessionIds', `"all" is ${connected.length} connected sessions; at most ${MAX_POST_SESSIONS} per post: list them in several posts`)
+    }
     return connected
   }
   if (scheduled) return views
@@ -60,22 +73,6 @@ function multiHash (input: ValidSend, requested: MultiPostBody['sessionIds']): s
   return createHash('sha256').update(JSON.stringify(['multi', requestHash(input), sessions])).digest('hex')
 }
 
-const answer = (rows: StatusRow[]): PostedStatus[] => rows.map(r => ({ sessionId: r.sessionId, id: r.id, state: r.state }))
-
-/** Queues each pending status's send to its session's owner; scheduled ones wait for their job. */
-async function dispatchAll (deps: StatusActionsDeps, rows: StatusRow[], views: Map<string, SessionView>): Promise<void> {
-  const results = await Promise.allSettled(rows.filter(r => r.state === 'pending').map(async row => {
-    const owner = views.get(row.sessionId)?.owner
-    const target = owner?.alive === true ? owner.workerId : undefined
-    await deps.commands.enqueue(CommandName.SendStatus, { sessionId: row.sessionId, statusId: row.id }, { jobId: sendStatusJobId(row.id), ...(target === undefined ? {} : { target }) })
-  }))
-  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')
-  if (failed === undefined) return
-  // No live worker: the statuses wait in their queue as a single send's would.
-  if (isAppError(failed.reason) && failed.reason.code === 'NO_WORKER') return
-  throw failed.reason
-}
-
 /** The statuses an earlier request with this key made, re-queued if still pending; null when there was none. */
 async function replay (deps: StatusActionsDeps, views: SessionView[], key: string, hash: string): Promise<MultiPostResult | null> {
   const rows = await deps.prisma.status.findMany({
@@ -87,8 +84,9 @@ async function replay (deps: StatusActionsDeps, views: SessionView[], key: strin
   if (other !== undefined) {
     throw new AppError('IDEMPOTENCY_KEY_REUSED', 'This Idempotency-Key was already used with a different request: use a new key for a new post', { statusId: other.id })
   }
-  await dispatchAll(deps, rows, new Map(views.map(v => [v.row.id, v])))
-  return { statuses: answer(rows), replayed: true }
+  // Rows an earlier answer named: one that cannot be queued now is failed, never undone.
+  const settled = await dispatchAll(deps, rows, new Map(views.map(v => [v.row.id, v])), false)
+  return { statuses: answer(settled), replayed: true }
 }
 
 /**
@@ -98,6 +96,7 @@ async function replay (deps: StatusActionsDeps, views: SessionView[], key: strin
 export async function postToSessions (deps: StatusActionsDeps, body: MultiPostBody, idempotencyKey: string | undefined, scope: KeyScope): Promise<MultiPostResult> {
   const { sessionIds: requested, ...fields } = body
   const input = validateSend(fields, deps.maxAudience)
+  requireOneSessionForList(input, requested)
   const hash = multiHash(input, requested)
   const views = await candidates(deps, requested, scope)
   if (idempotencyKey !== undefined) {
@@ -110,10 +109,13 @@ export async function postToSessions (deps: StatusActionsDeps, body: MultiPostBo
   for (const view of chosen) await requireList(deps.prisma, view.row.id, input.audience)
   let rows: StatusRow[]
   try {
-    rows = (await deps.prisma.$transaction([
-      ...chosen.map(view => deps.prisma.status.create({ data: statusData(view.row.id, input, idempotencyKey, hash) })),
-      ...markUploadUsed(deps.prisma, input.upload)
-    ])).slice(0, chosen.length) as StatusRow[]
+    // A list audience has exactly one session: written as send-status writes it, its list share-locked.
+    rows = input.audience?.type === 'list'
+      ? [await insertStatus(deps.prisma, chosen[0]!.row.id, input, idempotencyKey, hash)]
+      : (await deps.prisma.$transaction([
+          ...chosen.map(view => deps.prisma.status.create({ data: statusData(view.row.id, input, idempotencyKey, hash) })),
+          ...markUploadUsed(deps.prisma, input.upload)
+        ])).slice(0, chosen.length) as StatusRow[]
   } catch (err) {
     // A concurrent request with the same key won: answer what it made.
     if (idempotencyKey !== undefined && isUniqueViolation(err)) {
@@ -127,7 +129,7 @@ export async function postToSessions (deps: StatusActionsDeps, body: MultiPostBo
     const undo = () => deps.prisma.status.deleteMany({ where: { id: { in: rows.map(r => r.id) }, state: 'scheduled' } })
     await Promise.all(rows.map(row => queueSchedule(deps, row, at, undo)))
   } else {
-    await dispatchAll(deps, rows, new Map(chosen.map(v => [v.row.id, v])))
+    rows = await dispatchAll(deps, rows, new Map(chosen.map(v => [v.row.id, v])), true)
   }
   deps.log.info({ sessions: rows.length, scheduled: at !== null }, 'status posted from many sessions')
   return { statuses: answer(rows), replayed: false }

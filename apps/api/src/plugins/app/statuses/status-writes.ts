@@ -28,6 +28,20 @@ export async function requireList (prisma: PrismaClient, sessionId: string, audi
   if (list === null) throw audienceListNotFound(sessionId, audience.id)
 }
 
+/** Options of the transactions that lock a list row: they may wait for another one holding it. */
+export const LOCKING_TX = { maxWait: 10_000, timeout: 15_000 }
+
+/**
+ * Inside a transaction that writes a status with a `list` audience: takes a share lock on the list
+ * row (404 `AUDIENCE_LIST_NOT_FOUND` when it is gone), so a delete of the list waits for the status
+ * and then sees it in use, or runs first and the status is refused.
+ */
+export async function lockList (tx: Prisma.TransactionClient, sessionId: string, audience: AudienceSpec | null): Promise<void> {
+  if (audience?.type !== 'list' || audience.id === undefined) return
+  const rows = await tx.$queryRaw<Array<{ id: string }>>`SELECT id::text FROM audience_lists WHERE id = ${audience.id}::uuid AND session_id = ${sessionId} FOR SHARE`
+  if (rows.length === 0) throw audienceListNotFound(sessionId, audience.id)
+}
+
 /** The value of `statuses.audience_spec` for a requested audience (SQL NULL when there is none). */
 export const audienceColumn = (audience: AudienceSpec | null) => audience === null ? Prisma.DbNull : audience
 
@@ -52,16 +66,24 @@ export function statusData (sessionId: string, input: ValidSend, idempotencyKey:
 }
 
 /** Marks the upload a send uses as used: it no longer expires on its own; the retention sweep removes it with its statuses. */
-export const markUploadUsed = (prisma: PrismaClient, upload: string | null) =>
+export const markUploadUsed = (prisma: Prisma.TransactionClient, upload: string | null) =>
   upload === null ? [] : [prisma.upload.update({ where: { id: upload }, data: { lastUsedAt: new Date(), expiresAt: null } })]
 
-// The row, and the upload it uses marked used, in one transaction.
+// The row, and the upload it uses marked used, in one transaction (its list share-locked, {@link lockList}).
 export async function insertStatus (prisma: PrismaClient, sessionId: string, input: ValidSend, idempotencyKey: string | undefined, hash: string): Promise<StatusRow> {
-  const [created] = await prisma.$transaction([
-    prisma.status.create({ data: statusData(sessionId, input, idempotencyKey, hash) }),
-    ...markUploadUsed(prisma, input.upload)
-  ])
-  return created
+  if (input.audience?.type !== 'list') {
+    const [created] = await prisma.$transaction([
+      prisma.status.create({ data: statusData(sessionId, input, idempotencyKey, hash) }),
+      ...markUploadUsed(prisma, input.upload)
+    ])
+    return created
+  }
+  return await prisma.$transaction(async tx => {
+    await lockList(tx, sessionId, input.audience)
+    const created = await tx.status.create({ data: statusData(sessionId, input, idempotencyKey, hash) })
+    await Promise.all(markUploadUsed(tx, input.upload))
+    return created
+  }, LOCKING_TX)
 }
 
 /**
