@@ -15,6 +15,7 @@ export interface SessionRegistryDeps {
   authStore: AuthStore
   events: EventPublisher
   makeSocket: SocketFactory
+  connectLimiter: RuntimeDeps['connectLimiter']
   ownership: Ownership
   registry: OwnerRegistry
   config: RuntimeDeps['config']

@@ -18,6 +18,7 @@ import { createStatusService } from '../statuses/status-service.ts'
 import { createViewerRecorder } from '../statuses/viewer-recorder.ts'
 import { createSocketFactory } from '../wa/socket-factory.ts'
 import { createWorkerWebhooks } from '../webhooks/worker-webhooks.ts'
+import { ConnectLimiter } from './connect-limiter.ts'
 import { SessionRegistry } from './session-registry.ts'
 
 /**
@@ -62,6 +63,7 @@ export async function createWorkerManager (config: WorkerConfig, logger: Logger)
   const sessions = new SessionRegistry({
     workerId, prisma, authStore, events, ownership, registry, config, log,
     makeSocket: createSocketFactory(config, log),
+    connectLimiter: new ConnectLimiter(config.CONNECT_CONCURRENCY),
     onSocket: (runtime, sock) => viewers.watch(runtime, sock)
   })
   const commands = createCommandRouter({
