@@ -4,7 +4,8 @@ import { BufferJSON } from '@whiskeysockets/baileys'
 import { exitWhenDone, provisionAuth } from '@wss/wa-sim/testing'
 import { guardConsole } from '../../src/console-guard.ts'
 import { createLogger } from '../../src/logger.ts'
-import { eventually, startWorkerStack } from '../helpers.ts'
+import { metrics } from '../../src/lib/metrics.ts'
+import { eventually, metricValue, startWorkerStack } from '../helpers.ts'
 
 exitWhenDone(t)
 guardConsole(createLogger('silent'))
@@ -31,7 +32,7 @@ const DELAY_MS = 1000
 t.test('CONNECT_CONCURRENCY=2: never more than 2 handshakes in flight, all connect, a session stopped while queued never logs in', async t => {
   const ctx = await startWorkerStack(t, { CONNECT_CONCURRENCY: '2' })
   const phones = Array.from({ length: 6 }, (_, i) => `1555203${String(i).padStart(4, '0')}`)
-  const ids = []
+  const ids: string[] = []
   for (const phone of phones) ids.push(await linkedSession(ctx, phone))
   const victimPhone = '15552039999'
   const victim = await linkedSession(ctx, victimPhone)
@@ -44,12 +45,16 @@ t.test('CONNECT_CONCURRENCY=2: never more than 2 handshakes in flight, all conne
   await eventually(async () => ctx.manager.sessions.size === 6, 30_000)
   const victimStart = ctx.bus.send('start-session', { sessionId: victim }, 120_000).catch(() => undefined)
   await eventually(() => ctx.manager.sessions.get(victim) !== undefined, 30_000)
+  // Two in flight, the other five (the seventh among them) waiting for a slot.
+  await eventually(async () => await metricValue(metrics.connectAttempts, { phase: 'waiting' }) === 5, 30_000)
+  t.equal(await metricValue(metrics.connectAttempts, { phase: 'in_flight' }), 2, 'two attempts in flight, five waiting (metrics)')
   t.equal(ctx.manager.sessions.get(victim)?.sock, undefined, 'the queued session is owned but has no socket')
   await ctx.bus.send('delete-session', { sessionId: victim }, 60_000)
 
   await Promise.all([...starts, victimStart])
   await eventually(async () => (await ctx.prisma.session.count({ where: { id: { in: ids }, state: 'connected' } })) === ids.length, 120_000, 200)
   t.pass('every session ended connected')
+  t.same([await metricValue(metrics.connectAttempts, { phase: 'in_flight' }), await metricValue(metrics.connectAttempts, { phase: 'waiting' })], [0, 0], 'every slot given back, nobody waiting')
 
   const log = await ctx.sim.client.connections()
   const entries = (phone: string) => Object.entries(log).filter(([key]) => key.startsWith(`${phone}:`)).flatMap(([, l]) => l.entries)
