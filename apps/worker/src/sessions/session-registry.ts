@@ -42,6 +42,9 @@ export class SessionRegistry {
   /** The state of each session running here (metrics). */
   * states (): Iterable<string> { for (const rt of this.runtimes.values()) if (rt.state) yield rt.state }
 
+  /** Connection attempts in flight here, and sessions waiting for a slot (metrics). */
+  connectAttempts () { return { inFlight: this.deps.connectLimiter.inFlight, waiting: this.deps.connectLimiter.waiting } }
+
   /** The session's runtime when it runs here. */
   get (sessionId: string): SessionRuntime | undefined { return this.runtimes.get(sessionId) }
 

@@ -60,11 +60,10 @@ export async function createWorkerManager (config: WorkerConfig, logger: Logger)
     onRecovered: () => { log.info('lease recovered'); scheduled.recover(workerId) },
     onError: err => log.debug({ err: (err as Error).message }, 'lease renewal failed')
   })
-  const connectLimiter = new ConnectLimiter(config.CONNECT_CONCURRENCY)
   const sessions = new SessionRegistry({
     workerId, prisma, authStore, events, ownership, registry, config, log,
     makeSocket: createSocketFactory(config, log),
-    connectLimiter,
+    connectLimiter: new ConnectLimiter(config.CONNECT_CONCURRENCY),
     onSocket: (runtime, sock) => viewers.watch(runtime, sock)
   })
   const commands = createCommandRouter({
@@ -84,12 +83,8 @@ export async function createWorkerManager (config: WorkerConfig, logger: Logger)
   // Shutdown in order: stop intake, stop sessions (each socket closed), flush viewers, hand the
   // sessions over, close connections.
   // Each worker reports its own queue: the gauges carry its id, and a dead worker's jobs are re-routed by the reap.
-  const removeMetrics = addMetricsSource({
-    workerId, sessionStates: () => sessions.states(), queue: () => commandQueueBacklog(queues.of(workerId)),
-    connectAttempts: () => ({ inFlight: connectLimiter.inFlight, waiting: connectLimiter.waiting })
-  })
   const closer = createCloser(log)
-  closer.add('stop metrics', removeMetrics)
+  closer.add('stop metrics', addMetricsSource({ workerId, sessionStates: () => sessions.states(), connectAttempts: () => sessions.connectAttempts(), queue: () => commandQueueBacklog(queues.of(workerId)) }))
   closer.add('stop sweeping and maintenance', () => Promise.all([sweeper.close(), maintenance.close()]))
   closer.add('stop taking commands and scheduled statuses', () => Promise.all([commands.close(), scheduled.close()]))
   closer.add('stop sending webhooks', () => webhooks.stopDelivering())
