@@ -22,6 +22,7 @@ export const EnvSchema = Type.Object({
   WA_MEDIA_CA: Type.Optional(Type.String({ minLength: 1, description: 'PEM text, or the path of a PEM file, trusted for media uploads' })),
   LEASE_TTL_MS: Type.Integer({ minimum: 2000, default: 8000 }),
   COMMAND_CONCURRENCY: Type.Integer({ minimum: 1, default: 32 }),
+  CONNECT_CONCURRENCY: Type.Integer({ minimum: 1, default: 64, description: 'WhatsApp connection attempts (socket opened, not yet open) one worker process has in flight; other sessions wait their turn (a failover or restart connects thousands at once)' }),
   SWEEP_INTERVAL_MS: Type.Integer({ minimum: 200, default: 2000 }),
   SEND_MIN_INTERVAL_MS: Type.Integer({ minimum: 0, default: 3000, description: 'Minimum time between two statuses of one session (ban risk)' }),
   SEND_JITTER_MS: Type.Integer({ minimum: 0, default: 2000 }),

@@ -16,6 +16,8 @@ export interface MetricsSource {
   sessionStates (): Iterable<string>
   /** This worker's command queue: jobs waiting, and the age of the oldest in seconds (0 when none). */
   queue (): Promise<{ waiting: number, oldestAgeSeconds: number }>
+  /** WhatsApp connection attempts in flight, and sessions waiting for a slot (CONNECT_CONCURRENCY). */
+  connectAttempts (): { inFlight: number, waiting: number }
 }
 const sources = new Set<MetricsSource>()
 
@@ -38,6 +40,23 @@ export const metrics = {
       const counts = new Map(SESSION_STATES.map(s => [s, 0]))
       for (const source of sources) for (const state of source.sessionStates()) counts.set(state, (counts.get(state) ?? 0) + 1)
       for (const [state, n] of counts) this.set({ state }, n)
+    }
+  }),
+  connectAttempts: new Gauge({
+    name: 'wss_session_connect_attempts',
+    help: 'WhatsApp connection attempts by phase: in_flight (socket opened, not yet open, a code or closed; at most CONNECT_CONCURRENCY per process), waiting (owned sessions waiting for a slot)',
+    labelNames: ['phase'] as const,
+    registers,
+    collect () {
+      let inFlight = 0
+      let waiting = 0
+      for (const source of sources) {
+        const a = source.connectAttempts()
+        inFlight += a.inFlight
+        waiting += a.waiting
+      }
+      this.set({ phase: 'in_flight' }, inFlight)
+      this.set({ phase: 'waiting' }, waiting)
     }
   }),
   connects: new Counter({ name: 'wss_session_connects_total', help: 'WhatsApp connections opened', registers }),

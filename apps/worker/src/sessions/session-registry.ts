@@ -15,6 +15,7 @@ export interface SessionRegistryDeps {
   authStore: AuthStore
   events: EventPublisher
   makeSocket: SocketFactory
+  connectLimiter: RuntimeDeps['connectLimiter']
   ownership: Ownership
   registry: OwnerRegistry
   config: RuntimeDeps['config']
@@ -40,6 +41,9 @@ export class SessionRegistry {
 
   /** The state of each session running here (metrics). */
   * states (): Iterable<string> { for (const rt of this.runtimes.values()) if (rt.state) yield rt.state }
+
+  /** Connection attempts in flight here, and sessions waiting for a slot (metrics). */
+  connectAttempts () { return { inFlight: this.deps.connectLimiter.inFlight, waiting: this.deps.connectLimiter.waiting } }
 
   /** The session's runtime when it runs here. */
   get (sessionId: string): SessionRuntime | undefined { return this.runtimes.get(sessionId) }

@@ -9,6 +9,7 @@ import type { SocketFactory } from '../wa/socket-factory.ts'
 import { metrics } from '../lib/metrics.ts'
 import { closeSocket } from '../wa/close-socket.ts'
 import { closeAction, reconnectDelay } from './close-policy.ts'
+import { SessionSlot, type ConnectLimiter } from './connect-limiter.ts'
 import { disconnectReason } from './disconnect-reason.ts'
 import { isSettled, SettleWaiters, type Settled } from './settle-waiters.ts'
 import { connectedWrite, connectionStatus, type SessionWrite } from './session-row.ts'
@@ -18,6 +19,8 @@ export interface RuntimeDeps {
   authStore: AuthStore
   events: EventPublisher
   makeSocket: SocketFactory
+  /** The worker's connection attempts in flight: every socket of every session waits for a slot. */
+  connectLimiter: ConnectLimiter
   logger: Logger
   config: { RECONNECT_BASE_MS: number, RECONNECT_MAX_MS: number, PAIRING_MAX_ATTEMPTS: number }
   /** Called when the session no longer runs here (logged out, replaced, gave up, lost). */
@@ -43,10 +46,12 @@ export class SessionRuntime {
   /** True between this socket's `open` and its close: the row alone may be stale. */
   private open = false
   private readonly settleWaiters = new SettleWaiters()
+  private readonly slot: SessionSlot
   private readonly log: Logger
 
   constructor (readonly sessionId: string, readonly generation: bigint, private readonly deps: RuntimeDeps) {
     this.log = deps.logger.child({ sessionId })
+    this.slot = new SessionSlot(deps.connectLimiter)
   }
 
   get connected () { return !this.stopped && this.open && this.row?.state === 'connected' }
@@ -89,8 +94,18 @@ export class SessionRuntime {
     this.auth ??= await this.deps.authStore.open(this.sessionId, this.generation)
     // stop() may have run while the auth state loaded: then no socket may be opened.
     if (this.stopped) return
+    // Owned but not connecting until the worker has a slot; a stop (or a newer attempt) meanwhile
+    // gives the place up and opens nothing.
+    if (!await this.slot.take()) return
+    if (this.stopped) return this.slot.give()
     this.pairingRequested = false
-    const sock = this.deps.makeSocket(this.auth.state as never)
+    let sock: WASocket
+    try {
+      sock = this.deps.makeSocket(this.auth.state as never)
+    } catch (err) {
+      this.slot.give()
+      throw err
+    }
     this.sock = sock
     sock.ev.on('creds.update', () => {
       this.auth?.saveCreds().catch(err => this.onWriteError(err))
@@ -131,6 +146,8 @@ export class SessionRuntime {
 
   private async onConnectionUpdate (sock: WASocket, update: Partial<ConnectionState>) {
     if (this.stopped) return
+    // The handshake is over (a QR or code now waits for a person, or it opened or closed): the slot goes.
+    if (update.qr || update.connection === 'open' || update.connection === 'close') this.slot.give()
     if (update.qr) await this.onQr(sock, update.qr)
     if (update.connection === 'open') {
       this.open = true
@@ -230,6 +247,7 @@ export class SessionRuntime {
     this.stopped = true
     this.open = false
     clearTimeout(this.timer)
+    this.slot.give()
     const sock = this.sock
     this.sock = undefined
     // Wait for the socket to be closed before the session can be handed over: never two connections.

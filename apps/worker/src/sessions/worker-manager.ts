@@ -19,6 +19,7 @@ import { createStatusService } from '../statuses/status-service.ts'
 import { createViewerRecorder } from '../statuses/viewer-recorder.ts'
 import { createSocketFactory } from '../wa/socket-factory.ts'
 import { createWorkerWebhooks } from '../webhooks/worker-webhooks.ts'
+import { ConnectLimiter } from './connect-limiter.ts'
 import { SessionRegistry } from './session-registry.ts'
 
 /**
@@ -64,6 +65,7 @@ export async function createWorkerManager (config: WorkerConfig, logger: Logger)
   const sessions = new SessionRegistry({
     workerId, prisma, authStore, events, ownership, registry, config, log,
     makeSocket: createSocketFactory(config, log),
+    connectLimiter: new ConnectLimiter(config.CONNECT_CONCURRENCY),
     onSocket: (runtime, sock) => { for (const r of recorders) r.watch(runtime, sock) }
   })
   const commands = createCommandRouter({
@@ -82,9 +84,8 @@ export async function createWorkerManager (config: WorkerConfig, logger: Logger)
 
   // Shutdown in order: stop intake, stop sessions (each socket closed), flush viewers and contacts, hand the sessions over, close connections.
   // Each worker reports its own queue: the gauges carry its id, and a dead worker's jobs are re-routed by the reap.
-  const removeMetrics = addMetricsSource({ workerId, sessionStates: () => sessions.states(), queue: () => commandQueueBacklog(queues.of(workerId)) })
   const closer = createCloser(log)
-  closer.add('stop metrics', removeMetrics)
+  closer.add('stop metrics', addMetricsSource({ workerId, sessionStates: () => sessions.states(), connectAttempts: () => sessions.connectAttempts(), queue: () => commandQueueBacklog(queues.of(workerId)) }))
   closer.add('stop sweeping and maintenance', () => Promise.all([sweeper.close(), maintenance.close()]))
   closer.add('stop taking commands and scheduled statuses', () => Promise.all([commands.close(), scheduled.close()]))
   closer.add('stop sending webhooks', () => webhooks.stopDelivering())

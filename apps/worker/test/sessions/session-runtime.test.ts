@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto'
 import pino from 'pino'
 import { createAuthStore } from '../../src/auth/index.ts'
 import { createEventPublisher } from '../../src/events.ts'
+import { ConnectLimiter } from '../../src/sessions/connect-limiter.ts'
 import { SessionRuntime } from '../../src/sessions/session-runtime.ts'
 import { migratedPrisma, redisClient, uniquePrefix } from '../helpers.ts'
 
@@ -17,6 +18,7 @@ t.test('a session stopped while it is still loading (its worker fenced mid-start
     authStore: createAuthStore({ prisma, logger }),
     events: createEventPublisher(await redisClient(t), uniquePrefix(), logger),
     makeSocket: () => { sockets++; throw new Error('a stopped session must not open a socket') },
+    connectLimiter: new ConnectLimiter(2),
     logger,
     config: { RECONNECT_BASE_MS: 1000, RECONNECT_MAX_MS: 60_000, PAIRING_MAX_ATTEMPTS: 5 },
     onFinished: () => {},
