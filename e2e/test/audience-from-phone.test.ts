@@ -3,22 +3,12 @@
 // and to `contacts` except one reaches exactly those phones and the own one, and a contact removed
 // on the phone is no longer in the next status's audience.
 import t from 'tap'
-import { randomUUID } from 'node:crypto'
+import { linkSession, reachedPhones } from '../src/link.ts'
 import { eventually, startStack, type Stack } from '../src/stack.ts'
 
 const OWN = '15557790000'
 const [ANN, BOB, CAT, DAN] = ['15557790001', '15557790002', '15557790003', '15557790004']
-
-/** The phones that decrypted a status (by its text), once it arrived. */
-async function reached (stack: Stack, text: string): Promise<string[]> {
-  let phones: string[] = []
-  await eventually(async () => {
-    const status = (await stack.sim.client.statuses(OWN)).find(s => s.text === text)
-    phones = status === undefined ? [] : [...new Set(status.recipients.filter(r => r.decrypted).map(r => r.phone))].sort()
-    return phones.length > 0
-  }, 20_000, 200)
-  return phones
-}
+const reached = async (stack: Stack, text: string) => await reachedPhones(stack, OWN, text)
 
 t.test('a status to the phone\'s contacts reaches exactly its address book, as the phone changes it', async t => {
   const stack = await startStack(t, { apis: 1, workers: 1 })
@@ -27,14 +17,7 @@ t.test('a status to the phone\'s contacts reaches exactly its address book, as t
   // DAN is on WhatsApp but not in the address book: never in a `contacts` audience.
   await sim.client.saveContacts(OWN, [{ phone: ANN, name: 'Ann' }, { phone: BOB, name: 'Bob' }, { phone: CAT, name: 'Cat' }])
 
-  const sessionId = `phone-aud-${randomUUID().slice(0, 6)}`
-  t.equal((await stack.api('POST', '/api/sessions', { sessionId, sessionName: 'Shop', phoneNumber: OWN })).status, 201)
-  let code: string | undefined
-  t.ok(await eventually(async () => {
-    code = (await stack.api('GET', `/api/sessions/${sessionId}/pairing-code`)).body?.data?.pairingCode
-    return !!code
-  }, 20_000), 'a pairing code')
-  t.ok((await sim.client.enterPairingCode(OWN, code!)).linked, 'linked from the phone')
+  const sessionId = await linkSession(stack, OWN, 'phone-aud')
   const book = async () => ((await stack.api('GET', `/api/sessions/${sessionId}/contacts?inAddressBook=true`)).body?.data ?? [])
     .map((c: { number: string }) => c.number).sort()
   t.ok(await eventually(async () => (await book()).length === 3, 30_000, 250), 'the address book arrived from the phone')

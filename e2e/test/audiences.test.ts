@@ -4,34 +4,8 @@
 import t from 'tap'
 import { randomUUID } from 'node:crypto'
 import { socketIoClient } from '../src/events.ts'
-import { eventually, startStack, type Stack } from '../src/stack.ts'
-
-async function linkSession (stack: Stack, phone: string) {
-  const sessionId = `aud-${randomUUID().slice(0, 6)}`
-  const created = await stack.api('POST', '/api/sessions', { sessionId, sessionName: phone, phoneNumber: phone })
-  if (created.status !== 201) throw new Error(`create failed: ${JSON.stringify(created.body)}`)
-  let code: string | undefined
-  await eventually(async () => {
-    code = (await stack.api('GET', `/api/sessions/${sessionId}/pairing-code`)).body?.data?.pairingCode
-    return !!code
-  }, 20_000)
-  const linked = await stack.sim.client.enterPairingCode(phone, code!)
-  if (!linked.linked) throw new Error('link failed')
-  const up = await eventually(async () => (await stack.api('GET', `/api/sessions/${sessionId}/connection-status`)).body?.data?.connected === true, 20_000)
-  if (!up) throw new Error('session did not connect')
-  return sessionId
-}
-
-/** The phones that decrypted a status (by its text), once it arrived. */
-async function reached (stack: Stack, sender: string, text: string): Promise<string[]> {
-  let phones: string[] = []
-  await eventually(async () => {
-    const status = (await stack.sim.client.statuses(sender)).find(s => s.text === text)
-    phones = status === undefined ? [] : [...new Set(status.recipients.filter(r => r.decrypted).map(r => r.phone))].sort()
-    return phones.length > 0
-  }, 20_000, 200)
-  return phones
-}
+import { linkSession, reachedPhones as reached } from '../src/link.ts'
+import { startStack } from '../src/stack.ts'
 
 t.test('statuses to contacts, contacts except some, a saved list, and from many sessions at once', async t => {
   const stack = await startStack(t, { workers: 2 })
@@ -43,8 +17,8 @@ t.test('statuses to contacts, contacts except some, a saved list, and from many 
   const notOnWhatsApp = '15557800999'
   const newcomer = '15557800005'
   for (const p of [shop, cafe, a1, a2, a3, a4, b1, b2]) await sim.client.createAccount(p)
-  const shopId = await linkSession(stack, shop)
-  const cafeId = await linkSession(stack, cafe)
+  const shopId = await linkSession(stack, shop, 'aud')
+  const cafeId = await linkSession(stack, cafe, 'aud')
   const sio = await socketIoClient(t, stack.apis[0]!.url, stack.apiKey)
   await prisma.contact.createMany({
     data: [

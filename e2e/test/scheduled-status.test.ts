@@ -3,26 +3,10 @@
 // owns the session then. A cancelled one never reaches anyone. A Redis restart that loses every key
 // (the delayed job with them) does not lose the status.
 import t from 'tap'
-import { randomUUID } from 'node:crypto'
 import { socketIoClient } from '../src/events.ts'
 import { privateRedis } from '../src/private-redis.ts'
-import { eventually, startStack, type Stack } from '../src/stack.ts'
-
-async function linkSession (stack: Stack, phone: string) {
-  const sessionId = `sched-${randomUUID().slice(0, 6)}`
-  const created = await stack.api('POST', '/api/sessions', { sessionId, sessionName: phone, phoneNumber: phone })
-  if (created.status !== 201) throw new Error(`create failed: ${JSON.stringify(created.body)}`)
-  let code: string | undefined
-  await eventually(async () => {
-    code = (await stack.api('GET', `/api/sessions/${sessionId}/pairing-code`)).body?.data?.pairingCode
-    return !!code
-  }, 20_000)
-  const linked = await stack.sim.client.enterPairingCode(phone, code!)
-  if (!linked.linked) throw new Error('link failed')
-  const up = await eventually(async () => (await stack.api('GET', `/api/sessions/${sessionId}/connection-status`)).body?.data?.connected === true, 20_000)
-  if (!up) throw new Error('session did not connect')
-  return sessionId
-}
+import { linkSession } from '../src/link.ts'
+import { eventually, startStack } from '../src/stack.ts'
 
 t.test('a scheduled status is sent once at its time after its worker was killed; a cancelled one never', async t => {
   const stack = await startStack(t, { workers: 2 })
@@ -30,7 +14,7 @@ t.test('a scheduled status is sent once at its time after its worker was killed;
   const phone = '15557770001'
   const contact = '15557770099'
   for (const p of [phone, contact]) await sim.client.createAccount(p)
-  const sessionId = await linkSession(stack, phone)
+  const sessionId = await linkSession(stack, phone, 'sched')
   const sio = await socketIoClient(t, stack.apis[0]!.url, stack.apiKey)
   const ownerId = await stack.ownerOf(sessionId)
   const victim = stack.workers.find(w => w.id === ownerId)!
@@ -79,7 +63,7 @@ t.test('a Redis restart that loses every key, delayed jobs included, does not lo
   const phone = '15557770002'
   const contact = '15557770098'
   for (const p of [phone, contact]) await sim.client.createAccount(p)
-  const sessionId = await linkSession(stack, phone)
+  const sessionId = await linkSession(stack, phone, 'sched')
 
   const scheduledAt = new Date(Date.now() + 6000).toISOString()
   const res = await stack.api('POST', `/api/sessions/${sessionId}/send-status`, { type: 'text', content: 'after the flush', targetNumbers: contact, scheduledAt })
