@@ -163,3 +163,17 @@ export async function metricValue (metric: { get (): Promise<{ values: Array<{ v
   const { values } = await metric.get()
   return values.find(v => Object.entries(labels).every(([k, x]) => v.labels[k] === x))?.value ?? 0
 }
+
+/**
+ * Creates a session row for `phone`, starts it on the worker with a pairing code and types that code
+ * on the simulated phone; once linked, waits until the worker reports it connected.
+ * Returns the session id and whether the phone accepted the code.
+ */
+export async function linkByPairingCode (stack: Awaited<ReturnType<typeof startWorkerStack>>, phone: string) {
+  const sessionId = `s-${randomUUID().slice(0, 8)}`
+  await stack.prisma.session.create({ data: { id: sessionId, name: 'Shop', authMethod: 'pairing', phoneNumber: phone, state: 'connecting' } })
+  const started = await stack.bus.send('start-session', { sessionId, reason: 'created' })
+  const linked = (await stack.sim.client.enterPairingCode(phone, started.data.pairingCode)).linked
+  if (linked) await stack.events.waitFor(e => e.event === 'connection-status' && e.data.sessionId === sessionId && e.data.connected)
+  return { sessionId, linked }
+}

@@ -10,7 +10,7 @@ import { exitWhenDone } from '@wss/wa-sim/testing'
 import { sendStatusJobId } from '@wss/shared'
 import { createLogger } from '../../src/logger.ts'
 import { guardConsole } from '../../src/console-guard.ts'
-import { eventually, startWorkerStack } from '../helpers.ts'
+import { eventually, linkByPairingCode, startWorkerStack } from '../helpers.ts'
 
 exitWhenDone(t)
 guardConsole(createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'))
@@ -31,11 +31,8 @@ t.test('fired scheduled statuses: never late, never twice', async t => {
   const phone = '15557791000'
   const alice = '15557791001'
   for (const p of [phone, alice]) await sim.client.createAccount(p)
-  const sessionId = `s-${randomUUID().slice(0, 8)}`
-  await prisma.session.create({ data: { id: sessionId, name: 'Shop', authMethod: 'pairing', phoneNumber: phone, state: 'connecting' } })
-  const started = await bus.send('start-session', { sessionId, reason: 'created' })
-  t.equal((await sim.client.enterPairingCode(phone, started.data.pairingCode)).linked, true)
-  await events.waitFor(e => e.event === 'connection-status' && e.data.sessionId === sessionId && e.data.connected)
+  const { sessionId, linked } = await linkByPairingCode(stack, phone)
+  t.equal(linked, true)
   // A status as a firing leaves it: pending, with its scheduled time.
   const fired = async (scheduledAt: Date, data: Record<string, unknown> = {}) => {
     const id = randomUUID()

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto'
 import { exitWhenDone } from '@wss/wa-sim/testing'
 import { createLogger } from '../../src/logger.ts'
 import { guardConsole } from '../../src/console-guard.ts'
-import { eventually, startWorkerStack } from '../helpers.ts'
+import { eventually, linkByPairingCode, startWorkerStack } from '../helpers.ts'
 
 exitWhenDone(t)
 guardConsole(createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'))
@@ -11,15 +11,13 @@ guardConsole(createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'))
 // The chaos run (bench/chaos.ts) found sends left `pending` for good: a send whose session was
 // reconnecting when its job ran was refused at once, after the API had already answered 202.
 t.test('a send that meets its session reconnecting goes out once it is back, or ends failed', async t => {
-  const { sim, prisma, events, bus } = await startWorkerStack(t)
+  const stack = await startWorkerStack(t)
+  const { sim, prisma, events, bus } = stack
   const phone = '15557780000'
   const alice = '15557780001'
   for (const p of [phone, alice]) await sim.client.createAccount(p)
-  const sessionId = `s-${randomUUID().slice(0, 8)}`
-  await prisma.session.create({ data: { id: sessionId, name: 'Shop', authMethod: 'pairing', phoneNumber: phone, state: 'connecting' } })
-  const started = await bus.send('start-session', { sessionId, reason: 'created' })
-  t.equal((await sim.client.enterPairingCode(phone, started.data.pairingCode)).linked, true)
-  await events.waitFor(e => e.event === 'connection-status' && e.data.sessionId === sessionId && e.data.connected)
+  const { sessionId, linked } = await linkByPairingCode(stack, phone)
+  t.equal(linked, true)
   const deviceId = (await sim.client.account(phone)).devices[0]!.id
   const pending = async () => {
     const id = randomUUID()
