@@ -86,6 +86,8 @@ export interface Faults {
   foreignLeafKey: boolean
   /** Numbers whose contact lookups (usync `contact` by phone) are left out of the reply: asked, never answered. */
   unansweredLookups: string[]
+  /** Accounts whose app-state syncs wait, unanswered, until the hold is lifted (a slow address-book download). */
+  heldAppState: Record<string, Array<() => void>>
 }
 
 type Waiter = { match: (s: StatusRecord) => boolean, resolve: (s: StatusRecord) => void }
@@ -109,7 +111,7 @@ export interface SimulatorOptions {
 /** The simulated WhatsApp server and every simulated phone. Transport-agnostic: feed it WebSockets. */
 export class Simulator {
   state: SimState
-  readonly faults: Faults = { refuseUntil: 0, delayMs: {}, errorAcks: {}, foreignLeafKey: false, unansweredLookups: [] }
+  readonly faults: Faults = { refuseUntil: 0, delayMs: {}, errorAcks: {}, foreignLeafKey: false, unansweredLookups: [], heldAppState: {} }
   /** Viewers who view an account's next status the moment it is acknowledged (phone → viewers). */
   private readonly instantViews = new Map<string, { viewers: string[], by: 'pn' | 'lid' }>()
   private readonly conns = new Set<Connection>()
@@ -226,6 +228,9 @@ export class Simulator {
 
   /** Answers an app-state sync: the address book's snapshot or patches after the client's version. */
   private async onAppStateSync (conn: Connection, iq: BinaryNode) {
+    // Held: answered on release, while the connection's other frames go on being served.
+    const held = conn.phone ? this.faults.heldAppState[conn.phone] : undefined
+    if (held) { held.push(() => { void this.onAppStateSync(conn, iq).catch(() => conn.terminate()) }); return }
     const account = conn.phone ? this.state.accounts[conn.phone] : undefined
     const store = this.opts.storeMedia ?? (() => { throw new SimError(500, 'no media host to serve a snapshot') })
     const { node, served } = await syncResponse(account?.appState, iq, store)
@@ -248,8 +253,9 @@ export class Simulator {
   }
 
   /**
-   * What the phone sends a device once, after it linked: the app-state sync key, the push names of
-   * its contacts (history sync), and a `server_sync` when the address book has entries.
+   * What the phone sends a device once, after it linked: the app-state sync key and the push names
+   * of its contacts (history sync). No `server_sync`: reading the address book for the first time is
+   * the device's to start (WhatsApp sends `server_sync` only when a collection changes).
    */
   private async syncNewDevice (account: AccountState, device: DeviceState) {
     if (device.contactsSentAt) return
@@ -263,7 +269,6 @@ export class Simulator {
       const history = await pushNamesMessage(people, this.opts.storeMedia)
       await this.deliver(deviceKey, await phoneMessageNode(account, device, history))
     }
-    if (app.patches.length) await this.deliver(deviceKey, serverSyncNode(ADDRESS_BOOK_COLLECTION, app.version, randomBytes(8).toString('hex')))
   }
 
   // ---------------------------------------------------------------- connections
@@ -779,6 +784,16 @@ export class Simulator {
   setDelay (phone: string, ms: number) {
     if (ms > 0) this.faults.delayMs[phone] = ms
     else delete this.faults.delayMs[phone]
+  }
+
+  /** Holds the account's app-state syncs unanswered (`on`), or answers the held ones and stops holding. Returns how many were held. */
+  holdAppStateSyncs (phone: string, on: boolean): number {
+    this.account(phone)
+    const held = this.faults.heldAppState[phone] ?? []
+    if (on) { this.faults.heldAppState[phone] = held; return held.length }
+    delete this.faults.heldAppState[phone]
+    for (const release of held) release()
+    return held.length
   }
 
   /** Leaves these numbers' contact lookups out of usync replies (an empty list clears). */

@@ -1,7 +1,8 @@
 // A linked device gets its phone's contacts as WhatsApp gives them: the app-state sync key
 // (Signal-encrypted from the phone), the address book as `critical_unblock_low` patches that
 // Baileys verifies (MACs, LTHash), push names in a history-sync blob from the media host, and a
-// `server_sync` notification whenever the address book changes on the phone.
+// `server_sync` notification whenever the address book changes on the phone (none after a link:
+// the device starts its first read).
 import t from 'tap'
 import { proto, type Contact } from '@whiskeysockets/baileys'
 import { startSimulator } from '../src/index.ts'
@@ -58,10 +59,15 @@ t.test('the address book and push names reach a linked client; renames and remov
   t.teardown(() => client.end())
   const seen = contactsOf(client)
 
-  await until('the address book', () => seen.book.get(ANN)?.name === 'Ann Smith' && seen.book.get(CAT)?.name === 'Cat (no WhatsApp)')
-  t.equal(seen.book.get(ANN)?.lid, `${(await sim.client.account(ANN)).lid}@lid`, 'with the contact\'s LID')
+  await until('the app-state key', () => !!client.auth.creds.myAppStateKeyId)
   await until('the push names', () => seen.pushNames.get(ANN) === 'Ann Push' && seen.pushNames.get(BOB) === 'Bob Push')
   t.pass('push names from the history-sync blob')
+  t.equal((await sim.client.addressBook(OWN)).mutationsServed, 0, 'no server_sync after the link: nothing read the address book yet')
+  t.equal(seen.book.size, 0)
+  // The device's first read, from scratch: a snapshot.
+  await client.sock.resyncAppState(['critical_unblock_low'], true)
+  await until('the address book', () => seen.book.get(ANN)?.name === 'Ann Smith' && seen.book.get(CAT)?.name === 'Cat (no WhatsApp)')
+  t.equal(seen.book.get(ANN)?.lid, `${(await sim.client.account(ANN)).lid}@lid`, 'with the contact\'s LID')
   const version = client.auth.keys['app-state-sync-version']?.critical_unblock_low as { version: number } | undefined
   t.equal(version?.version, 2, 'the client verified and stored the collection at version 2')
 

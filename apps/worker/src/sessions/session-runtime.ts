@@ -101,7 +101,7 @@ export class SessionRuntime {
     this.pairingRequested = false
     let sock: WASocket
     try {
-      sock = this.deps.makeSocket(this.auth.state as never)
+      sock = this.deps.makeSocket(this.auth.state as never, this.log)
     } catch (err) {
       this.slot.give()
       throw err

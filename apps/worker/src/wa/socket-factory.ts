@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { Agent } from 'node:https'
 import { Browsers, makeWASocket, proto, WA_CERT_DETAILS, type AuthenticationState, type WASocket } from '@whiskeysockets/baileys'
 import type { Logger } from 'pino'
+import { bootstrapAddressBook } from '../contacts/address-book-sync.ts'
 import { mediaDispatcher } from './media-dispatcher.ts'
 
 export interface WhatsAppSettings {
@@ -35,16 +36,18 @@ export function createSocketFactory (settings: WhatsAppSettings, logger: Logger)
   const baileysLevel = logger.level === 'trace' ? 'debug' : logger.isLevelEnabled('warn') ? 'warn' : logger.level
   const baileysLogger = logger.child({ module: 'baileys' }, { level: baileysLevel })
 
-  return (auth: AuthenticationState): WASocket => {
+  /** `log`: the session's logger (the address-book read reports there). */
+  return (auth: AuthenticationState, log: Logger = logger): WASocket => {
     // Downloads (history-sync blobs) go to the media host this socket's server announces.
     const dispatcher = (ca: string) => mediaDispatcher(ca, async () => (await sock.refreshMediaConn(false)).hosts[0]?.hostname)
+    const fetchOptions = ca ? { dispatcher: dispatcher(ca) } as RequestInit : undefined
     const sock: WASocket = makeWASocket({
       auth,
       logger: baileysLogger as never,
       browser: Browsers.ubuntu('Chrome'),
       ...(settings.WA_WS_URL ? { waWebSocketUrl: settings.WA_WS_URL } : {}),
       ...(fetchAgent ? { fetchAgent } : {}),
-      ...(ca ? { options: { dispatcher: dispatcher(ca) } as RequestInit } : {}),
+      ...(fetchOptions ? { options: fetchOptions } : {}),
       shouldSyncHistoryMessage: shouldSyncHistory,
       syncFullHistory: false,
       markOnlineOnConnect: false,
@@ -52,6 +55,7 @@ export function createSocketFactory (settings: WhatsAppSettings, logger: Logger)
       generateHighQualityLinkPreview: false,
       emitOwnEvents: true
     })
+    bootstrapAddressBook(sock, { fetchOptions, logger: log })
     return sock
   }
 }

@@ -1,11 +1,13 @@
 // A session's contacts through a real worker, Baileys and the simulator: a 5,000-entry address
 // book written in a few batches, push names, renames and removals, a restarted worker that resumes
-// from its stored app-state version, and a stale owner's write refused.
+// from its stored app-state version, and a stale owner's write refused. The simulator sends no
+// server_sync after a link (WhatsApp sends one only on a change): the worker reads the book itself,
+// and a status sent while that read waits on the server is not held behind it.
 import t from 'tap'
 import { randomUUID } from 'node:crypto'
 import { exitWhenDone } from '@wss/wa-sim/testing'
 import { writeContacts } from '../../src/contacts/contact-writes.ts'
-import { eventually, migratedPrisma, startWorkerStack } from '../helpers.ts'
+import { eventually, linkByPairingCode, migratedPrisma, startWorkerStack } from '../helpers.ts'
 
 exitWhenDone(t)
 
@@ -53,6 +55,33 @@ t.test('the address book, push names and changes of a linked phone land in conta
   await sim.client.saveContact(OWN, numberOf(8), 'Renamed Person')
   t.ok(await eventually(async () => (await prisma.contact.findUnique({ where: { sessionId_phone: { sessionId, phone: numberOf(8) } } }))?.name === 'Renamed Person', 30_000, 250), 'a rename after the restart')
   t.equal((await sim.client.addressBook(OWN)).mutationsServed - served, 1, 'one mutation read after the restart, not the whole book')
+})
+
+t.test('a status sent right after the link is not held behind the address-book read, which lands once WhatsApp answers', async t => {
+  const stack = await startWorkerStack(t)
+  const { sim, prisma, bus } = stack
+  const [own, ann] = ['15558870000', '15558870001']
+  await sim.client.createAccount(own)
+  await sim.client.createAccount(ann)
+  await sim.client.saveContacts(own, [{ phone: ann, name: 'Ann Saved' }, { phone: '15558870002', name: 'Bob Saved' }])
+  // The phone's answer to the address-book read waits (a slow download of a large book).
+  await sim.client.holdAppStateSyncs(own)
+  const { sessionId, linked } = await linkByPairingCode(stack, own)
+  t.equal(linked, true)
+  t.ok(await eventually(async () => (await sim.client.holdAppStateSyncs(own)).held === 1, 20_000, 100), 'the worker asked for the address book by itself (no server_sync came)')
+
+  const statusId = randomUUID()
+  await prisma.status.create({ data: { id: statusId, sessionId, type: 'text', content: 'while the book loads', targetNumbers: [ann], state: 'pending' } })
+  const sent = await bus.send('send-status', { sessionId, statusId })
+  t.match(sent, { ok: true, data: { state: 'sent' } }, 'the status is posted while the read still waits')
+  t.equal((await sim.client.statuses(own)).filter(s => s.text === 'while the book loads').length, 1)
+  t.equal(await prisma.contact.count({ where: { sessionId, inAddressBook: true } }), 0, 'no address book yet')
+
+  t.equal((await sim.client.holdAppStateSyncs(own, false)).held, 1, 'one read was waiting')
+  t.ok(await eventually(async () => (await prisma.contact.count({ where: { sessionId, inAddressBook: true } })) === 2, 20_000, 100), 'the address book lands once answered')
+  const annRow = await prisma.contact.findUniqueOrThrow({ where: { sessionId_phone: { sessionId, phone: ann } } })
+  t.equal(annRow.name, 'Ann Saved')
+  t.equal((await prisma.session.findUniqueOrThrow({ where: { id: sessionId } })).state, 'connected')
 })
 
 t.test('a stale owner cannot write contacts', async t => {
