@@ -230,7 +230,7 @@ export class Simulator {
   private async onAppStateSync (conn: Connection, iq: BinaryNode) {
     // Held: answered on release, while the connection's other frames go on being served.
     const held = conn.phone ? this.faults.heldAppState[conn.phone] : undefined
-    if (held) { held.push(() => { void this.onAppStateSync(conn, iq).catch(() => conn.terminate()) }); return }
+    if (held) { held.push(() => { if (!conn.closed) void this.onAppStateSync(conn, iq).catch(() => conn.terminate()) }); return }
     const account = conn.phone ? this.state.accounts[conn.phone] : undefined
     const store = this.opts.storeMedia ?? (() => { throw new SimError(500, 'no media host to serve a snapshot') })
     const { node, served } = await syncResponse(account?.appState, iq, store)
