@@ -1,6 +1,7 @@
 import { AsyncResource } from 'node:async_hooks'
 import {
-  decodePatches, decodeSyncdSnapshot, ensureLTHashStateVersion, extractSyncdPatches, isMissingKeyError, newLTHashState, processSyncAction,
+  decodePatches, decodeSyncdSnapshot, ensureLTHashStateVersion, extractSyncdPatches, getBinaryNodeChild, getBinaryNodeChildren,
+  isMissingKeyError, newLTHashState, processSyncAction,
   type ChatMutation, type LTHashState, type WASocket
 } from '@whiskeysockets/baileys'
 import type { Logger } from 'pino'
@@ -43,15 +44,17 @@ export function bootstrapAddressBook (sock: WASocket, opts: { fetchOptions?: Req
     running = true
     clearTimeout(retry)
     outside.runInAsyncScope(() => setImmediate(() => {
-      syncAddressBook(sock, { ...opts, fromScratch })
+      syncAddressBook(sock, { ...opts, fromScratch, isOpen: () => open })
         .then(() => {
           failures = 0
+          fromScratch = false
           // Not on a socket that closed meanwhile: its creds are no longer saved.
           if (open) sock.ev.emit('creds.update', { accountSyncCounter: (creds.accountSyncCounter ?? 0) + 1 })
         })
         .catch((err: unknown) => {
-          // A stored state that does not decode is read again from a snapshot, as Baileys does.
-          fromScratch = !(err instanceof NotAnswered) && !isMissingKeyError(err as never) && open
+          // A stored state that does not decode is read again from a snapshot, as Baileys does,
+          // until a read succeeds.
+          if (err instanceof DecodeFailed && !isMissingKeyError(err.cause as never)) fromScratch = true
           const delay = retryDelaysMs[failures++]
           opts.logger.warn({ err: briefly(err), fromScratch, retryInMs: open ? delay : undefined }, 'address book not read; tried again later')
           if (open && delay !== undefined) retry = setTimeout(maybeStart, delay).unref()
@@ -69,19 +72,24 @@ export function bootstrapAddressBook (sock: WASocket, opts: { fetchOptions?: Req
 
 /** WhatsApp did not answer a sync request (Baileys' query resolves undefined on its timeout), or never finished. */
 class NotAnswered extends Error {}
+/** An answer that Baileys' decoders refused (a MAC, a key, a state that does not fit). */
+class DecodeFailed extends Error {}
+/** Baileys' event buffer is on (its own resync, the offline backlog): mutations reported now would wait in it. */
+const BUFFER_POLL_MS = 100
 
 /** What a failed read logs: Baileys' errors can carry every encrypted record of a snapshot. */
 const briefly = (err: unknown) => ({ message: (err as Error)?.message, statusCode: (err as { output?: { statusCode?: number } })?.output?.statusCode })
 
 /**
  * Reads the address-book collection from the stored version (from scratch, or with `fromScratch`:
- * a snapshot) to its end, verifying every MAC. Each answer's mutations are reported before its state
- * is stored, so a read that fails half way reports them again next time rather than never. When
+ * a snapshot) to its end, verifying every MAC. Each answer's mutations are reported (to the contact
+ * recorder, while the socket is open and Baileys' buffer off) before its state is stored, so a read
+ * that fails half way reports them again next time rather than never. When
  * Baileys stored a newer state meanwhile (a `server_sync` resync, which reports what it read), this
  * read goes on from that state instead of reporting older values after newer ones. Resolves with the
  * mutations reported.
  */
-export async function syncAddressBook (sock: WASocket, opts: { fetchOptions?: RequestInit, logger: Logger, fromScratch?: boolean }): Promise<number> {
+export async function syncAddressBook (sock: WASocket, opts: { fetchOptions?: RequestInit, logger: Logger, fromScratch?: boolean, isOpen: () => boolean }): Promise<number> {
   const me = sock.authState.creds.me
   if (!me) throw new Error('the socket has no account yet')
   const keys = sock.authState.keys
@@ -90,10 +98,12 @@ export async function syncAddressBook (sock: WASocket, opts: { fetchOptions?: Re
     const stored = (await keys.get('app-state-sync-version', [ADDRESS_BOOK]))[ADDRESS_BOOK]
     return stored ? ensureLTHashStateVersion(stored) : undefined
   }
-  const stored = opts.fromScratch ? undefined : await storedState()
-  let state: LTHashState = stored ?? newLTHashState()
+  const stored = await storedState()
+  let state: LTHashState = (opts.fromScratch ? undefined : stored) ?? newLTHashState()
   // Mutations at or below the stored version were reported when it was stored.
-  let reportedUpTo = stored?.version
+  let reportedUpTo = opts.fromScratch ? undefined : stored?.version
+  // The stored version this read knows of: another one means Baileys stored a newer state meanwhile.
+  let known = stored?.version
   let reported = 0
   for (let answer = 0; answer < MAX_ANSWERS; answer++) {
     const result = await sock.query({
@@ -102,33 +112,45 @@ export async function syncAddressBook (sock: WASocket, opts: { fetchOptions?: Re
       content: [{ tag: 'sync', attrs: {}, content: [{ tag: 'collection', attrs: { name: ADDRESS_BOOK, version: String(state.version), return_snapshot: String(!state.version) } }] }]
     })
     if (!result) throw new NotAnswered('WhatsApp did not answer the address-book sync')
+    const node = getBinaryNodeChildren(getBinaryNodeChild(result, 'sync'), 'collection').find(c => c.attrs.name === ADDRESS_BOOK)
+    if (!node) throw new NotAnswered('the answer holds no address-book collection')
+    if (node.attrs.type === 'error' || getBinaryNodeChild(node, 'error')) throw new NotAnswered('WhatsApp answered the address-book sync with an error')
     const collection = (await extractSyncdPatches(result, opts.fetchOptions ?? {}))[ADDRESS_BOOK]
-    if (!collection) throw new NotAnswered('the answer holds no address-book collection')
     let next = state
     const mutations = new Map<string, ChatMutation>()
-    if (collection.snapshot) {
-      const decoded = await decodeSyncdSnapshot(ADDRESS_BOOK, collection.snapshot, appStateKey, reportedUpTo, true, opts.logger)
-      next = decoded.state
-      for (const [index, m] of Object.entries(decoded.mutationMap)) mutations.set(index, m)
+    try {
+      if (collection.snapshot) {
+        const decoded = await decodeSyncdSnapshot(ADDRESS_BOOK, collection.snapshot, appStateKey, reportedUpTo, true, opts.logger)
+        next = decoded.state
+        for (const [index, m] of Object.entries(decoded.mutationMap)) mutations.set(index, m)
+      }
+      if (collection.patches.length) {
+        const decoded = await decodePatches(ADDRESS_BOOK, collection.patches, next, appStateKey, opts.fetchOptions ?? {}, reportedUpTo, opts.logger, true)
+        next = decoded.state
+        for (const [index, m] of Object.entries(decoded.mutationMap)) mutations.set(index, m)
+      }
+    } catch (err) {
+      throw new DecodeFailed(`the address book did not decode: ${(err as Error).message}`, { cause: err })
     }
-    if (collection.patches.length) {
-      const decoded = await decodePatches(ADDRESS_BOOK, collection.patches, next, appStateKey, opts.fetchOptions ?? {}, reportedUpTo, opts.logger, true)
-      next = decoded.state
-      for (const [index, m] of Object.entries(decoded.mutationMap)) mutations.set(index, m)
-    }
-    if (next !== state) {
+    if (next === state) {
+      if (collection.hasMorePatches) throw new NotAnswered('WhatsApp announced more patches and sent none')
+    } else {
       const current = await storedState()
-      if (current && current.version > next.version) {
-        // Baileys is ahead (and reported it): go on from there, dropping this older answer.
+      if (current && current.version > next.version && current.version !== known) {
+        // Baileys stored a newer state meanwhile (and reported it): go on from there, dropping this older answer.
         state = current
-        reportedUpTo = current.version
+        reportedUpTo = known = current.version
         continue
       }
+      // Reported only where someone listens: a closed socket's events go nowhere, and while Baileys'
+      // buffer is on they wait in it (and die with the socket); the state is stored right after.
+      while (sock.ev.isBuffering() && opts.isOpen()) await new Promise(resolve => setTimeout(resolve, BUFFER_POLL_MS))
+      if (!opts.isOpen()) throw new NotAnswered('the connection closed during the read')
       for (const m of mutations.values()) processSyncAction(m, sock.ev, me, undefined, opts.logger as never)
       reported += mutations.size
       await keys.set({ 'app-state-sync-version': { [ADDRESS_BOOK]: next } })
       state = next
-      reportedUpTo = next.version
+      reportedUpTo = known = next.version
     }
     if (!collection.hasMorePatches) {
       opts.logger.info({ version: state.version, mutations: reported }, 'address book read from the phone')

@@ -82,10 +82,12 @@ t.test('a status sent right after the link is not held behind the address-book r
   await sim.client.dropAll(own)
   await stack.events.waitFor(e => e.event === 'connection-status' && e.data.sessionId === sessionId && e.data.connected, 30_000, mark)
   t.ok(await eventually(async () => (await sim.client.holdAppStateSyncs(own)).held === 2, 20_000, 100), 'the reconnected socket asked again')
-  t.equal((await sim.client.holdAppStateSyncs(own, false)).held, 2, 'two reads were waiting, the dropped one is not answered')
+  t.equal((await sim.client.addressBook(own)).mutationsServed, 0)
+  t.equal((await sim.client.holdAppStateSyncs(own, false)).held, 2, 'two reads were waiting')
   t.ok(await eventually(async () => (await prisma.contact.count({ where: { sessionId, inAddressBook: true } })) === 2, 20_000, 100), 'the address book lands once answered')
   const annRow = await prisma.contact.findUniqueOrThrow({ where: { sessionId_phone: { sessionId, phone: ann } } })
   t.equal(annRow.name, 'Ann Saved')
+  t.equal((await sim.client.addressBook(own)).mutationsServed, 2, 'one snapshot of the 2 entries served: the dropped connection\'s read was not answered')
   t.equal((await prisma.session.findUniqueOrThrow({ where: { id: sessionId } })).state, 'connected')
   const creds = async () => (await prisma.authCreds.findUniqueOrThrow({ where: { sessionId } })).creds as { accountSyncCounter?: number }
   t.ok(await eventually(async () => (await creds()).accountSyncCounter === 1, 10_000, 100), 'the read is marked done in the stored creds: a reconnect does not read again')
