@@ -24,6 +24,16 @@ function serverAck (client: TestClient, id: string): Promise<BinaryNode> {
   })
 }
 
+/**
+ * Waits until Baileys' event buffer is off. A client with the default history settings buffers its
+ * events after login until its initial history and app-state sync settle (or 20 s pass): events
+ * emitted meanwhile arrive later, consolidated, and receipts may be folded differently.
+ */
+async function unbuffered (client: TestClient) {
+  for (let i = 0; i < 600 && client.sock.ev.isBuffering(); i++) await new Promise(resolve => setTimeout(resolve, 50))
+  if (client.sock.ev.isBuffering()) throw new Error('the client still buffers its events after 30 s')
+}
+
 /** A simulator with SENDER linked by QR and ALICE and BOB as contacts; the audience of all three. */
 async function senderWithContacts (t: { teardown (fn: () => unknown): void }, opts: Parameters<typeof startSimulator>[0] = {}) {
   const s = await startSimulator(opts)
@@ -90,6 +100,7 @@ t.test('statuses end to end through a real Baileys client', async t => {
   })
 
   t.test('read receipts by number and by LID reach message-receipt.update', async t => {
+    await unbuffered(client)
     const { id } = await send({ text: 'who saw this?' })
     // Let the client's own messages.upsert flush, so receipts take the message-receipt.update path.
     await new Promise(resolve => setTimeout(resolve, 300))
@@ -108,6 +119,7 @@ t.test('statuses end to end through a real Baileys client', async t => {
   })
 
   t.test('receipts right behind the ack are folded into the sender\'s own message', async t => {
+    await unbuffered(client)
     await s.client.viewNextStatusInstantly(SENDER, [ALICE])
     const folded: any[] = []
     const separate: MessageUserReceiptUpdate[] = []
