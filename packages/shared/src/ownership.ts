@@ -57,7 +57,10 @@ export async function reassertOwnership (redis: RedisClient, prefix: string, wor
     calls.push(redis.wssReassert(3 + chunk.length, keys.epoch, keys.workers, keys.owned(workerId), ...chunk.map(([id]) => keys.owner(id)),
       workerId, graceMs, ...chunk.flatMap(([id, generation]) => [id, generation.toString()])))
   }
-  return new Set((await Promise.all(calls)).flat())
+  // A chunk that failed (a dropped connection) loses only its own sessions, not those set back by the others.
+  const settled = await Promise.allSettled(calls)
+  if (settled.every(r => r.status === 'rejected')) throw (settled[0] as PromiseRejectedResult).reason
+  return new Set(settled.flatMap(r => r.status === 'fulfilled' ? r.value : []))
 }
 
 /** Read-only view of the registry, used by the API and by the orphan sweep. */

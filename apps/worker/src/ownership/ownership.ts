@@ -53,6 +53,8 @@ interface LeaseState {
   lastRenewed: number
   fenced: boolean
   stopped: boolean
+  /** The registry epoch the last owner check read (a new one: Redis lost its data). */
+  epoch?: string
   /** The last re-assert after a lost lease, until it settled: checking for taken-over sessions waits for it. */
   reasserting?: Promise<void>
   timer?: NodeJS.Timeout
@@ -160,6 +162,8 @@ function createLease (opts: OwnershipOptions): Lease {
 /** Renews the lease (publishing the load); with `checkOwners`, also finds sessions another worker took over. */
 async function renew (lease: Lease, checkOwners = true) {
   const { opts, redis, workerId, leaseTtlMs, state } = lease
+  // A stopped worker (shut down, its sessions released) neither renews nor re-asserts.
+  if (state.stopped) return
   const sentAt = Date.now()
   const wasRunning = await renewWorkerLease(redis, opts.prefix, workerId, leaseTtlMs, { load: opts.load(), at: Date.now(), ...opts.info })
   // Answers come in the order the renewals were sent; one that a newer answer overtook adds nothing,
@@ -170,7 +174,9 @@ async function renew (lease: Lease, checkOwners = true) {
   // renewal Redis answered (sent at lastRenewed, so running until lastRenewed + leaseTtlMs at least),
   // the lease was still running when the data was lost.
   const gone = state.lastRenewed > 0 && !wasRunning && !state.fenced
-  const mayHaveLapsed = Date.now() - state.lastRenewed >= lease.selfFenceAfterMs
+  // An answer read late (a starved loop) leaves too little of the grace to set sessions back and,
+  // refused, stop them before claims open again: those stop at once, as before.
+  const mayHaveLapsed = Date.now() - state.lastRenewed >= lease.selfFenceAfterMs || Date.now() - sentAt > lease.renewTimeoutMs
   // The lease was renewed no earlier than the request was sent: it runs from then.
   state.lastRenewed = sentAt
   metrics.leaseRenewals.inc({ result: 'ok' })
@@ -216,13 +222,22 @@ async function keepOrStop (lease: Lease, mayHaveLapsed: boolean) {
   opts.onLost(lost, 'fenced')
 }
 
-/** Sessions another worker took over (after an outage longer than the lease) stop here. */
+/**
+ * Sessions another worker took over (after an outage longer than the lease) stop here. An owner key
+ * that is gone while the registry is not the one seen last (the epoch changed or is gone: Redis lost
+ * its data between this tick's renewal and this read) is left to the next renewal, which finds the
+ * lease gone and sets the sessions back or stops them (`keepOrStop`); nobody can claim before it runs.
+ */
 async function dropTakenOver (lease: Lease) {
-  const { opts, redis, workerId, keys, state: { owned } } = lease
+  const { opts, redis, workerId, keys, state } = lease
+  const { owned } = state
   const ids = [...owned.keys()]
   if (ids.length) {
-    const values = (await redis.mget(ids.map(keys.owner))).map(decodeOwner)
-    const lost = ids.filter((_, i) => values[i]?.workerId !== workerId)
+    const [epoch, ...raw] = await redis.mget(keys.epoch, ...ids.map(keys.owner))
+    const values = raw.map(decodeOwner)
+    const sameRegistry = epoch !== null && (state.epoch === undefined || state.epoch === epoch)
+    state.epoch = epoch ?? undefined
+    const lost = ids.filter((_, i) => values[i] ? values[i]!.workerId !== workerId : sameRegistry)
     if (lost.length) {
       for (const id of lost) owned.delete(id)
       opts.onLost(lost, 'taken-over')
