@@ -107,7 +107,7 @@ export { redisKeys, encodeOwner, decodeOwner, OWNER_SEPARATOR, PENDING_GENERATIO
 export type { RedisKeys, OwnerValue } from './redis-keys.ts'
 export { registerScripts, ClaimResult } from './redis-scripts.ts'
 
-export { createOwnerRegistry, renewWorkerLease } from './ownership.ts'
+export { createOwnerRegistry, reassertOwnership, renewWorkerLease, REASSERT_CHUNK } from './ownership.ts'
 export type { OwnerRecord, LiveWorker, OwnerRegistry } from './ownership.ts'
 export { ACCEPTED_MEDIA_DESCRIPTION, acceptedMedia } from './media-types.ts'
 export type { AcceptedMedia, MediaKind } from './media-types.ts'

@@ -37,6 +37,32 @@ export async function renewWorkerLease (redis: RedisClient, prefix: string, work
   return (await redis.wssRenew(keys.workers, keys.workerInfo, keys.epoch, workerId, leaseMs, JSON.stringify(info))) === 1
 }
 
+/** Sessions per re-assert call: one script holds Redis while it runs, so a large worker sends several. */
+export const REASSERT_CHUNK = 500
+
+/**
+ * After Redis lost its data, sets a live worker's sessions back to it (`wssReassert`): only while the
+ * registry is new (younger than `graceMs`, during which no claim is granted) and the worker's lease
+ * runs, and only the owner keys that are absent or name this worker, each with the generation the
+ * worker holds. The chunks are sent together, in order, on one connection. Resolves the session ids
+ * set back; the others (grace over, another owner) the worker must stop.
+ */
+export async function reassertOwnership (redis: RedisClient, prefix: string, workerId: string, graceMs: number, owned: ReadonlyMap<string, bigint>): Promise<Set<string>> {
+  const keys = redisKeys(prefix)
+  registerScripts(redis)
+  const entries = [...owned]
+  const calls: Array<Promise<string[]>> = []
+  for (let i = 0; i < entries.length; i += REASSERT_CHUNK) {
+    const chunk = entries.slice(i, i + REASSERT_CHUNK)
+    calls.push(redis.wssReassert(3 + chunk.length, keys.epoch, keys.workers, keys.owned(workerId), ...chunk.map(([id]) => keys.owner(id)),
+      workerId, graceMs, ...chunk.flatMap(([id, generation]) => [id, generation.toString()])))
+  }
+  // A chunk that failed (a dropped connection) loses only its own sessions, not those set back by the others.
+  const settled = await Promise.allSettled(calls)
+  if (settled.every(r => r.status === 'rejected')) throw (settled[0] as PromiseRejectedResult).reason
+  return new Set(settled.flatMap(r => r.status === 'fulfilled' ? r.value : []))
+}
+
 /** Read-only view of the registry, used by the API and by the orphan sweep. */
 export function createOwnerRegistry (redis: RedisClient, prefix: string) {
   const keys = redisKeys(prefix)

@@ -16,7 +16,7 @@ export const ClaimResult = {
   OwnedElsewhere: 0,
   /** This worker's own lease has lapsed: it may not claim anything. */
   NotLive: -1,
-  /** The registry is new (Redis lost its data): no claim until every old owner had time to stop. */
+  /** The registry is new (Redis lost its data): no claim until every old owner had time to stop or set its sessions back. */
   RegistryNew: -2,
   /** The owner changed since the caller read it (its owned set was not the one passed): read again. */
   OwnerChanged: -3
@@ -64,7 +64,8 @@ return was`
    * (this worker's when none). ARGV: worker id, session id, epoch grace ms, the current owner's id as
    * the caller read it ('' for none). Takes the owner key when it is free, names this worker already,
    * or names a worker whose lease lapsed; marks it pending until the Postgres generation is known. A
-   * new registry (no epoch) grants nothing for the grace, so every old owner notices and stops first.
+   * new registry (no epoch) grants nothing for the grace, so every live old owner notices first: it
+   * sets its sessions back (`wssReassert`; then they are owned elsewhere) or stops them.
    */
   wssClaim: {
     numberOfKeys: 5,
@@ -86,6 +87,31 @@ if not alive(KEYS[3], ARGV[1], now) then return ${ClaimResult.NotLive} end
 redis.call('SET', KEYS[1], ARGV[1] .. '${OWNER_SEPARATOR}${PENDING_GENERATION}')
 redis.call('SADD', KEYS[4], ARGV[2])
 return ${ClaimResult.Granted}`
+  },
+  /**
+   * KEYS: epoch key, workers zset, this worker's owned set, then one owner key per session. ARGV:
+   * worker id, epoch grace ms, then the session id and the generation this worker holds for each
+   * owner key, in the same order. After Redis lost its data, a live worker keeps its sessions: only
+   * while the registry is new (`now - epoch < grace`: no claim has been granted since the loss) and
+   * this worker's lease runs, sets each owner key that is absent or names this worker back to
+   * `worker|generation` and adds the session to the owned set. Answers the session ids set back
+   * (none once the grace is over, or with no epoch: a newer loss).
+   */
+  wssReassert: {
+    lua: `${LUA_NOW}${LUA_ALIVE}
+local epoch = redis.call('GET', KEYS[1])
+if not epoch or now - tonumber(epoch) >= tonumber(ARGV[2]) or not alive(KEYS[2], ARGV[1], now) then return {} end
+local kept = {}
+for i = 4, #KEYS do
+  local session, generation = ARGV[2 * i - 5], ARGV[2 * i - 4]
+  local cur = redis.call('GET', KEYS[i])
+  if not cur or string.match(cur, ${OWNER_WORKER}) == ARGV[1] then
+    redis.call('SET', KEYS[i], ARGV[1] .. '${OWNER_SEPARATOR}' .. generation)
+    redis.call('SADD', KEYS[3], session)
+    table.insert(kept, session)
+  end
+end
+return kept`
   },
   /** KEYS: owner key. ARGV: worker id, generation. Sets the generation only while this worker holds the claim; 1 when set. */
   wssConfirm: {
@@ -179,6 +205,8 @@ declare module 'ioredis' {
   interface RedisCommander<Context> {
     wssRenew (workersKey: string, workerInfoKey: string, epochKey: string, workerId: string, leaseMs: number, info: string): Result<0 | 1, Context>
     wssClaim (ownerKey: string, epochKey: string, workersKey: string, ownedKey: string, currentOwnedKey: string, workerId: string, sessionId: string, graceMs: number, currentOwner: string): Result<ClaimResult, Context>
+    /** Variadic: the number of keys first (3 + one owner key per session), then the keys, then the arguments. */
+    wssReassert (numberOfKeys: number, ...keysThenArgs: Array<string | number>): Result<string[], Context>
     wssConfirm (ownerKey: string, workerId: string, generation: string): Result<0 | 1, Context>
     wssRelease (ownerKey: string, ownedKey: string, workerId: string, sessionId: string): Result<1, Context>
     wssAssign (workersKey: string, workerInfoKey: string, pendingKey: string, pendingTtlMs: number): Result<string | null, Context>

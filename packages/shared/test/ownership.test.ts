@@ -1,6 +1,6 @@
 import t from 'tap'
 import { randomUUID } from 'node:crypto'
-import { createOwnerRegistry, createRedisConnection, isCluster, redisKeys, renewWorkerLease, type RedisClient } from '../src/index.ts'
+import { createOwnerRegistry, createRedisConnection, isCluster, reassertOwnership, REASSERT_CHUNK, redisKeys, renewWorkerLease, type RedisClient } from '../src/index.ts'
 
 /** Polls until the check holds; false after a generous deadline. */
 async function eventually (check: () => Promise<boolean>, ms = 10_000): Promise<boolean> {
@@ -109,4 +109,42 @@ t.test('live and dead workers follow the leases; owners are alive only while the
   t.notOk(await renewWorkerLease(redis, prefix, 'b', 60_000, { load: 0 }), 'b\'s renewal after its lease lapsed says so')
   await registry.forgetWorker('a')
   t.same((await registry.liveWorkers()).map(w => w.id), ['b'], 'a forgotten')
+})
+
+t.test('reassertOwnership: a live worker sets its sessions back only while the registry is new', async t => {
+  const { redis, prefix } = freshPrefix(t)
+  const keys = redisKeys(prefix)
+  const registry = createOwnerRegistry(redis, prefix)
+  const grace = 60_000
+  await live(redis, prefix, 'w1', 0) // the renewal after the loss: a running lease, a new epoch
+  await live(redis, prefix, 'w2', 0)
+  await redis.set(keys.owner('mine'), 'w1|pending') // already names w1
+  await redis.set(keys.owner('theirs'), 'w2|9')
+  // More sessions than one call carries: the chunks all apply.
+  const held = new Map<string, bigint>([['mine', 3n], ['theirs', 4n]])
+  for (let i = 0; i < REASSERT_CHUNK * 2 + 10; i++) held.set(`s${i}`, BigInt(i + 10))
+  const kept = await reassertOwnership(redis, prefix, 'w1', grace, held)
+  t.equal(kept.size, held.size - 1, 'every session but the one another worker holds')
+  t.notOk(kept.has('theirs'))
+  t.same(await registry.owner('mine'), { workerId: 'w1', generation: 3n, alive: true }, 'set back with the generation the worker holds')
+  t.same(await registry.owner('s0'), { workerId: 'w1', generation: 10n, alive: true })
+  t.same(await registry.owner(`s${REASSERT_CHUNK * 2 + 9}`), { workerId: 'w1', generation: BigInt(REASSERT_CHUNK * 2 + 19), alive: true }, 'the last chunk too')
+  t.same(await registry.owner('theirs'), { workerId: 'w2', generation: 9n, alive: true }, 'another worker\'s key is left alone')
+  t.equal((await registry.ownedBy('w1')).length, held.size - 1, 'the owned set is restored')
+  t.same([...await reassertOwnership(redis, prefix, 'w1', grace, new Map([['mine', 3n]]))], ['mine'], 'again: nothing changes')
+
+  // Grace over: nothing is set back.
+  await redis.del(keys.owner('late'))
+  t.same([...await reassertOwnership(redis, prefix, 'w1', 0, new Map([['late', 1n]]))], [], 'refused once the registry is older than the grace')
+  t.equal(await registry.owner('late'), null)
+  // No epoch (Redis lost its data again since the renewal): nothing.
+  await redis.del(keys.epoch)
+  t.same([...await reassertOwnership(redis, prefix, 'w1', grace, new Map([['late', 1n]]))], [], 'refused without an epoch')
+  t.equal(await redis.exists(keys.epoch), 0, 'and the epoch is not created by it')
+  // A worker whose lease does not run: nothing.
+  await live(redis, prefix, 'w1', 0)
+  await redis.zadd(keys.workers, 1, 'w1')
+  t.same([...await reassertOwnership(redis, prefix, 'w1', grace, new Map([['late', 1n]]))], [], 'refused to a worker whose lease lapsed')
+  t.equal(await registry.owner('late'), null)
+  t.same([...await reassertOwnership(redis, prefix, 'w3', grace, new Map([['late', 1n]]))], [], 'and to one never registered')
 })

@@ -83,6 +83,7 @@ export const metrics = {
   leaseRenewals: new Counter({ name: 'wss_lease_renewals_total', help: 'Liveness renewals of this worker, by result (ok, error)', labelNames: ['result'] as const, registers }),
   takeovers: new Counter({ name: 'wss_lease_takeovers_total', help: 'Sessions moved off a dead or fenced owner (placed by this worker\'s sweep, or let go after a restart or a fence)', registers }),
   selfFencings: new Counter({ name: 'wss_lease_self_fencings_total', help: 'Times this worker stopped its sessions because its lease could not be renewed', registers }),
+  reasserted: new Counter({ name: 'wss_lease_reasserted_sessions_total', help: 'Sessions this worker kept after Redis lost its data, by setting their owners back while the registry was new', registers }),
   keyCache: new Counter({ name: 'wss_signal_key_cache_lookups_total', help: 'Signal key reads from the shared cache, by result (hit, miss)', labelNames: ['result'] as const, registers }),
   queueWaiting: new Gauge({
     name: 'wss_command_queue_jobs',

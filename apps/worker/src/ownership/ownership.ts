@@ -1,4 +1,4 @@
-import { ClaimResult, createOwnerRegistry, decodeOwner, redisKeys, registerScripts, renewWorkerLease, type RedisClient } from '@wss/shared'
+import { ClaimResult, createOwnerRegistry, decodeOwner, reassertOwnership, redisKeys, registerScripts, renewWorkerLease, type RedisClient } from '@wss/shared'
 import * as leaseTiming from './lease-timing.ts'
 import { metrics } from '../lib/metrics.ts'
 
@@ -18,6 +18,9 @@ import { metrics } from '../lib/metrics.ts'
  *   the answer is read, so a worker whose event loop is starved (a loaded host, thousands of
  *   sessions starting) does not fence itself while Redis did renew it. The next renewal does not
  *   wait for a slow one longer than renewTimeoutMs.
+ * - Redis that lost its data: a renewal finds the lease gone. A worker whose lease cannot have
+ *   lapsed by its own accounting sets its sessions back while the registry is new (see
+ *   {@link keepOrStop}); otherwise, or for the sessions it could not set back, it stops them.
  */
 export interface OwnershipOptions {
   redis: RedisClient
@@ -34,7 +37,10 @@ export interface OwnershipOptions {
   claimGeneration (sessionId: string): Promise<bigint | null>
   /** Sessions this worker must stop now (lease lost or taken over). */
   onLost (sessionIds: string[], reason: 'fenced' | 'taken-over'): void
-  /** Called once renewals succeed again after a fence. */
+  /**
+   * Called once renewals succeed again after a fence, or when a renewal found the lease gone (Redis
+   * may have lost its data, delayed jobs included).
+   */
   onRecovered? (): void
   /** Number of sessions this worker runs, published as its load. */
   load (): number
@@ -47,6 +53,10 @@ interface LeaseState {
   lastRenewed: number
   fenced: boolean
   stopped: boolean
+  /** The registry epoch the last owner check read (a new one: Redis lost its data). */
+  epoch?: string
+  /** The last re-assert after a lost lease, until it settled: checking for taken-over sessions waits for it. */
+  reasserting?: Promise<void>
   timer?: NodeJS.Timeout
   /** Checked on its own clock too: a renewal that hangs must not delay the fence. */
   fenceTimer?: NodeJS.Timeout
@@ -64,7 +74,7 @@ interface Lease {
   renewTimeoutMs: number
   /**
    * Claims wait this long after the registry was (re)created: every live old owner renews within it,
-   * finds its lease gone, and stops its sockets first.
+   * finds its lease gone, and sets its sessions back or stops their sockets first.
    */
   epochGraceMs: number
   state: LeaseState
@@ -152,36 +162,82 @@ function createLease (opts: OwnershipOptions): Lease {
 /** Renews the lease (publishing the load); with `checkOwners`, also finds sessions another worker took over. */
 async function renew (lease: Lease, checkOwners = true) {
   const { opts, redis, workerId, leaseTtlMs, state } = lease
-  const { owned } = state
+  // A stopped worker (shut down, its sessions released) neither renews nor re-asserts.
+  if (state.stopped) return
   const sentAt = Date.now()
   const wasRunning = await renewWorkerLease(redis, opts.prefix, workerId, leaseTtlMs, { load: opts.load(), at: Date.now(), ...opts.info })
   // Answers come in the order the renewals were sent; one that a newer answer overtook adds nothing,
   // and one sent before the fence's deadline ran out cannot vouch for the lease now (a newer one will).
   if (sentAt < state.lastRenewed || (state.fenced && Date.now() - sentAt > lease.selfFenceAfterMs)) return
-  if (state.lastRenewed && !wasRunning && !state.fenced && owned.size) {
-    // Our lease had lapsed or was gone (Redis lost its data): others may claim our sessions.
-    const ids = [...owned.keys()]
-    owned.clear()
-    metrics.selfFencings.inc()
-    opts.onLost(ids, 'fenced')
-  }
+  // Our lease had lapsed or was gone (Redis lost its data). Read now, before this renewal counts: the
+  // renewal ran in Redis no later than now, so while now is within the fence's deadline of the last
+  // renewal Redis answered (sent at lastRenewed, so running until lastRenewed + leaseTtlMs at least),
+  // the lease was still running when the data was lost.
+  const gone = state.lastRenewed > 0 && !wasRunning && !state.fenced
+  // An answer read late (a starved loop) leaves too little of the grace to set sessions back and,
+  // refused, stop them before claims open again: those stop at once, as before.
+  const mayHaveLapsed = Date.now() - state.lastRenewed >= lease.selfFenceAfterMs || Date.now() - sentAt > lease.renewTimeoutMs
   // The lease was renewed no earlier than the request was sent: it runs from then.
   state.lastRenewed = sentAt
   metrics.leaseRenewals.inc({ result: 'ok' })
+  if (gone) {
+    if (state.owned.size) {
+      const settled = keepOrStop(lease, mayHaveLapsed)
+      state.reasserting = settled.catch(() => undefined)
+      await settled
+    }
+    opts.onRecovered?.()
+  }
   if (state.fenced) {
     state.fenced = false
     opts.onRecovered?.()
   }
-  if (checkOwners) await dropTakenOver(lease)
+  if (checkOwners) {
+    await state.reasserting
+    await dropTakenOver(lease)
+  }
 }
 
-/** Sessions another worker took over (after an outage longer than the lease) stop here. */
+/**
+ * A renewal found the lease gone. When it cannot have lapsed (`mayHaveLapsed` false: Redis lost its
+ * data while it ran, so nobody could claim our sessions before the loss) and the registry is new,
+ * the sessions are set back to this worker with the generations it holds (`wssReassert`, atomic,
+ * checked on Redis' clock): during the grace nobody can claim (`RegistryNew`), every live owner
+ * renews within one renewal interval (< grace), and the Postgres generation, unchanged, still
+ * fences every write. The others (grace over, owner key naming another worker, an error) are
+ * stopped, as is everything when the lease may have lapsed: another worker may hold them.
+ */
+async function keepOrStop (lease: Lease, mayHaveLapsed: boolean) {
+  const { opts, redis, workerId, epochGraceMs, state } = lease
+  const held = new Map(state.owned)
+  const kept = mayHaveLapsed
+    ? new Set<string>()
+    : await reassertOwnership(redis, opts.prefix, workerId, epochGraceMs, held).catch((err: unknown) => { opts.onError?.(err); return new Set<string>() })
+  metrics.reasserted.inc(kept.size)
+  // Sessions released, or stopped by a fence, while the script ran are not stopped twice.
+  const lost = [...held].filter(([id, generation]) => !kept.has(id) && state.owned.get(id) === generation).map(([id]) => id)
+  if (!lost.length) return
+  for (const id of lost) state.owned.delete(id)
+  metrics.selfFencings.inc()
+  opts.onLost(lost, 'fenced')
+}
+
+/**
+ * Sessions another worker took over (after an outage longer than the lease) stop here. An owner key
+ * that is gone while the registry is not the one seen last (the epoch changed or is gone: Redis lost
+ * its data between this tick's renewal and this read) is left to the next renewal, which finds the
+ * lease gone and sets the sessions back or stops them (`keepOrStop`); nobody can claim before it runs.
+ */
 async function dropTakenOver (lease: Lease) {
-  const { opts, redis, workerId, keys, state: { owned } } = lease
+  const { opts, redis, workerId, keys, state } = lease
+  const { owned } = state
   const ids = [...owned.keys()]
   if (ids.length) {
-    const values = (await redis.mget(ids.map(keys.owner))).map(decodeOwner)
-    const lost = ids.filter((_, i) => values[i]?.workerId !== workerId)
+    const [epoch, ...raw] = await redis.mget(keys.epoch, ...ids.map(keys.owner))
+    const values = raw.map(decodeOwner)
+    const sameRegistry = epoch !== null && (state.epoch === undefined || state.epoch === epoch)
+    state.epoch = epoch ?? undefined
+    const lost = ids.filter((_, i) => values[i] ? values[i]!.workerId !== workerId : sameRegistry)
     if (lost.length) {
       for (const id of lost) owned.delete(id)
       opts.onLost(lost, 'taken-over')

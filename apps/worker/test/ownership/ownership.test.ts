@@ -1,8 +1,8 @@
 import t from 'tap'
 import { randomUUID } from 'node:crypto'
 import { claimSessionGeneration, takeSessionGeneration } from '@wss/db'
-import { createOwnerRegistry, createRedisConnection } from '@wss/shared'
-import { createOwnership, type Ownership } from '../../src/ownership/ownership.ts'
+import { createOwnerRegistry, createRedisConnection, redisKeys } from '@wss/shared'
+import { createOwnership, type Ownership, type OwnershipOptions } from '../../src/ownership/ownership.ts'
 import { leaseConnectionOptions } from '../../src/ownership/lease-connection.ts'
 import { metrics } from '../../src/lib/metrics.ts'
 import { eventually, metricValue, migratedPrisma, redisClient, redisProxy, uniquePrefix } from '../helpers.ts'
@@ -131,26 +131,137 @@ t.test('registry: live and dead workers, load, least-loaded choice', async t => 
   t.notOk((await registry.liveWorkers()).some(w => w.id === 'w1'), 'a graceful stop leaves at once')
 })
 
-t.test('Redis loses its data: the old owner stops before anyone can claim', async t => {
+/** Deletes every key of the deployment (what a Redis restarted without its files holds: nothing); `then` runs in the same transaction. */
+async function loseRedisData (admin: Awaited<ReturnType<typeof redisClient>>, prefix: string, then?: (m: ReturnType<typeof admin.multi>) => void) {
+  const keys = await admin.keys(`{${prefix}}:*`)
+  const m = admin.multi()
+  if (keys.length) m.del(...keys)
+  then?.(m)
+  await m.exec()
+}
+
+/** How long ago (Redis' clock) the registry was created; undefined without an epoch. */
+async function registryAge (admin: Awaited<ReturnType<typeof redisClient>>, prefix: string): Promise<number | undefined> {
+  const epoch = await admin.get(redisKeys(prefix).epoch)
+  const [sec, usec] = await admin.time()
+  return epoch === null ? undefined : Number(sec) * 1000 + Math.floor(Number(usec) / 1000) - Number(epoch)
+}
+
+t.test('Redis loses its data: a live owner keeps its sessions, and nobody can claim them, during the grace or after', async t => {
   const prefix = uniquePrefix()
   let gen = 0n
-  const order: string[] = []
-  const mk = async (id: string, onLost: (ids: string[]) => void) => {
-    const o = createOwnership({ redis: await redisClient(t), prefix, workerId: id, ...LEASE, claimGeneration: async () => ++gen, load: () => 0, onLost })
+  const lost: Record<string, string[]> = { a: [], b: [] }
+  let recovered = 0
+  const mk = async (name: 'a' | 'b') => {
+    const o = createOwnership({
+      redis: await redisClient(t), prefix, workerId: `${name}-${randomUUID().slice(0, 6)}`, ...LONG_LEASE, claimGeneration: async () => ++gen, load: () => 0,
+      onLost: ids => lost[name]!.push(...ids), onRecovered: () => { if (name === 'a') recovered++ }
+    })
     t.teardown(() => o.stop())
     return o
   }
-  const a = await mk('a', ids => order.push(`a stopped ${ids.join(',')}`))
-  const b = await mk('b', () => {})
+  const a = await mk('a')
+  const b = await mk('b')
+  await a.start()
+  await b.start()
+  t.equal(await a.claim('s1'), 1n)
+  t.equal(await a.claim('s2'), 2n)
+  const admin = await redisClient(t)
+  const registry = createOwnerRegistry(admin, prefix)
+  const [reassertedBefore, fencingsBefore] = [await metricValue(metrics.reasserted), await metricValue(metrics.selfFencings)]
+  await loseRedisData(admin, prefix)
+
+  // A claim during the grace is refused (the registry is new, then the session is owned elsewhere).
+  t.equal(await b.claim('s1'), null, 'another worker\'s claim right after the loss gets nothing')
+  t.ok(await eventually(async () => (await registry.owner('s1'))?.workerId === a.workerId, 10_000), 'the owner key names the live owner again')
+  t.ok(await eventually(async () => await metricValue(metrics.reasserted) - reassertedBefore === 2, 10_000), 'both sessions set back')
+  t.same(await registry.owner('s1'), { workerId: a.workerId, generation: 1n, alive: true }, 'with the same generation')
+  t.same(await registry.owner('s2'), { workerId: a.workerId, generation: 2n, alive: true })
+  t.same((await registry.ownedBy(a.workerId)).sort(), ['s1', 's2'], 'its owned set restored')
+  t.ok(recovered >= 1, 'the renewal that found the lease gone counts as a recovery (scheduled jobs queued again)')
+
+  // After the grace: still owned elsewhere, while a claim of a free session is granted again.
+  t.ok(await eventually(async () => (await registryAge(admin, prefix) ?? 0) > 2 * LONG_LEASE.renewEveryMs + 500, 10_000), 'the grace is over')
+  t.equal(await b.claim('s1'), null, 'a claim after the grace gets nothing either')
+  t.equal(await b.claim('s2'), null)
+  t.equal(await b.claim('other'), 3n, 'claims work again')
+  t.same(lost, { a: [], b: [] }, 'no session stopped')
+  t.equal(await metricValue(metrics.selfFencings), fencingsBefore, 'no self-fencing')
+  t.same([...a.owned()], [['s1', 1n], ['s2', 2n]], 'the owner still holds both, with their generations')
+  t.ok(a.healthy())
+})
+
+t.test('Redis loses its data after a worker\'s lease lapsed: it keeps nothing; the worker that took over keeps it', async t => {
+  const prefix = uniquePrefix()
+  let gen = 0n
+  const lost: Record<string, string[]> = { a: [], b: [] }
+  const mk = async (name: 'a' | 'b', redisUrl?: string) => {
+    const o = createOwnership({
+      redis: await redisClient(t, redisUrl), prefix, workerId: `${name}-${randomUUID().slice(0, 6)}`, ...LONG_LEASE, claimGeneration: async () => ++gen, load: () => 0,
+      onLost: ids => lost[name]!.push(...ids)
+    })
+    t.teardown(() => o.stop())
+    return o
+  }
+  const proxy = await redisProxy(t)
+  const a = await mk('a', proxy.url)
+  const b = await mk('b')
   await a.start()
   await b.start()
   t.equal(await a.claim('s'), 1n)
   const admin = await redisClient(t)
-  const keys = await admin.keys(`{${prefix}}:*`)
-  await admin.del(...keys) // what a restart without persistence leaves: nothing
-  const claimed = await eventually(async () => { if (await b.claim('s')) { order.push('b claimed s'); return true } return false }, 20_000, 20)
-  t.ok(claimed, 'the session is claimable again')
-  t.same(order, ['a stopped s', 'b claimed s'], 'the old owner noticed its lease was gone and stopped before the new claim')
+  const registry = createOwnerRegistry(admin, prefix)
+  const reassertedBefore = await metricValue(metrics.reasserted)
+
+  // A's renewals are held back longer than its lease: it stops its session, and B takes it over.
+  proxy.cut()
+  t.ok(await eventually(() => lost.a.length > 0, 20_000), 'A stopped its session')
+  t.ok(await eventually(async () => await b.claim('s') !== null, 20_000, 100), 'B took it over once A\'s lease lapsed')
+  t.same(await registry.owner('s'), { workerId: b.workerId, generation: 2n, alive: true })
+
+  // Redis loses its data, then A reaches it again and finds a new registry: it has nothing to set back.
+  await loseRedisData(admin, prefix)
+  proxy.restore()
+  t.ok(await eventually(() => a.healthy(), 20_000), 'A renews again')
+  t.ok(await eventually(async () => (await registry.owner('s'))?.workerId === b.workerId, 10_000), 'the owner key names B again')
+  t.same(await registry.owner('s'), { workerId: b.workerId, generation: 2n, alive: true })
+  t.equal(await a.claim('s'), null, 'A cannot claim it back')
+  t.same(await registry.ownedBy(a.workerId), [], 'A owns nothing')
+  t.equal(a.owned().size, 0)
+  t.same(lost, { a: ['s'], b: [] }, 'A stopped its session once; B kept it')
+  t.equal(await metricValue(metrics.reasserted) - reassertedBefore, 1, 'only B set a session back')
+})
+
+t.test('Redis loses its data and the grace is over before the worker renews: its sessions stop', async t => {
+  const prefix = uniquePrefix()
+  let gen = 0n
+  const lost: Array<{ ids: string[], reason: string }> = []
+  const mk = async (id: string, onLost: OwnershipOptions['onLost']) => {
+    const o = createOwnership({ redis: await redisClient(t), prefix, workerId: id, ...LONG_LEASE, claimGeneration: async () => ++gen, load: () => 0, onLost })
+    t.teardown(() => o.stop())
+    return o
+  }
+  const a = await mk('a', (ids, reason) => lost.push({ ids, reason }))
+  const b = await mk('b', () => {})
+  await a.start()
+  t.equal(await a.claim('s1'), 1n)
+  t.equal(await a.claim('s2'), 2n)
+  const admin = await redisClient(t)
+  const registry = createOwnerRegistry(admin, prefix)
+  const [reassertedBefore, fencingsBefore] = [await metricValue(metrics.reasserted), await metricValue(metrics.selfFencings)]
+  // The registry after the loss is already older than the grace when A's renewal comes (in one
+  // transaction, so no renewal creates a newer epoch in between).
+  const [sec] = await admin.time()
+  await loseRedisData(admin, prefix, m => m.set(redisKeys(prefix).epoch, Number(sec) * 1000 - 60_000))
+  t.ok(await eventually(() => lost.length > 0, 10_000), 'A stopped its sessions')
+  t.same(lost, [{ ids: ['s1', 's2'], reason: 'fenced' }], 'both, at once')
+  t.equal(await metricValue(metrics.reasserted), reassertedBefore, 'none set back')
+  t.equal(await metricValue(metrics.selfFencings) - fencingsBefore, 1)
+  t.equal(await registry.owner('s1'), null, 'the owner key stays empty')
+  t.same(await registry.ownedBy('a'), [])
+  t.equal(a.owned().size, 0)
+  await b.start()
+  t.equal(await b.claim('s1'), 3n, 'another worker claims it at once')
 })
 
 t.test('renewals answered late (a starved event loop) keep the lease; answers later than the fence deadline do not', async t => {
