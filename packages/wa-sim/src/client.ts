@@ -94,6 +94,8 @@ export class SimClient {
   failNextUploads (count = 1) { return this.call<{ remaining: number }>('POST', '/sim/faults/fail-uploads', { count }) }
   /** Contact lookups of these numbers get no answer in usync replies (`[]` clears). */
   leaveLookupsUnanswered (phones: string[]) { return this.call<{ phones: string[] }>('POST', '/sim/faults/unanswered-lookups', { phones }) }
+  /** Answers P's next `count` app-state syncs with an error iq (0 clears). */
+  failAppStateSyncs (phone: string, count = 1) { return this.call<{ remaining: number }>('POST', `/sim/accounts/${phone}/faults/fail-app-state`, { count }) }
   /** Holds P's app-state syncs unanswered (`on`), or answers the held ones (`false`); `held`: how many. */
   holdAppStateSyncs (phone: string, on = true) { return this.call<{ held: number }>('POST', `/sim/accounts/${phone}/faults/hold-app-state`, { on }) }
   failNextMessages (phone: string, code = '479', count = 1) { return this.call<{ code: string, remaining: number }>('POST', `/sim/accounts/${phone}/faults/error-ack`, { code, count }) }

@@ -145,6 +145,7 @@ function connectionAndFaultRoutes (route: AddRoute, sim: Simulator, extra: Extra
     sim.leaveLookupsUnanswered(Array.isArray(body.phones) ? body.phones.map(String) : [])
     return { phones: sim.faults.unansweredLookups }
   })
+  route('POST', '/sim/accounts/:phone/faults/fail-app-state', ({ params, body }) => ({ remaining: sim.failAppStateSyncs(params.phone!, body.count === undefined ? 1 : int(body.count, 'count')) }))
   route('POST', '/sim/accounts/:phone/faults/hold-app-state', ({ params, body }) => ({ held: sim.holdAppStateSyncs(params.phone!, body.on !== false) }))
   route('POST', '/sim/accounts/:phone/faults/error-ack', ({ params, body }) => {
     sim.failNextMessages(params.phone!, String(body.code ?? '479'), body.count === undefined ? 1 : int(body.count, 'count'))

@@ -88,6 +88,8 @@ export interface Faults {
   unansweredLookups: string[]
   /** Accounts whose app-state syncs wait, unanswered, until the hold is lifted (a slow address-book download). */
   heldAppState: Record<string, Array<() => void>>
+  /** App-state syncs of an account still to be answered with an error iq (a server failure; the connection stays up). */
+  failAppState: Record<string, number>
 }
 
 type Waiter = { match: (s: StatusRecord) => boolean, resolve: (s: StatusRecord) => void }
@@ -111,7 +113,7 @@ export interface SimulatorOptions {
 /** The simulated WhatsApp server and every simulated phone. Transport-agnostic: feed it WebSockets. */
 export class Simulator {
   state: SimState
-  readonly faults: Faults = { refuseUntil: 0, delayMs: {}, errorAcks: {}, foreignLeafKey: false, unansweredLookups: [], heldAppState: {} }
+  readonly faults: Faults = { refuseUntil: 0, delayMs: {}, errorAcks: {}, foreignLeafKey: false, unansweredLookups: [], heldAppState: {}, failAppState: {} }
   /** Viewers who view an account's next status the moment it is acknowledged (phone → viewers). */
   private readonly instantViews = new Map<string, { viewers: string[], by: 'pn' | 'lid' }>()
   private readonly conns = new Set<Connection>()
@@ -231,6 +233,10 @@ export class Simulator {
     // Held: answered on release, while the connection's other frames go on being served.
     const held = conn.phone ? this.faults.heldAppState[conn.phone] : undefined
     if (held) { held.push(() => { if (!conn.closed) void this.onAppStateSync(conn, iq).catch(() => conn.terminate()) }); return }
+    if (conn.phone && this.faults.failAppState[conn.phone]) {
+      if (--this.faults.failAppState[conn.phone]! === 0) delete this.faults.failAppState[conn.phone]
+      return conn.send({ tag: 'iq', attrs: { from: S_WHATSAPP_NET, type: 'error', id: iq.attrs.id! }, content: [{ tag: 'error', attrs: { code: '500', text: 'internal-server-error' } }] })
+    }
     const account = conn.phone ? this.state.accounts[conn.phone] : undefined
     const store = this.opts.storeMedia ?? (() => { throw new SimError(500, 'no media host to serve a snapshot') })
     const { node, served } = await syncResponse(account?.appState, iq, store)
@@ -794,6 +800,14 @@ export class Simulator {
     delete this.faults.heldAppState[phone]
     for (const release of held) release()
     return held.length
+  }
+
+  /** Answers the account's next `count` app-state syncs with an error iq (0 clears). */
+  failAppStateSyncs (phone: string, count: number) {
+    this.account(phone)
+    if (count > 0) this.faults.failAppState[phone] = count
+    else delete this.faults.failAppState[phone]
+    return count
   }
 
   /** Leaves these numbers' contact lookups out of usync replies (an empty list clears). */

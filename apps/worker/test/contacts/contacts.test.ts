@@ -93,6 +93,23 @@ t.test('a status sent right after the link is not held behind the address-book r
   t.ok(await eventually(async () => (await creds()).accountSyncCounter === 1, 10_000, 100), 'the read is marked done in the stored creds: a reconnect does not read again')
 })
 
+t.test('an address-book read that WhatsApp answers with an error is tried again while the connection stays up', async t => {
+  const stack = await startWorkerStack(t)
+  const { sim, prisma } = stack
+  const [own, ann] = ['15558860000', '15558860001']
+  await sim.client.createAccount(own)
+  await sim.client.saveContacts(own, [{ phone: ann, name: 'Ann Later' }])
+  await sim.client.failAppStateSyncs(own, 1)
+  const { sessionId, linked } = await linkByPairingCode(stack, own)
+  t.equal(linked, true)
+  // The first read fails; the retry comes 30 s later on the same socket.
+  t.ok(await eventually(async () => (await prisma.contact.count({ where: { sessionId, inAddressBook: true } })) === 1, 60_000, 250), 'the address book lands after the retry')
+  const deviceId = (await sim.client.account(own)).devices[0]!.id
+  const logins = (await sim.client.deviceConnections(own, deviceId)).entries.filter(e => e.event === 'login').length
+  t.equal(logins, 1, 'on the first connection: no reconnect was needed')
+  t.equal((await sim.client.addressBook(own)).mutationsServed, 1, 'one snapshot served, by the retry')
+})
+
 t.test('a stale owner cannot write contacts', async t => {
   const { prisma } = await migratedPrisma(t)
   const sessionId = `c-${randomUUID().slice(0, 8)}`
