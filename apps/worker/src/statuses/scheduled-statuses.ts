@@ -131,6 +131,10 @@ export async function fire (ctx: Ctx, data: ScheduledStatusJob, later: (at: numb
  *   queued again: a re-post would reach the whole audience a second time. Its row stays `pending`.
  */
 async function requeue (ctx: Ctx, queue: Queue): Promise<number> {
+  return await requeueScheduled(ctx, queue) + await requeueSends(ctx)
+}
+
+async function requeueScheduled (ctx: Ctx, queue: Queue): Promise<number> {
   let queued = 0
   let after: string | undefined
   for (;;) {
@@ -151,6 +155,35 @@ async function requeue (ctx: Ctx, queue: Queue): Promise<number> {
       opts: { ...SCHEDULE_JOB_OPTIONS, jobId: scheduledJobId(r.id, r.scheduleVersion), delay: Math.max(0, (r.scheduledAt?.getTime() ?? 0) - ctx.now()) }
     })))
     queued += rows.length
+    after = rows.at(-1)!.id
+  }
+}
+
+/**
+ * A status sent now (no `scheduledAt`) answered 202 whose send job a Redis without its data lost
+ * would stay `pending` for ever: each one without a message id is routed again to its session's
+ * live owner under the send's job id, with the same guarantees as a fired scheduled status above (a
+ * job that still exists holds the id; the owner's send is idempotent by the status id; a send that
+ * took its message id is never routed again). One whose session has no live owner now waits for the
+ * next sweep.
+ */
+async function requeueSends (ctx: Ctx): Promise<number> {
+  let routed = 0
+  let after: string | undefined
+  for (;;) {
+    const rows = await ctx.prisma.status.findMany({
+      where: { state: 'pending', messageId: null, scheduledAt: null, ...(after === undefined ? {} : { id: { gt: after } }) },
+      select: { id: true, sessionId: true },
+      orderBy: { id: 'asc' },
+      take: SWEEP_BATCH
+    })
+    if (rows.length === 0) return routed
+    for (const r of rows) {
+      const owner = await ctx.registry.owner(r.sessionId)
+      if (owner?.alive !== true) continue
+      await route(ctx, owner.workerId, r.sessionId, r.id)
+      routed++
+    }
     after = rows.at(-1)!.id
   }
 }

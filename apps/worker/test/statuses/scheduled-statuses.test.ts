@@ -178,6 +178,18 @@ t.test('the maintenance sweep queues again the jobs of scheduled statuses, once 
   t.same(ours, [scheduledJobId(a.statusId, 0), scheduledJobId(b.statusId, 3)].sort(), 'one job per status, of its current version')
 })
 
+t.test('a status sent now (answered 202) whose send Redis lost gets it again from the sweep, once; one handed to WhatsApp never', async t => {
+  const { scheduled, sends, sessionId } = await setup(t)
+  const lost = randomUUID()
+  const handed = randomUUID()
+  await prisma.status.create({ data: { id: lost, sessionId, type: 'text', content: 'lost with Redis', targetNumbers: [], state: 'pending' } })
+  await prisma.status.create({ data: { id: handed, sessionId, type: 'text', content: 'handed over', targetNumbers: [], state: 'pending', messageId: '3EB0HANDED' } })
+  t.same(await sends(), [], 'no send job: Redis lost it')
+  await scheduled.requeue()
+  await scheduled.requeue()
+  t.same(await sends(), [`send-status-${lost}`], 'routed again to the owner, once; the handed one not')
+})
+
 t.test('a fired status whose send Redis lost gets it again from the sweep; a send still queued is not doubled', async t => {
   const { scheduled, status, sends, commands, ran, runSends } = await setup(t)
   const job = await status(new Date(Date.now() - 10))
