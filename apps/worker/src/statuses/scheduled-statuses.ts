@@ -167,6 +167,9 @@ async function requeueScheduled (ctx: Ctx, queue: Queue): Promise<number> {
  * took its message id is never routed again). One whose session has no live owner now waits for the
  * next sweep.
  */
+/** After an outage, pending sends are routed again a second time this much later (see recover). */
+const RECOVER_AGAIN_MS = 10_000
+
 async function requeueSends (ctx: Ctx): Promise<number> {
   let routed = 0
   let after: string | undefined
@@ -244,6 +247,10 @@ export function createScheduledStatuses (deps: ScheduledStatusesDeps) {
       void (async () => {
         if (!(await deps.registry.lock('scheduled-requeue', workerId, 30_000))) return
         log.info({ queued: await requeue(ctx, queue) }, 'scheduled statuses queued again after an outage')
+        // Sends whose session had no live owner yet (its owner sets it back within a renewal
+        // interval after a data loss, or it is placed again): once more when that is over.
+        await new Promise(resolve => setTimeout(resolve, RECOVER_AGAIN_MS).unref())
+        log.info({ routed: await requeueSends(ctx) }, 'pending sends routed again after an outage')
       })().catch((err: unknown) => log.warn({ err: (err as Error).message }, 'scheduled statuses not queued again after an outage'))
     },
     start () { void worker.run() },
